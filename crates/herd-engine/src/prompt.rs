@@ -1,0 +1,106 @@
+//! From messages or raw text to prompt token ids.
+//!
+//! The chat template is rendered as text, but message contents are tokenized as plain
+//! text: only the template's own special-token text becomes control tokens, so a user
+//! who types `<|im_start|>` or `<|eot_id|>` cannot forge a turn.
+
+use herd_llama::chat::{ChatTemplate, Message};
+use herd_llama::tokenizer::Tokenizer;
+use std::ops::Range;
+
+/// The rendered prompt and its ids.
+#[derive(Debug, Clone)]
+pub struct Prompt {
+    pub text: String,
+    pub ids: Vec<u32>,
+}
+
+/// Byte ranges of `text` that hold message contents (searched in order, allowing the
+/// template to have trimmed them).
+fn content_spans(text: &str, messages: &[Message]) -> Vec<Range<usize>> {
+    let mut spans = Vec::new();
+    let mut from = 0;
+    for m in messages {
+        let c = m.content.trim();
+        if c.is_empty() {
+            continue;
+        }
+        if let Some(at) = text[from..].find(c) {
+            spans.push(from + at..from + at + c.len());
+            from += at + c.len();
+        }
+    }
+    spans
+}
+
+/// Tokenizes `text`, turning special-token text into control tokens only outside
+/// `protected` byte ranges.
+pub fn encode_protected(tok: &Tokenizer, text: &str, protected: &[Range<usize>]) -> Vec<u32> {
+    let mut ids = Vec::new();
+    let mut pos = 0;
+    for r in protected {
+        ids.extend(encode_segment(tok, &text[pos..r.start], true, &text[r.start..r.end]));
+        pos = r.end;
+    }
+    ids.extend(tok.encode(&text[pos..], true));
+    ids
+}
+
+/// Template text (special tokens parsed) followed by content (plain). Where the two
+/// touch without a special token between them, they are tokenized together with the
+/// special tokens of the template part split out, so merges across the seam match
+/// what tokenizing the whole string would give.
+fn encode_segment(tok: &Tokenizer, template: &str, _special: bool, content: &str) -> Vec<u32> {
+    let t_ids = tok.encode(template, true);
+    // Find the text after the last special token of the template part: it joins the
+    // content into one plain-text fragment.
+    let mut tail_start = 0;
+    let mut acc = 0;
+    let mut last_special = None;
+    for (i, &id) in t_ids.iter().enumerate() {
+        acc += tok.token_bytes(id).len();
+        if tok.is_special(id) {
+            tail_start = acc;
+            last_special = Some(i);
+        }
+    }
+    let mut ids: Vec<u32> = match last_special {
+        Some(i) => t_ids[..=i].to_vec(),
+        None => Vec::new(),
+    };
+    let tail = template.get(tail_start..).unwrap_or("");
+    let mut plain = String::with_capacity(tail.len() + content.len());
+    plain.push_str(tail);
+    plain.push_str(content);
+    ids.extend(tok.encode(&plain, false));
+    ids
+}
+
+/// Renders `messages` with `template` and tokenizes the result, adding BOS when the
+/// tokenizer asks for it and the template did not already write it.
+pub fn chat_prompt(
+    tok: &Tokenizer,
+    template: &ChatTemplate,
+    messages: &[Message],
+) -> Result<Prompt, herd_llama::LlamaError> {
+    let text = template.render(messages, true)?;
+    let spans = content_spans(&text, messages);
+    let mut ids = encode_protected(tok, &text, &spans);
+    add_bos(tok, &mut ids);
+    Ok(Prompt { text, ids })
+}
+
+/// Raw text, special-token text recognized (as llama.cpp does for a raw prompt).
+pub fn raw_prompt(tok: &Tokenizer, text: &str) -> Prompt {
+    let mut ids = tok.encode(text, true);
+    add_bos(tok, &mut ids);
+    Prompt { text: text.to_string(), ids }
+}
+
+fn add_bos(tok: &Tokenizer, ids: &mut Vec<u32>) {
+    if let (true, Some(b)) = (tok.add_bos(), tok.bos_id()) {
+        if ids.first() != Some(&b) {
+            ids.insert(0, b);
+        }
+    }
+}

@@ -1,0 +1,342 @@
+//! The one Llama model: `forward(&Batch, &mut KvCache, &mut Scratch) -> logits`.
+//!
+//! Pre-norm blocks, `h = x + Attn(RMSNorm(x))`, `out = h + FFN(RMSNorm(h))`, GQA with
+//! query head `h` reading KV head `h / (n_heads / n_kv_heads)` (Meta's
+//! `repeat_interleave`), RoPE with the interleaved pair convention (the loader put
+//! every Q/K row in that layout), SwiGLU FFN, final RMSNorm and the output projection
+//! (tied to the embeddings when the file has no `output.weight`).
+
+use crate::config::Config;
+use crate::error::{LlamaError, Result};
+use crate::loader::{ModelFiles, Weights};
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+use herd_tensor::attention::{AttnScratch, HeadView, attend_head, rope_heads};
+use herd_tensor::ops::{rmsnorm, silu_mul};
+use herd_tensor::{MatMul, WeightRef};
+use rayon::prelude::*;
+
+/// A flat, ragged batch: one row per token, each with its position, its sequence and
+/// whether the caller wants its logits.
+#[derive(Debug, Clone, Default)]
+pub struct Batch {
+    pub tokens: Vec<u32>,
+    pub positions: Vec<usize>,
+    pub seqs: Vec<usize>,
+    pub wants_logits: Vec<bool>,
+}
+
+impl Batch {
+    pub fn clear(&mut self) {
+        self.tokens.clear();
+        self.positions.clear();
+        self.seqs.clear();
+        self.wants_logits.clear();
+    }
+    pub fn push(&mut self, token: u32, pos: usize, seq: usize, wants_logits: bool) {
+        self.tokens.push(token);
+        self.positions.push(pos);
+        self.seqs.push(seq);
+        self.wants_logits.push(wants_logits);
+    }
+    pub fn len(&self) -> usize {
+        self.tokens.len()
+    }
+    pub fn is_empty(&self) -> bool {
+        self.tokens.is_empty()
+    }
+}
+
+/// The KV cache, preallocated for `n_seqs` sequences of `n_ctx` positions. Stored as
+/// f16, as llama.cpp does by default, which halves its size.
+#[derive(Debug)]
+pub struct KvCache {
+    n_layers: usize,
+    n_seqs: usize,
+    n_ctx: usize,
+    kv_dim: usize,
+    k: Vec<f16>, // [n_layers, n_seqs, n_ctx, kv_dim]
+    v: Vec<f16>, // [n_layers, n_seqs, n_ctx, kv_dim]
+}
+
+impl KvCache {
+    pub fn new(cfg: &Config, n_ctx: usize, n_seqs: usize) -> Result<Self> {
+        let kv_dim = cfg.n_kv_heads * cfg.head_dim;
+        let n = cfg
+            .n_layers
+            .checked_mul(n_seqs)
+            .and_then(|x| x.checked_mul(n_ctx))
+            .and_then(|x| x.checked_mul(kv_dim))
+            .filter(|n| *n <= 1 << 40)
+            .ok_or_else(|| LlamaError::Model(format!("KV cache for {n_seqs} x {n_ctx} positions is too large")))?;
+        Ok(KvCache { n_layers: cfg.n_layers, n_seqs, n_ctx, kv_dim, k: vec![f16::ZERO; n], v: vec![f16::ZERO; n] })
+    }
+    pub fn n_ctx(&self) -> usize {
+        self.n_ctx
+    }
+    pub fn n_seqs(&self) -> usize {
+        self.n_seqs
+    }
+    /// Bytes held by the cache.
+    pub fn bytes(&self) -> usize {
+        (self.k.len() + self.v.len()) * 2
+    }
+    fn at(&self, layer: usize, seq: usize, pos: usize) -> usize {
+        ((layer * self.n_seqs + seq) * self.n_ctx + pos) * self.kv_dim
+    }
+}
+
+/// Working buffers for up to `cap` batch rows, allocated once.
+pub struct Scratch {
+    cap: usize,
+    x: Vec<f32>,           // [cap, dim] residual stream
+    xb: Vec<f32>,          // [cap, dim] normed input of a sub-block
+    q: Vec<f32>,           // [cap, n_heads*head_dim]
+    k: Vec<f32>,           // [cap, kv_dim]
+    v: Vec<f32>,           // [cap, kv_dim]
+    att: Vec<f32>,         // [cap, n_heads*head_dim] attention output before wo
+    proj: Vec<f32>,        // [cap, dim] output of wo / w_down
+    gate: Vec<f32>,        // [cap, ffn_dim]
+    up: Vec<f32>,          // [cap, ffn_dim]
+    rope: Vec<(f32, f32)>, // [cap, head_dim/2] (cos, sin) per row
+    normed: Vec<f32>,      // [cap, dim] final-normed rows that want logits
+    logits: Vec<f32>,      // [logit_rows, vocab]
+    logit_rows: usize,
+    /// Called with llama.cpp's tensor names (`attn_norm-0`, `Vcur-0`, `kqv_out-0`,
+    /// `ffn_out-0`, `l_out-0`, `result_norm`, ...) and the rows of the batch, so a
+    /// mismatch can be diffed op by op against llama.cpp's eval callback.
+    pub trace: Option<Box<dyn FnMut(&str, &[f32]) + Send>>,
+}
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Scratch(cap {}, logit rows {})", self.cap, self.logit_rows)
+    }
+}
+
+impl Scratch {
+    fn emit(&mut self, name: &str, layer: Option<usize>, which: fn(&Scratch) -> &[f32], n: usize, width: usize) {
+        if let Some(mut t) = self.trace.take() {
+            let full = match layer {
+                Some(l) => format!("{name}-{l}"),
+                None => name.to_string(),
+            };
+            t(&full, &which(self)[..n * width]);
+            self.trace = Some(t);
+        }
+    }
+}
+
+impl Scratch {
+    /// Room for `cap` rows per forward, of which at most `logit_rows` want logits.
+    pub fn new(cfg: &Config, cap: usize, logit_rows: usize) -> Self {
+        let qd = cfg.n_heads * cfg.head_dim;
+        let kvd = cfg.n_kv_heads * cfg.head_dim;
+        Scratch {
+            cap,
+            x: vec![0.0; cap * cfg.dim],
+            xb: vec![0.0; cap * cfg.dim],
+            q: vec![0.0; cap * qd],
+            k: vec![0.0; cap * kvd],
+            v: vec![0.0; cap * kvd],
+            att: vec![0.0; cap * qd],
+            proj: vec![0.0; cap * cfg.dim],
+            gate: vec![0.0; cap * cfg.ffn_dim],
+            up: vec![0.0; cap * cfg.ffn_dim],
+            rope: vec![(1.0, 0.0); cap * cfg.head_dim / 2],
+            normed: vec![0.0; cap * cfg.dim],
+            logits: vec![0.0; logit_rows.min(cap) * cfg.vocab_size],
+            logit_rows: logit_rows.min(cap),
+            trace: None,
+        }
+    }
+    pub fn capacity(&self) -> usize {
+        self.cap
+    }
+}
+
+/// A loaded Llama model ready to run.
+#[derive(Debug)]
+pub struct Model {
+    pub config: Config,
+    pub weights: Weights,
+    rope_divisors: Vec<f32>, // [head_dim/2]
+    mm: MatMul,
+}
+
+impl Model {
+    pub fn new(config: Config, weights: Weights, threads: usize) -> Self {
+        let rope_divisors = config.rope_divisors();
+        Model { config, weights, rope_divisors, mm: MatMul::new(threads) }
+    }
+
+    pub fn from_files(files: &ModelFiles, threads: usize) -> Self {
+        Model::new(files.config.clone(), files.weights.clone(), threads)
+    }
+
+    pub fn threads(&self) -> usize {
+        self.mm.threads()
+    }
+
+    fn output(&self) -> WeightRef<'_> {
+        self.weights.output.as_ref().unwrap_or(&self.weights.token_embd).view()
+    }
+
+    fn check(&self, b: &Batch, kv: &KvCache, s: &Scratch) -> Result<()> {
+        let n = b.len();
+        if n == 0 || n > s.cap {
+            return Err(LlamaError::Model(format!("batch of {n} rows (scratch holds 1..={})", s.cap)));
+        }
+        let want = b.wants_logits.iter().filter(|w| **w).count();
+        if want > s.logit_rows {
+            return Err(LlamaError::Model(format!("{want} rows want logits, scratch holds {}", s.logit_rows)));
+        }
+        if b.positions.len() != n || b.seqs.len() != n || b.wants_logits.len() != n {
+            return Err(LlamaError::Model("batch columns have different lengths".into()));
+        }
+        if kv.n_layers != self.config.n_layers || kv.kv_dim != self.config.n_kv_heads * self.config.head_dim {
+            return Err(LlamaError::Model("KV cache was made for another model".into()));
+        }
+        for i in 0..n {
+            if b.tokens[i] as usize >= self.config.vocab_size {
+                return Err(LlamaError::Model(format!(
+                    "token id {} is outside the vocabulary of {}",
+                    b.tokens[i], self.config.vocab_size
+                )));
+            }
+            if b.positions[i] >= kv.n_ctx {
+                return Err(LlamaError::Model(format!(
+                    "position {} is past the context size {} (raise --ctx)",
+                    b.positions[i], kv.n_ctx
+                )));
+            }
+            if b.seqs[i] >= kv.n_seqs {
+                return Err(LlamaError::Model(format!("sequence {} has no KV slot", b.seqs[i])));
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the batch, writes its K/V into the cache, and returns the logits of the
+    /// rows that want them, in batch order, each `vocab_size` long.
+    pub fn forward<'s>(&self, b: &Batch, kv: &mut KvCache, s: &'s mut Scratch) -> Result<&'s [f32]> {
+        self.check(b, kv, s)?;
+        let c = &self.config;
+        let n = b.len();
+        let (dim, hd) = (c.dim, c.head_dim);
+        let half = hd / 2;
+        for (r, &tok) in b.tokens.iter().enumerate() {
+            self.weights.token_embd.view().dequantize_row_into(tok as usize, &mut s.x[r * dim..(r + 1) * dim]);
+            self.rope_angles(b.positions[r], &mut s.rope[r * half..(r + 1) * half]);
+        }
+        for l in 0..c.n_layers {
+            self.attention_block(l, b, kv, s);
+            self.ffn_block(l, n, s);
+        }
+        let mut m = 0;
+        for r in 0..n {
+            if b.wants_logits[r] {
+                let (src, dst) = (&s.x[r * dim..(r + 1) * dim], &mut s.normed[m * dim..(m + 1) * dim]);
+                rmsnorm(src, &self.weights.output_norm, c.norm_eps, dst);
+                m += 1;
+            }
+        }
+        s.emit("result_norm", None, |s| &s.normed, m, dim);
+        let vocab = c.vocab_size;
+        if m > 0 {
+            self.mm.matmul(self.output(), &s.normed[..m * dim], m, &mut s.logits[..m * vocab]);
+        }
+        Ok(&s.logits[..m * vocab])
+    }
+
+    /// (cos, sin) of every pair's angle at `pos`, computed as ggml's rope cache does
+    /// (f32 angle multiplied by `theta^(-2/d)` pair after pair, then divided by the
+    /// pair's frequency factor) so that angles agree with llama.cpp to the bit.
+    fn rope_angles(&self, pos: usize, out: &mut [(f32, f32)]) {
+        let c = &self.config;
+        let theta_scale = (c.rope_theta as f32).powf(-2.0 / c.head_dim as f32);
+        let freq_scale = c.rope_freq_scale();
+        let mut theta = pos as f32;
+        for (cs, div) in out.iter_mut().zip(&self.rope_divisors) {
+            let t = freq_scale * (theta / div);
+            *cs = (t.cos(), t.sin());
+            theta *= theta_scale;
+        }
+    }
+
+    fn attention_block(&self, l: usize, b: &Batch, kv: &mut KvCache, s: &mut Scratch) {
+        let c = &self.config;
+        let lw = &self.weights.layers[l];
+        let n = b.len();
+        let (dim, hd) = (c.dim, c.head_dim);
+        let (qd, kvd) = (c.n_heads * hd, c.n_kv_heads * hd);
+        let half = hd / 2;
+        for r in 0..n {
+            rmsnorm(&s.x[r * dim..(r + 1) * dim], &lw.attn_norm, c.norm_eps, &mut s.xb[r * dim..(r + 1) * dim]);
+        }
+        s.emit("attn_norm", Some(l), |s| &s.xb, n, dim);
+        let xb = &s.xb[..n * dim];
+        self.mm.matmul(lw.wq.view(), xb, n, &mut s.q[..n * qd]);
+        self.mm.matmul(lw.wk.view(), xb, n, &mut s.k[..n * kvd]);
+        self.mm.matmul(lw.wv.view(), xb, n, &mut s.v[..n * kvd]);
+        s.emit("Vcur", Some(l), |s| &s.v, n, kvd);
+        for r in 0..n {
+            let cs = &s.rope[r * half..(r + 1) * half];
+            rope_heads(&mut s.q[r * qd..(r + 1) * qd], hd, cs);
+            rope_heads(&mut s.k[r * kvd..(r + 1) * kvd], hd, cs);
+            let at = kv.at(l, b.seqs[r], b.positions[r]);
+            kv.k[at..at + kvd].convert_from_f32_slice(&s.k[r * kvd..(r + 1) * kvd]);
+            kv.v[at..at + kvd].convert_from_f32_slice(&s.v[r * kvd..(r + 1) * kvd]);
+        }
+        s.emit("Qcur", Some(l), |s| &s.q, n, qd);
+        s.emit("Kcur", Some(l), |s| &s.k, n, kvd);
+        let group = c.n_heads / c.n_kv_heads;
+        let scale = 1.0 / (hd as f32).sqrt();
+        let kvr: &KvCache = kv;
+        let q = &s.q;
+        self.mm.install(|| {
+            s.att[..n * qd].par_chunks_mut(hd).enumerate().for_each_init(
+                AttnScratch::default,
+                |scratch, (idx, out)| {
+                    let (r, h) = (idx / c.n_heads, idx % c.n_heads);
+                    let view = HeadView {
+                        k: &kvr.k,
+                        v: &kvr.v,
+                        base: kvr.at(l, b.seqs[r], 0) + (h / group) * hd,
+                        stride: kvr.kv_dim,
+                        len: b.positions[r] + 1,
+                        scale,
+                        // llama.cpp sums scores in another order for multi-row batches;
+                        // matching it keeps last-bit differences, which the next 8-bit
+                        // quantization can amplify, out of herd's results.
+                        multi_row: n > 1,
+                    };
+                    attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, scratch, out);
+                },
+            );
+        });
+        s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
+        self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);
+        s.emit("attn_out", Some(l), |s| &s.proj, n, dim);
+        s.x[..n * dim].iter_mut().zip(&s.proj[..n * dim]).for_each(|(x, p)| *x += p);
+        s.emit("ffn_inp", Some(l), |s| &s.x, n, dim);
+    }
+
+    fn ffn_block(&self, l: usize, n: usize, s: &mut Scratch) {
+        let c = &self.config;
+        let lw = &self.weights.layers[l];
+        let (dim, f) = (c.dim, c.ffn_dim);
+        for r in 0..n {
+            rmsnorm(&s.x[r * dim..(r + 1) * dim], &lw.ffn_norm, c.norm_eps, &mut s.xb[r * dim..(r + 1) * dim]);
+        }
+        self.mm.matmul(lw.w_gate.view(), &s.xb[..n * dim], n, &mut s.gate[..n * f]);
+        self.mm.matmul(lw.w_up.view(), &s.xb[..n * dim], n, &mut s.up[..n * f]);
+        silu_mul(&mut s.gate[..n * f], &s.up[..n * f]);
+        s.emit("ffn_norm", Some(l), |s| &s.xb, n, dim);
+        s.emit("ffn_swiglu", Some(l), |s| &s.gate, n, f);
+        self.mm.matmul(lw.w_down.view(), &s.gate[..n * f], n, &mut s.proj[..n * dim]);
+        s.emit("ffn_out", Some(l), |s| &s.proj, n, dim);
+        s.x[..n * dim].iter_mut().zip(&s.proj[..n * dim]).for_each(|(x, p)| *x += p);
+        s.emit("l_out", Some(l), |s| &s.x, n, dim);
+    }
+}

@@ -1,0 +1,5 @@
+//! herd-llama integration tests: hostile files, loaders, the model, tokenizers.
+
+mod gguf;
+mod model;
+mod tokenizer;

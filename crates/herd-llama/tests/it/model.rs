@@ -1,0 +1,150 @@
+//! The model against itself under different batchings, and the two loaders against
+//! each other; parity with llama.cpp lives in the golden tests of the `herd` crate.
+
+use herd_llama::config::{Config, Llama3Scaling, RopeScaling};
+use herd_llama::loader::{Bytes, Layer, Weight, Weights};
+use herd_llama::model::{Batch, KvCache, Model, Scratch};
+use herd_llama::testdata::nmse;
+use herd_tensor::DType;
+use herd_tensor::quant::quantize_row;
+use rand::{Rng, SeedableRng, rngs::StdRng};
+use std::sync::Arc;
+
+pub fn tiny_config() -> Config {
+    Config {
+        dim: 64,
+        n_layers: 2,
+        n_heads: 4,
+        n_kv_heads: 1,
+        head_dim: 16,
+        ffn_dim: 96,
+        vocab_size: 300,
+        norm_eps: 1e-5,
+        rope_theta: 500000.0,
+        rope_scaling: RopeScaling::Llama3(Llama3Scaling {
+            factor: 8.0,
+            low_freq_factor: 1.0,
+            high_freq_factor: 4.0,
+            original_max_position_embeddings: 64.0,
+        }),
+        max_ctx: 256,
+        tied_embeddings: false,
+    }
+}
+
+fn weight(rng: &mut StdRng, dtype: DType, rows: usize, cols: usize, std: f32) -> Weight {
+    let mut bytes = Vec::new();
+    for _ in 0..rows {
+        let row: Vec<f32> = (0..cols).map(|_| rng.random_range(-std..std)).collect();
+        bytes.extend(quantize_row(dtype, &row).expect("simple dtype"));
+    }
+    Weight { dtype, rows, cols, bytes: Bytes::Owned(Arc::new(bytes)) }
+}
+
+pub fn random_weights(c: &Config, dtype: DType, seed: u64) -> Weights {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let norm = |rng: &mut StdRng, n| (0..n).map(|_| rng.random_range(0.8..1.2)).collect::<Vec<f32>>();
+    let (qd, kvd) = (c.n_heads * c.head_dim, c.n_kv_heads * c.head_dim);
+    let layers = (0..c.n_layers)
+        .map(|_| Layer {
+            attn_norm: norm(&mut rng, c.dim),
+            wq: weight(&mut rng, dtype, qd, c.dim, 0.3),
+            wk: weight(&mut rng, dtype, kvd, c.dim, 0.3),
+            wv: weight(&mut rng, dtype, kvd, c.dim, 0.3),
+            wo: weight(&mut rng, dtype, c.dim, qd, 0.2),
+            ffn_norm: norm(&mut rng, c.dim),
+            w_gate: weight(&mut rng, dtype, c.ffn_dim, c.dim, 0.3),
+            w_up: weight(&mut rng, dtype, c.ffn_dim, c.dim, 0.3),
+            w_down: weight(&mut rng, dtype, c.dim, c.ffn_dim, 0.2),
+        })
+        .collect();
+    Weights {
+        token_embd: weight(&mut rng, dtype, c.vocab_size, c.dim, 1.0),
+        layers,
+        output_norm: norm(&mut rng, c.dim),
+        output: Some(weight(&mut rng, dtype, c.vocab_size, c.dim, 0.3)),
+    }
+}
+
+fn prompt(n: usize) -> Vec<u32> {
+    (0..n as u32).map(|i| (i * 37 + 11) % 300).collect()
+}
+
+#[test]
+fn prefill_in_one_batch_equals_token_by_token_decode() {
+    let c = tiny_config();
+    for dtype in [DType::F32, DType::Q8_0, DType::Q4_1] {
+        let model = Model::new(c.clone(), random_weights(&c, dtype, 1), 2);
+        let toks = prompt(40);
+        // All logits from one batch.
+        let mut kv = KvCache::new(&c, 64, 1).expect("kv");
+        let mut s = Scratch::new(&c, 64, 64);
+        let mut b = Batch::default();
+        for (i, t) in toks.iter().enumerate() {
+            b.push(*t, i, 0, true);
+        }
+        let all = model.forward(&b, &mut kv, &mut s).expect("forward").to_vec();
+        // One token at a time through the KV cache.
+        let mut kv2 = KvCache::new(&c, 64, 1).expect("kv");
+        let mut s2 = Scratch::new(&c, 1, 1);
+        for (i, t) in toks.iter().enumerate() {
+            b.clear();
+            b.push(*t, i, 0, true);
+            let one = model.forward(&b, &mut kv2, &mut s2).expect("forward");
+            let want = &all[i * c.vocab_size..(i + 1) * c.vocab_size];
+            let e = nmse(one, want);
+            assert!(e < 1e-10, "{dtype:?} position {i}: nmse {e}");
+        }
+    }
+}
+
+#[test]
+fn two_sequences_in_one_batch_do_not_see_each_other() {
+    let c = tiny_config();
+    let model = Model::new(c.clone(), random_weights(&c, DType::F32, 2), 2);
+    let (a, bt) = (prompt(12), prompt(20)[8..].to_vec());
+    let alone = |toks: &[u32]| {
+        let mut kv = KvCache::new(&c, 32, 1).expect("kv");
+        let mut s = Scratch::new(&c, 32, 1);
+        let mut b = Batch::default();
+        for (i, t) in toks.iter().enumerate() {
+            b.push(*t, i, 0, i + 1 == toks.len());
+        }
+        model.forward(&b, &mut kv, &mut s).expect("forward").to_vec()
+    };
+    let mut kv = KvCache::new(&c, 32, 2).expect("kv");
+    let mut s = Scratch::new(&c, 64, 2);
+    let mut b = Batch::default();
+    for (i, t) in a.iter().enumerate() {
+        b.push(*t, i, 0, i + 1 == a.len());
+    }
+    for (i, t) in bt.iter().enumerate() {
+        b.push(*t, i, 1, i + 1 == bt.len());
+    }
+    let both = model.forward(&b, &mut kv, &mut s).expect("forward").to_vec();
+    let v = c.vocab_size;
+    assert!(nmse(&both[..v], &alone(&a)) < 1e-12);
+    assert!(nmse(&both[v..], &alone(&bt)) < 1e-12);
+}
+
+#[test]
+fn bad_batches_are_errors_not_panics() {
+    let c = tiny_config();
+    let model = Model::new(c.clone(), random_weights(&c, DType::F32, 3), 1);
+    let mut kv = KvCache::new(&c, 8, 1).expect("kv");
+    let mut s = Scratch::new(&c, 4, 1);
+    let mut b = Batch::default();
+    b.push(5000, 0, 0, true);
+    assert!(model.forward(&b, &mut kv, &mut s).expect_err("token").to_string().contains("vocabulary"));
+    b.clear();
+    b.push(1, 8, 0, true);
+    assert!(model.forward(&b, &mut kv, &mut s).expect_err("pos").to_string().contains("context"));
+    b.clear();
+    b.push(1, 0, 1, true);
+    assert!(model.forward(&b, &mut kv, &mut s).is_err());
+    b.clear();
+    for i in 0..5 {
+        b.push(1, i, 0, false);
+    }
+    assert!(model.forward(&b, &mut kv, &mut s).is_err());
+}

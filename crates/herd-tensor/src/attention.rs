@@ -1,0 +1,175 @@
+//! One query head attending over its KV-cache positions, with llama.cpp's rounding:
+//! Q rounded to f16 against the f16 K cache, scores summed in tinyBLAS order for
+//! multi-row batches and in vec_dot order for single rows, softmax with an f64 sum,
+//! probabilities rounded to f16 against the f16 V cache in vec_dot order.
+//!
+//! The body is written once and compiled twice: inside an AVX2+FMA+F16C function
+//! (chosen at run time) where `mul_add` is one instruction, and plainly as the
+//! portable fallback, where it is a (slow, but equally exact) library call. Both give
+//! bit-identical results.
+
+use crate::ops::softmax_f64_sum;
+use crate::simd::reduce_ggml_f16_lanes;
+use half::f16;
+use half::slice::HalfFloatSliceExt;
+
+/// One head's view of the cache: position `t`'s K (or V) vector starts at
+/// `base + t * stride` and is `q.len()` long.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadView<'a> {
+    pub k: &'a [f16],
+    pub v: &'a [f16],
+    pub base: usize,
+    pub stride: usize,
+    /// Positions 0..len are attended (causal: len = position + 1).
+    pub len: usize,
+    pub scale: f32,
+    /// The batch has more than one row (llama.cpp then sums scores in another order).
+    pub multi_row: bool,
+}
+
+/// Per-thread buffers, reused across heads.
+#[derive(Debug, Default, Clone)]
+pub struct AttnScratch {
+    scores: Vec<f32>,
+    qh: Vec<f32>,
+    buf: Vec<f32>,
+    vacc: Vec<f32>,
+}
+
+/// `out = softmax(q·Kᵀ·scale)·V` for one head.
+pub fn attend_head(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time).
+        unsafe { attend_fma(q, h, s, out) };
+        return;
+    }
+    attend_body(q, h, s, out)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn attend_fma(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+    attend_body(q, h, s, out)
+}
+
+#[inline(always)]
+fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+    let hd = q.len();
+    s.qh.clear();
+    s.qh.extend(q.iter().map(|v| f16::from_f32(*v).to_f32()));
+    s.buf.resize(hd, 0.0);
+    s.scores.clear();
+    for t in 0..h.len {
+        let o = h.base + t * h.stride;
+        h.k[o..o + hd].convert_to_f32_slice(&mut s.buf);
+        let d = if h.multi_row { dot_tinyblas(&s.buf, &s.qh) } else { dot_vec_f16(&s.buf, &s.qh) };
+        s.scores.push(d * h.scale);
+    }
+    softmax_f64_sum(&mut s.scores);
+    // For every output channel, 4 x 8 lane accumulators chosen by position, as
+    // llama.cpp's f16 dot of the transposed V cache with the probabilities; V is
+    // streamed row by row.
+    s.vacc.clear();
+    s.vacc.resize(hd * 32, 0.0);
+    for (t, p) in s.scores.iter().enumerate() {
+        let p = f16::from_f32(*p).to_f32();
+        let o = h.base + t * h.stride;
+        h.v[o..o + hd].convert_to_f32_slice(&mut s.buf);
+        let lane = ((t / 8) % 4) * 8 + t % 8;
+        for (d, v) in s.buf.iter().enumerate() {
+            let a = &mut s.vacc[d * 32 + lane];
+            *a = v.mul_add(p, *a);
+        }
+    }
+    for (d, y) in out.iter_mut().enumerate() {
+        *y = reduce_ggml_f16_lanes(&s.vacc[d * 32..d * 32 + 32]);
+    }
+}
+
+/// tinyBLAS order: one 8-lane accumulator, pairwise horizontal sum.
+#[inline(always)]
+fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
+    let n8 = a.len() / 8 * 8;
+    let mut acc = [0f32; 8];
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] = ca[l].mul_add(cb[l], acc[l]);
+        }
+    }
+    let r = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    let mut s = (r[0] + r[2]) + (r[1] + r[3]);
+    for i in n8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+/// ggml vec_dot_f16 order: 4 x 8 lanes by position (inputs taken as zero-padded).
+#[inline(always)]
+fn dot_vec_f16(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 32];
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let lane = ((i / 8) % 4) * 8 + i % 8;
+        acc[lane] = x.mul_add(*y, acc[lane]);
+    }
+    reduce_ggml_f16_lanes(&acc)
+}
+
+/// Interleaved RoPE over all heads of one row (see `ops::rope_interleaved`), with
+/// the fused multiply-adds compiled to instructions where the CPU has them.
+pub fn rope_heads(x: &mut [f32], head_dim: usize, cos_sin: &[(f32, f32)]) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time).
+        unsafe { rope_fma(x, head_dim, cos_sin) };
+        return;
+    }
+    rope_body(x, head_dim, cos_sin)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma,f16c")]
+unsafe fn rope_fma(x: &mut [f32], head_dim: usize, cos_sin: &[(f32, f32)]) {
+    rope_body(x, head_dim, cos_sin)
+}
+
+#[inline(always)]
+fn rope_body(x: &mut [f32], head_dim: usize, cos_sin: &[(f32, f32)]) {
+    x.chunks_exact_mut(head_dim).for_each(|h| crate::ops::rope_interleaved(h, cos_sin));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn portable_and_dispatched_agree_bit_for_bit() {
+        let hd = 64;
+        let len = 70;
+        let k: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 50.0 - 1.0)).collect();
+        let v: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.0)).collect();
+        let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin()).collect();
+        for multi_row in [false, true] {
+            let h = HeadView { k: &k, v: &v, base: 0, stride: hd, len, scale: 0.125, multi_row };
+            let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
+            attend_head(&q, &h, &mut AttnScratch::default(), &mut a);
+            attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
+            assert_eq!(
+                a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
+                b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            );
+            // And against a plain f64 computation, loosely.
+            let mut sc: Vec<f64> =
+                (0..len).map(|t| (0..hd).map(|d| k[t * hd + d].to_f64() * q[d] as f64).sum::<f64>() * 0.125).collect();
+            let m = sc.iter().cloned().fold(f64::MIN, f64::max);
+            sc.iter_mut().for_each(|x| *x = (*x - m).exp());
+            let z: f64 = sc.iter().sum();
+            for d in 0..hd {
+                let want: f64 = (0..len).map(|t| sc[t] / z * v[t * hd + d].to_f64()).sum();
+                assert!((a[d] as f64 - want).abs() < 2e-3, "d {d}: {} vs {want}", a[d]);
+            }
+        }
+    }
+}

@@ -1,0 +1,465 @@
+//! Dot products of quantized weight rows with quantized activations, the way
+//! llama.cpp's CPU backend computes them.
+//!
+//! llama.cpp never multiplies a quantized weight by f32 activations: it first
+//! quantizes the activations to the weight type's "vec_dot_type" (Q8_0 for Q4_0 and
+//! Q8_0, Q8_1 for Q4_1, Q8_K for the k-quants, F16/BF16 for half weights) and then
+//! takes integer dot products per block. herd does the same, for two reasons: it is
+//! the fast path (integer multiply-adds on bytes), and it reproduces llama.cpp's
+//! numbers to float rounding, which is what parity with it is measured against.
+//! Rounding is half-to-even, as ggml's AVX2 quantizers and `nearest_int` do.
+
+use crate::dtype::{DType, QK_K};
+use crate::quant::scale_min_k4;
+use half::{bf16, f16};
+
+/// 32 activations quantized to 8 bits: `x ≈ d * qs`, `s = d * sum(qs)` (Q8_0 / Q8_1;
+/// `d` and `s` already rounded through f16 as ggml stores them).
+#[derive(Debug, Clone, Copy)]
+pub struct Q8Block {
+    pub d: f32,
+    pub s: f32,
+    pub qs: [i8; 32],
+}
+
+/// 256 activations quantized for the k-quants: `x ≈ d * qs`, with sums of each run
+/// of 16 (`bsums`) for the weight minimums.
+#[derive(Debug, Clone, Copy)]
+pub struct Q8KBlock {
+    pub d: f32,
+    pub qs: [i8; QK_K],
+    pub bsums: [i16; 16],
+}
+
+/// One activation row in the vec_dot_type of some weight dtype.
+#[derive(Debug, Clone, Default)]
+pub struct QuantActs {
+    pub f32s: Vec<f32>,
+    pub q8: Vec<Q8Block>,
+    pub q8k: Vec<Q8KBlock>,
+}
+
+/// The activation format llama.cpp pairs with each weight dtype.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ActFormat {
+    F32,
+    /// Activations rounded to f16 (F16 weights).
+    F16,
+    /// Activations rounded to bf16 (BF16 weights).
+    BF16,
+    Q8_0,
+    Q8_1,
+    Q8K,
+}
+
+pub fn act_format(w: DType) -> ActFormat {
+    match w {
+        DType::F32 => ActFormat::F32,
+        DType::F16 => ActFormat::F16,
+        DType::BF16 => ActFormat::BF16,
+        DType::Q4_0 | DType::Q8_0 => ActFormat::Q8_0,
+        DType::Q4_1 => ActFormat::Q8_1,
+        DType::Q4K | DType::Q5K | DType::Q6K => ActFormat::Q8K,
+    }
+}
+
+#[inline]
+fn round_even(v: f32) -> i32 {
+    v.round_ties_even() as i32
+}
+
+fn f16_round(v: f32) -> f32 {
+    f16::from_f32(v).to_f32()
+}
+
+/// Quantizes `x` (a whole number of blocks) into `out`, replacing its contents.
+pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
+    out.f32s.clear();
+    out.q8.clear();
+    out.q8k.clear();
+    match fmt {
+        ActFormat::F32 => out.f32s.extend_from_slice(x),
+        ActFormat::F16 => out.f32s.extend(x.iter().map(|v| f16_round(*v))),
+        ActFormat::BF16 => out.f32s.extend(x.iter().map(|v| bf16::from_f32(*v).to_f32())),
+        ActFormat::Q8_0 | ActFormat::Q8_1 => {
+            for blk in x.chunks_exact(32) {
+                let amax = blk.iter().fold(0f32, |a, v| a.max(v.abs()));
+                let d = amax / 127.0;
+                // ggml's AVX2 quantizer multiplies by 127/amax, not 1/d: the two can
+                // differ in the last bit and so in a rounding.
+                let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+                let mut qs = [0i8; 32];
+                let mut sum = 0i32;
+                for (q, v) in qs.iter_mut().zip(blk) {
+                    *q = round_even(v * id) as i8;
+                    sum += *q as i32;
+                }
+                out.q8.push(Q8Block { d: f16_round(d), s: f16_round(sum as f32 * d), qs });
+            }
+        }
+        ActFormat::Q8K => {
+            for blk in x.chunks_exact(QK_K) {
+                let mut max = 0f32;
+                let mut amax = 0f32;
+                for &v in blk {
+                    if v.abs() > amax {
+                        amax = v.abs();
+                        max = v;
+                    }
+                }
+                let mut b = Q8KBlock { d: 0.0, qs: [0; QK_K], bsums: [0; 16] };
+                if amax != 0.0 {
+                    let iscale = -127.0 / max;
+                    for (q, v) in b.qs.iter_mut().zip(blk) {
+                        *q = round_even(iscale * v).min(127) as i8;
+                    }
+                    for (j, s) in b.bsums.iter_mut().enumerate() {
+                        *s = b.qs[j * 16..j * 16 + 16].iter().map(|q| *q as i16).sum();
+                    }
+                    b.d = 1.0 / iscale;
+                }
+                out.q8k.push(b);
+            }
+        }
+    }
+}
+
+#[inline]
+fn f16_at(b: &[u8], i: usize) -> f32 {
+    f16::from_le_bytes([b[i], b[i + 1]]).to_f32()
+}
+
+/// `dot(weight_row, activations)`; `row` is one row of `dtype`, `a` the activations
+/// quantized with `act_format(dtype)`.
+pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
+    match dtype {
+        DType::F32 => {
+            let mut w = [0f32; 64];
+            let mut s = 0f32;
+            for (wc, xc) in row.chunks(256).zip(a.f32s.chunks(64)) {
+                for (o, c) in w.iter_mut().zip(wc.chunks_exact(4)) {
+                    *o = f32::from_le_bytes([c[0], c[1], c[2], c[3]]);
+                }
+                s += crate::simd::dot(&w[..xc.len()], xc);
+            }
+            s
+        }
+        DType::F16 | DType::BF16 => {
+            let mut w = [0f32; 64];
+            let mut s = 0f32;
+            for (wc, xc) in row.chunks(128).zip(a.f32s.chunks(64)) {
+                for (o, c) in w.iter_mut().zip(wc.chunks_exact(2)) {
+                    *o = if dtype == DType::F16 {
+                        f16::from_le_bytes([c[0], c[1]]).to_f32()
+                    } else {
+                        bf16::from_le_bytes([c[0], c[1]]).to_f32()
+                    };
+                }
+                s += crate::simd::dot(&w[..xc.len()], xc);
+            }
+            s
+        }
+        DType::Q4_0 | DType::Q4_1 | DType::Q8_0 => {
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx2_fma() {
+                // SAFETY: AVX2 and FMA are present (checked at run time); the row
+                // holds whole blocks (checked when the weight was made) and `a` has a
+                // block per weight block (quantized from the same number of columns).
+                return unsafe { avx2::dot_q32(dtype, row, &a.q8) };
+            }
+            dot_q32_portable(dtype, row, &a.q8)
+        }
+        DType::Q4K => dot_q4k(row, &a.q8k),
+        DType::Q5K => dot_q5k(row, &a.q8k),
+        DType::Q6K => dot_q6k(row, &a.q8k),
+    }
+}
+
+/// Eight f32 lanes, each fed `d * (sum of 4 consecutive int products)` by a fused
+/// multiply-add per block, summed pairwise at the end: exactly the association
+/// order of ggml's AVX2 `vec_dot` for the 32-value block types, so herd's logits
+/// match llama.cpp's to the last bit where the integer parts agree.
+#[derive(Default)]
+struct Lanes([f32; 8]);
+
+impl Lanes {
+    #[inline]
+    fn add_block(&mut self, d: f32, prod: impl Fn(usize) -> i32) {
+        for (k, acc) in self.0.iter_mut().enumerate() {
+            let s = prod(4 * k) + prod(4 * k + 1) + prod(4 * k + 2) + prod(4 * k + 3);
+            *acc = d.mul_add(s as f32, *acc);
+        }
+    }
+    #[inline]
+    fn sum(&self) -> f32 {
+        let l = &self.0;
+        let r = [l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]];
+        (r[0] + r[2]) + (r[1] + r[3])
+    }
+}
+
+/// The 32 weight values of a Q4_0/Q4_1 block in value order: low nibbles are values
+/// 0..16, high nibbles 16..32.
+#[inline]
+fn nibbles(qs: &[u8]) -> [u8; 32] {
+    let mut v = [0u8; 32];
+    for j in 0..16 {
+        v[j] = qs[j] & 0x0F;
+        v[j + 16] = qs[j] >> 4;
+    }
+    v
+}
+
+/// `out[j] = dot(row, acts[j])` for 4 activation rows at once where a SIMD kernel
+/// exists (Q4_0, Q4_1, Q8_0), bit-identical to four `vec_dot` calls.
+pub fn vec_dot4(dtype: DType, row: &[u8], acts: [&QuantActs; 4], out: &mut [f32; 4]) {
+    #[cfg(target_arch = "x86_64")]
+    if matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0) && crate::simd::has_avx2_fma() {
+        let a = [&acts[0].q8[..], &acts[1].q8[..], &acts[2].q8[..], &acts[3].q8[..]];
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row holds
+        // whole blocks and each activation row was quantized from as many columns.
+        unsafe { avx2::dot_q32_rows::<4>(dtype, row, &a, out) };
+        return;
+    }
+    for j in 0..4 {
+        out[j] = vec_dot(dtype, row, acts[j]);
+    }
+}
+
+/// The portable reference of the 32-value block dots (and the fallback without AVX2).
+pub fn dot_q32_portable(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
+    match dtype {
+        DType::Q4_0 => dot_q4_0(row, a),
+        DType::Q4_1 => dot_q4_1(row, a),
+        DType::Q8_0 => dot_q8_0(row, a),
+        _ => unreachable!("dot_q32_portable: {dtype:?} is not a 32-value block type"),
+    }
+}
+
+fn dot_q4_0(row: &[u8], a: &[Q8Block]) -> f32 {
+    let mut acc = Lanes::default();
+    for (b, y) in row.chunks_exact(18).zip(a) {
+        let v = nibbles(&b[2..18]);
+        acc.add_block(f16_at(b, 0) * y.d, |i| (v[i] as i32 - 8) * y.qs[i] as i32);
+    }
+    acc.sum()
+}
+
+fn dot_q4_1(row: &[u8], a: &[Q8Block]) -> f32 {
+    let mut acc = Lanes::default();
+    let mut summs = 0f32;
+    for (b, y) in row.chunks_exact(20).zip(a) {
+        summs += f16_at(b, 2) * y.s;
+        let v = nibbles(&b[4..20]);
+        acc.add_block(f16_at(b, 0) * y.d, |i| v[i] as i32 * y.qs[i] as i32);
+    }
+    acc.sum() + summs
+}
+
+fn dot_q8_0(row: &[u8], a: &[Q8Block]) -> f32 {
+    let mut acc = Lanes::default();
+    for (b, y) in row.chunks_exact(34).zip(a) {
+        let w = &b[2..34];
+        acc.add_block(f16_at(b, 0) * y.d, |i| (w[i] as i8) as i32 * y.qs[i] as i32);
+    }
+    acc.sum()
+}
+
+/// Sum over the 8 sub-blocks of 32 of `scale_j * dot(q_j, y_j)` and the min term
+/// `sum_j min_j * (bsum of sub-block j)`, for Q4_K and Q5_K.
+fn kquant_sums(vals: &[u8; QK_K], scales: &[u8], y: &Q8KBlock) -> (i32, i32) {
+    let mut total = 0i32;
+    let mut mins = 0i32;
+    for j in 0..8 {
+        let (sc, m) = scale_min_k4(j, scales);
+        let isum: i32 =
+            vals[j * 32..j * 32 + 32].iter().zip(&y.qs[j * 32..j * 32 + 32]).map(|(v, q)| *v as i32 * *q as i32).sum();
+        total += sc as i32 * isum;
+        mins += m as i32 * (y.bsums[2 * j] as i32 + y.bsums[2 * j + 1] as i32);
+    }
+    (total, mins)
+}
+
+fn dot_q4k(row: &[u8], a: &[Q8KBlock]) -> f32 {
+    let mut sum = 0f32;
+    let mut vals = [0u8; QK_K];
+    for (b, y) in row.chunks_exact(144).zip(a) {
+        let qs = &b[16..144];
+        for c in 0..4 {
+            for l in 0..32 {
+                vals[c * 64 + l] = qs[c * 32 + l] & 0x0F;
+                vals[c * 64 + 32 + l] = qs[c * 32 + l] >> 4;
+            }
+        }
+        let (total, mins) = kquant_sums(&vals, &b[4..16], y);
+        sum += f16_at(b, 0) * y.d * total as f32 - f16_at(b, 2) * y.d * mins as f32;
+    }
+    sum
+}
+
+fn dot_q5k(row: &[u8], a: &[Q8KBlock]) -> f32 {
+    let mut sum = 0f32;
+    let mut vals = [0u8; QK_K];
+    for (b, y) in row.chunks_exact(176).zip(a) {
+        let qh = &b[16..48];
+        let qs = &b[48..176];
+        for c in 0..4 {
+            let (u1, u2) = (1u8 << (2 * c), 2u8 << (2 * c));
+            for l in 0..32 {
+                vals[c * 64 + l] = (qs[c * 32 + l] & 0x0F) + if qh[l] & u1 != 0 { 16 } else { 0 };
+                vals[c * 64 + 32 + l] = (qs[c * 32 + l] >> 4) + if qh[l] & u2 != 0 { 16 } else { 0 };
+            }
+        }
+        let (total, mins) = kquant_sums(&vals, &b[4..16], y);
+        sum += f16_at(b, 0) * y.d * total as f32 - f16_at(b, 2) * y.d * mins as f32;
+    }
+    sum
+}
+
+fn dot_q6k(row: &[u8], a: &[Q8KBlock]) -> f32 {
+    let mut sum = 0f32;
+    let mut vals = [0i8; QK_K];
+    for (b, y) in row.chunks_exact(210).zip(a) {
+        let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+        for h in 0..2 {
+            let (ql, qh) = (&ql[h * 64..h * 64 + 64], &qh[h * 32..h * 32 + 32]);
+            let v = &mut vals[h * 128..h * 128 + 128];
+            for l in 0..32 {
+                v[l] = ((ql[l] & 0x0F) | ((qh[l] & 3) << 4)) as i8 - 32;
+                v[l + 32] = ((ql[l + 32] & 0x0F) | (((qh[l] >> 2) & 3) << 4)) as i8 - 32;
+                v[l + 64] = ((ql[l] >> 4) | (((qh[l] >> 4) & 3) << 4)) as i8 - 32;
+                v[l + 96] = ((ql[l + 32] >> 4) | (((qh[l] >> 6) & 3) << 4)) as i8 - 32;
+            }
+        }
+        let mut total = 0i32;
+        for g in 0..16 {
+            let isum: i32 = vals[g * 16..g * 16 + 16]
+                .iter()
+                .zip(&y.qs[g * 16..g * 16 + 16])
+                .map(|(v, q)| *v as i32 * *q as i32)
+                .sum();
+            total += (sc[g] as i8) as i32 * isum;
+        }
+        sum += f16_at(b, 208) * y.d * total as f32;
+    }
+    sum
+}
+
+/// AVX2 versions of the 32-value block dots: the same integer lane sums and the same
+/// fused multiply-adds as `Lanes`, so results are bit-identical to the portable code.
+#[cfg(target_arch = "x86_64")]
+mod avx2 {
+    use super::Q8Block;
+    use crate::dtype::DType;
+    use std::arch::x86_64::*;
+
+    /// The f16 at `b[i..i+2]` as f32, with the F16C instruction (software half
+    /// conversion would cost more than the block's arithmetic).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn h2f(b: &[u8], i: usize) -> f32 {
+        let bits = u16::from_le_bytes([b[i], b[i + 1]]);
+        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn hsum(acc: __m256) -> f32 {
+        let mut l = [0f32; 8];
+        // SAFETY: `l` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(l.as_mut_ptr(), acc) };
+        let r = [l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]];
+        (r[0] + r[2]) + (r[1] + r[3])
+    }
+
+    /// Eight i32 lanes, lane k = sum of products of bytes 4k..4k+3 (signed x signed).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn lanes_i8(x: __m256i, y: __m256i) -> __m256 {
+        // maddubs wants an unsigned operand: |x| and y carrying x's sign.
+        let ax = _mm256_sign_epi8(x, x);
+        let sy = _mm256_sign_epi8(y, x);
+        let pairs = _mm256_maddubs_epi16(ax, sy);
+        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+    }
+
+    /// 16 bytes of nibbles to 32 values: low nibbles first, then high nibbles.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn nibbles(p: *const u8) -> __m256i {
+        // SAFETY: callers pass a pointer to the 16 nibble bytes of a block.
+        let q = unsafe { _mm_loadu_si128(p as *const __m128i) };
+        let m = _mm_set1_epi8(0x0F);
+        let lo = _mm_and_si128(q, m);
+        let hi = _mm_and_si128(_mm_srli_epi16(q, 4), m);
+        _mm256_set_m128i(hi, lo)
+    }
+
+    /// The weight block's 32 values as signed bytes (Q4_0, Q8_0) or unsigned nibbles
+    /// (Q4_1), and its scale.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn weight_block(dtype: DType, b: &[u8]) -> (__m256i, f32) {
+        match dtype {
+            DType::Q4_0 => (_mm256_sub_epi8(nibbles(b[2..].as_ptr()), _mm256_set1_epi8(8)), h2f(b, 0)),
+            DType::Q4_1 => (nibbles(b[4..].as_ptr()), h2f(b, 0)),
+            // SAFETY: a Q8_0 block has 32 value bytes after its 2-byte scale.
+            _ => (unsafe { _mm256_loadu_si256(b[2..].as_ptr() as *const __m256i) }, h2f(b, 0)),
+        }
+    }
+
+    /// Lane sums of one weight block with one activation block.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn block_lanes(dtype: DType, qx: __m256i, y: &Q8Block) -> __m256 {
+        // SAFETY: `y.qs` is 32 readable bytes.
+        let qy = unsafe { _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i) };
+        if dtype == DType::Q4_1 {
+            // Nibbles are unsigned already: one maddubs, no sign games.
+            let pairs = _mm256_maddubs_epi16(qx, qy);
+            _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+        } else {
+            lanes_i8(qx, qy)
+        }
+    }
+
+    /// One weight row against up to `N` activation rows, decoding each weight block
+    /// once. Every (row, activation) pair is accumulated exactly as the single dot
+    /// would, so results do not depend on how tokens are grouped.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `row` holds whole blocks of `dtype`
+    /// (Q4_0, Q4_1 or Q8_0), and every `acts[j]` at least as many blocks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q32_rows<const N: usize>(dtype: DType, row: &[u8], acts: &[&[Q8Block]; N], out: &mut [f32; N]) {
+        let bb = dtype.block_bytes();
+        let mut acc = [_mm256_setzero_ps(); N];
+        let mut summs = [0f32; N];
+        let m = if dtype == DType::Q4_1 { 1 } else { 0 };
+        for (i, b) in row.chunks_exact(bb).enumerate() {
+            let (qx, dw) = weight_block(dtype, b);
+            let mw = if m == 1 { h2f(b, 2) } else { 0.0 };
+            for j in 0..N {
+                let y = &acts[j][i];
+                if m == 1 {
+                    summs[j] += mw * y.s;
+                }
+                let xy = block_lanes(dtype, qx, y);
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), xy, acc[j]);
+            }
+        }
+        for j in 0..N {
+            out[j] = if m == 1 { hsum(acc[j]) + summs[j] } else { hsum(acc[j]) };
+        }
+    }
+
+    /// # Safety
+    /// As `dot_q32_rows`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q32(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
+        let mut out = [0f32; 1];
+        // SAFETY: forwarded from the caller.
+        unsafe { dot_q32_rows::<1>(dtype, row, &[a], &mut out) };
+        out[0]
+    }
+}

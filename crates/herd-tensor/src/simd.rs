@@ -1,0 +1,144 @@
+//! f32 dot product and axpy with AVX2+FMA chosen at run time, and a portable fallback.
+//!
+//! The fallback sums in 8 independent lanes, the same association order as the AVX2
+//! path, so both give bit-identical results on the same input; the tests below check
+//! that, and check both against an f64 reference.
+
+/// `sum(a[i] * b[i])`. Panics if the lengths differ.
+pub fn dot(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    {
+        if has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2 and FMA (checked at run time just above),
+            // and both slices have the same length (asserted above).
+            return unsafe { dot_avx2(a, b) };
+        }
+    }
+    dot_portable(a, b)
+}
+
+/// The scalar reference: eight lanes, then a pairwise reduction of the lanes.
+pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let n8 = a.len() / 8 * 8;
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] = ca[l].mul_add(cb[l], acc[l]);
+        }
+    }
+    let mut s = reduce8(acc);
+    for i in n8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}
+
+#[inline]
+fn reduce8(acc: [f32; 8]) -> f32 {
+    let q = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
+    let h = [q[0] + q[2], q[1] + q[3]];
+    h[0] + h[1]
+}
+
+/// Whether the AVX2+FMA+F16C kernels can run on this CPU (checked once).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx2_fma() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") && is_x86_feature_detected!("f16c")
+    })
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2,fma")]
+unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let n8 = a.len() / 8 * 8;
+    let mut acc = _mm256_setzero_ps();
+    let mut i = 0;
+    while i < n8 {
+        // SAFETY: i + 8 <= n8 <= len of both slices, so the unaligned 8-float loads
+        // stay in bounds.
+        let (va, vb) = unsafe { (_mm256_loadu_ps(a.as_ptr().add(i)), _mm256_loadu_ps(b.as_ptr().add(i))) };
+        acc = _mm256_fmadd_ps(va, vb, acc);
+        i += 8;
+    }
+    let mut lanes = [0f32; 8];
+    // SAFETY: `lanes` is 8 f32 = 32 writable bytes.
+    unsafe { _mm256_storeu_ps(lanes.as_mut_ptr(), acc) };
+    let mut s = reduce8(lanes);
+    for j in n8..a.len() {
+        s += a[j] * b[j];
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    #[test]
+    fn dot_matches_f64_and_portable_bitwise() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for n in [0usize, 1, 7, 8, 9, 63, 64, 576, 1000, 4096] {
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let fast = dot(&a, &b);
+            assert!((fast as f64 - want).abs() <= 1e-5 * (n as f64).sqrt().max(1.0));
+            assert_eq!(fast.to_bits(), dot_portable(&a, &b).to_bits(), "n={n}");
+        }
+    }
+}
+
+/// `sum(a[i] * b[i])` in the association order of ggml's f16 dot product on AVX2:
+/// four 8-lane accumulators fed round-robin by 8-value slices, combined as
+/// `(acc0 + acc2) + (acc1 + acc3)`, then the 8 lanes summed as two halves and two
+/// horizontal adds. The inputs are taken as zero-padded to a multiple of 32, as
+/// llama.cpp pads its KV cache views, so no element takes the scalar tail path.
+/// Used for the attention products against the f16 KV cache, where llama.cpp uses
+/// this kernel, so that rounding (which the next 8-bit quantization can amplify)
+/// agrees with it.
+pub fn dot_ggml_f16_order(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot: lengths differ");
+    let mut acc = [0f32; 32];
+    for (i, (x, y)) in a.iter().zip(b).enumerate() {
+        let lane = ((i / 8) % 4) * 8 + i % 8;
+        acc[lane] = x.mul_add(*y, acc[lane]);
+    }
+    reduce_ggml_f16_lanes(&acc)
+}
+
+/// The final reduction of `dot_ggml_f16_order` over its 4 x 8 accumulator lanes
+/// (`acc[j * 8 + l]`), for callers that fill the lanes themselves.
+pub fn reduce_ggml_f16_lanes(acc: &[f32]) -> f32 {
+    let mut x0 = [0f32; 8];
+    for l in 0..8 {
+        x0[l] = (acc[l] + acc[16 + l]) + (acc[8 + l] + acc[24 + l]);
+    }
+    let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
+    (t0[0] + t0[1]) + (t0[2] + t0[3])
+}
+
+/// `sum(a[i] * b[i])` in the order of llama.cpp's tinyBLAS f16 kernel on AVX2, which
+/// it uses for the attention scores of multi-row batches (prompt processing): one
+/// 8-lane accumulator fed by 8-value slices, then the pairwise horizontal sum; a tail
+/// past a multiple of 8 (which tinyBLAS never sees) is added in f32.
+pub fn dot_lanes8(a: &[f32], b: &[f32]) -> f32 {
+    assert_eq!(a.len(), b.len(), "dot: lengths differ");
+    let n8 = a.len() / 8 * 8;
+    let mut acc = [0f32; 8];
+    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
+        for l in 0..8 {
+            acc[l] = ca[l].mul_add(cb[l], acc[l]);
+        }
+    }
+    let mut s = reduce8(acc);
+    for i in n8..a.len() {
+        s += a[i] * b[i];
+    }
+    s
+}

@@ -1,0 +1,216 @@
+//! Every kernel against its scalar reference, by normalized squared error with a
+//! budget per dtype.
+
+use herd_tensor::matmul::matmul_reference;
+use herd_tensor::quant::{dequantize_row, quantize_row};
+use herd_tensor::{DType, MatMul, WeightRef};
+use rand::{Rng, SeedableRng, rngs::StdRng};
+
+fn nmse(a: &[f32], b: &[f32]) -> f64 {
+    let num: f64 = a.iter().zip(b).map(|(x, y)| ((*x - *y) as f64).powi(2)).sum();
+    let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
+    num / den.max(1e-30)
+}
+
+fn random_blocks(dtype: DType, rows: usize, cols: usize, rng: &mut StdRng) -> Vec<u8> {
+    // Random bytes are valid blocks of every type once the f16 scale fields are
+    // forced finite and modest; patch them per type.
+    let rb = dtype.row_bytes(cols).expect("whole blocks");
+    let mut data: Vec<u8> = (0..rb * rows).map(|_| rng.random()).collect();
+    let bb = dtype.block_bytes();
+    let scale_offsets: &[usize] = match dtype {
+        DType::Q4_0 | DType::Q8_0 => &[0],
+        DType::Q4_1 | DType::Q4K | DType::Q5K => &[0, 2],
+        DType::Q6K => &[208],
+        DType::F16 => &[0],
+        DType::BF16 | DType::F32 => &[],
+    };
+    for blk in data.chunks_exact_mut(bb) {
+        for &o in scale_offsets {
+            let v = half::f16::from_f32(rng.random_range(-0.05..0.05));
+            blk[o..o + 2].copy_from_slice(&v.to_le_bytes());
+        }
+    }
+    if dtype == DType::F32 {
+        for c in data.chunks_exact_mut(4) {
+            c.copy_from_slice(&rng.random_range(-1.0f32..1.0).to_le_bytes());
+        }
+    }
+    if dtype == DType::BF16 {
+        for c in data.chunks_exact_mut(2) {
+            c.copy_from_slice(&half::bf16::from_f32(rng.random_range(-1.0f32..1.0)).to_le_bytes());
+        }
+    }
+    data
+}
+
+const ALL: [DType; 9] =
+    [DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K];
+
+#[test]
+fn threaded_matmul_matches_scalar_reference_for_every_dtype() {
+    let mut rng = StdRng::seed_from_u64(42);
+    let mm = MatMul::new(2);
+    for dtype in ALL {
+        let (rows, cols) = (67, 512);
+        let data = random_blocks(dtype, rows, cols, &mut rng);
+        let w = WeightRef::new(dtype, rows, cols, &data).expect("valid weight");
+        for n_tok in [1usize, 5] {
+            let x: Vec<f32> = (0..n_tok * cols).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let mut out = vec![0f32; n_tok * rows];
+            mm.matmul(w, &x, n_tok, &mut out);
+            let want = matmul_reference(w, &x, n_tok);
+            // The kernels quantize activations as llama.cpp does (8-bit blocks for
+            // quantized weights, f16/bf16 for half weights); the budget is that
+            // quantization's error.
+            let budget = match dtype {
+                DType::F32 => 1e-10,
+                DType::F16 => 1e-6,
+                DType::BF16 => 1e-4,
+                _ => 1e-3,
+            };
+            let e = nmse(&out, &want);
+            assert!(e < budget, "{dtype:?} n_tok={n_tok}: nmse {e} > {budget}");
+        }
+    }
+}
+
+#[test]
+fn quantize_then_dequantize_round_trips_within_budget() {
+    let mut rng = StdRng::seed_from_u64(3);
+    let x: Vec<f32> = (0..1024).map(|_| rng.random_range(-2.0..2.0)).collect();
+    for (dtype, budget) in [
+        (DType::F32, 0.0),
+        (DType::F16, 1e-6),
+        (DType::BF16, 1e-4),
+        (DType::Q8_0, 1e-4),
+        (DType::Q4_0, 1e-2),
+        (DType::Q4_1, 1e-2),
+    ] {
+        let q = quantize_row(dtype, &x).expect("simple types quantize");
+        let mut y = vec![0f32; x.len()];
+        dequantize_row(dtype, &q, &mut y);
+        let e = nmse(&y, &x);
+        assert!(e <= budget, "{dtype:?}: nmse {e} > {budget}");
+    }
+}
+
+#[test]
+fn known_q4_1_block_decodes_to_hand_computed_values() {
+    // d = 0.5, m = -1.0, nibbles: value j (low) and 15-j (high).
+    let mut b = Vec::new();
+    b.extend_from_slice(&half::f16::from_f32(0.5).to_le_bytes());
+    b.extend_from_slice(&half::f16::from_f32(-1.0).to_le_bytes());
+    for j in 0..16u8 {
+        b.push(j | ((15 - j) << 4));
+    }
+    let mut y = vec![0f32; 32];
+    dequantize_row(DType::Q4_1, &b, &mut y);
+    for j in 0..16 {
+        assert_eq!(y[j], j as f32 * 0.5 - 1.0);
+        assert_eq!(y[j + 16], (15 - j) as f32 * 0.5 - 1.0);
+    }
+}
+
+#[test]
+fn weight_ref_rejects_wrong_lengths() {
+    assert!(WeightRef::new(DType::Q4_0, 2, 32, &[0u8; 35]).is_err());
+    assert!(WeightRef::new(DType::Q4_0, 2, 33, &[0u8; 36]).is_err());
+    assert!(WeightRef::new(DType::Q4_0, 2, 32, &[0u8; 36]).is_ok());
+}
+
+/// Dequantization against the `gguf` package (llama.cpp's own Python
+/// implementation), bit for bit, on random blocks made by scripts/golden/quants.py.
+#[test]
+fn dequantization_equals_gguf_reference_bit_for_bit() {
+    use base64::Engine;
+    let p = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/fixtures/quants.json");
+    let text = std::fs::read_to_string(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+    let v: serde_json::Value = serde_json::from_str(&text).expect("json");
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let mut checked = Vec::new();
+    for case in v["cases"].as_array().expect("cases") {
+        let ty = case["ggml_type"].as_u64().expect("type") as u32;
+        // Types herd does not read (Q5_0, Q5_1, Q2_K, Q3_K) are refused by the GGUF
+        // reader with an error naming them; nothing to compare.
+        let Some(dtype) = DType::from_ggml(ty) else { continue };
+        let data = b64.decode(case["data_b64"].as_str().expect("data")).expect("b64");
+        let want: Vec<f32> = b64
+            .decode(case["f32_le_b64"].as_str().expect("f32"))
+            .expect("b64")
+            .chunks_exact(4)
+            .map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]]))
+            .collect();
+        let mut got = vec![0f32; want.len()];
+        dequantize_row(dtype, &data, &mut got);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(g.to_bits() == w.to_bits() || (g.is_nan() && w.is_nan()), "{dtype:?} value {i}: {g} vs {w}");
+        }
+        checked.push(dtype);
+    }
+    for d in [DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K] {
+        assert!(checked.contains(&d), "{d:?} has no golden case");
+    }
+}
+
+/// The quantized dot products against dequantize-then-f64 of both operands: they
+/// differ only by float rounding of the final sums.
+#[test]
+fn quantized_dots_equal_dequantized_reference() {
+    use herd_tensor::qdot::{QuantActs, act_format, quantize_acts, vec_dot};
+    let mut rng = StdRng::seed_from_u64(11);
+    for dtype in ALL {
+        let cols = 512;
+        let data = random_blocks(dtype, 3, cols, &mut rng);
+        let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-1.0..1.0)).collect();
+        let mut acts = QuantActs::default();
+        quantize_acts(act_format(dtype), &x, &mut acts);
+        // The activations as the kernel sees them.
+        let xa: Vec<f64> = if !acts.f32s.is_empty() {
+            acts.f32s.iter().map(|v| *v as f64).collect()
+        } else if !acts.q8.is_empty() {
+            acts.q8.iter().flat_map(|b| b.qs.iter().map(move |q| *q as f64 * b.d as f64)).collect()
+        } else {
+            acts.q8k.iter().flat_map(|b| b.qs.iter().map(move |q| *q as f64 * b.d as f64)).collect()
+        };
+        let rb = dtype.row_bytes(cols).expect("row");
+        for r in 0..3 {
+            let row = &data[r * rb..(r + 1) * rb];
+            let mut w = vec![0f32; cols];
+            dequantize_row(dtype, row, &mut w);
+            let mut want: f64 = w.iter().zip(&xa).map(|(a, b)| *a as f64 * b).sum();
+            if dtype == DType::Q4_1 {
+                // Q4_1's minimum term uses the f16-rounded block sum `s`, as ggml does.
+                let exact_m: f64 = (0..cols / 32)
+                    .map(|b| {
+                        let m = half::f16::from_le_bytes([row[b * 20 + 2], row[b * 20 + 3]]).to_f64();
+                        m * (acts.q8[b].s as f64 - xa[b * 32..b * 32 + 32].iter().sum::<f64>())
+                    })
+                    .sum();
+                want += exact_m;
+            }
+            let got = vec_dot(dtype, row, &acts) as f64;
+            let scale: f64 = w.iter().zip(&xa).map(|(a, b)| (*a as f64 * b).abs()).sum::<f64>().max(1e-30);
+            assert!((got - want).abs() / scale < 1e-5, "{dtype:?} row {r}: {got} vs {want}");
+        }
+    }
+}
+
+/// The AVX2 block dots are bit-identical to the portable ones.
+#[test]
+fn simd_block_dots_equal_portable_bit_for_bit() {
+    use herd_tensor::qdot::{QuantActs, act_format, dot_q32_portable, quantize_acts, vec_dot};
+    let mut rng = StdRng::seed_from_u64(5);
+    for dtype in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+        for _ in 0..20 {
+            let cols = 32 * rng.random_range(1..40);
+            let data = random_blocks(dtype, 1, cols, &mut rng);
+            let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-3.0..3.0)).collect();
+            let mut acts = QuantActs::default();
+            quantize_acts(act_format(dtype), &x, &mut acts);
+            let fast = vec_dot(dtype, &data, &acts);
+            let slow = dot_q32_portable(dtype, &data, &acts.q8);
+            assert_eq!(fast.to_bits(), slow.to_bits(), "{dtype:?} cols {cols}: {fast} vs {slow}");
+        }
+    }
+}

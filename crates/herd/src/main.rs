@@ -1,0 +1,79 @@
+//! The `herd` command line: flags to configs, and one place that reports errors.
+
+mod cmd;
+
+use clap::{Args, Parser, Subcommand};
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "herd",
+    version,
+    about = "Run, chat with and inspect Llama-architecture models (GGUF files and Hugging Face folders)",
+    long_about = "herd runs Llama-architecture models exactly and fast on your own machine.\n\n\
+MODEL is a GGUF file, a Hugging Face checkpoint folder (config.json, tokenizer.json, *.safetensors), \
+or a catalogue name (see `herd pull --list`). With no MODEL, herd uses its default model, \
+SmolLM2-135M-Instruct, and fetches it on first use.\n\n\
+Models are cached under $HERD_HOME (default: $XDG_CACHE_HOME/herd or ~/.cache/herd)."
+)]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Generate one answer to PROMPT, streamed to the terminal.
+    ///
+    /// `herd run "Why is the sky blue?"` uses the default model; `herd run model.gguf
+    /// "..."` a model of yours. The prompt goes through the model's chat template
+    /// unless --raw. PROMPT `-` reads standard input.
+    Run(cmd::run::RunArgs),
+    /// Chat interactively: /reset clears the history, /system TEXT sets the system
+    /// prompt, /exit or Ctrl-D leaves; Ctrl-C stops the current answer.
+    Chat(cmd::run::ChatArgs),
+    /// Fetch a catalogue model into the cache (with a sha256 check).
+    Pull(cmd::pull::PullArgs),
+    /// Show a model's architecture, hyper-parameters, RoPE scaling, tensors and
+    /// chat template.
+    Info(cmd::info::InfoArgs),
+    /// Tokenize TEXT with a model's tokenizer or a tokenizer file
+    /// (tokenizer.model, tokenizer.json).
+    Tokenize(cmd::tokenize::TokenizeArgs),
+    /// Render a conversation (JSON list of {role, content}) with the model's chat
+    /// template and show the prompt and its token ids.
+    Render(cmd::tokenize::RenderArgs),
+    /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
+    Perplexity(cmd::perplexity::PerplexityArgs),
+}
+
+/// Flags shared by commands that load a model.
+#[derive(Args, Debug, Clone)]
+pub struct ModelOpts {
+    /// Threads for the matrix kernels (0: one per core).
+    #[arg(long, short = 't', default_value_t = 0)]
+    pub threads: usize,
+    /// Context size in tokens (0: the model's, capped at 4096).
+    #[arg(long, short = 'c', default_value_t = 0)]
+    pub ctx: usize,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.cmd {
+        Command::Run(a) => cmd::run::run(a),
+        Command::Chat(a) => cmd::run::chat(a),
+        Command::Pull(a) => cmd::pull::pull(a),
+        Command::Info(a) => cmd::info::info(a),
+        Command::Tokenize(a) => cmd::tokenize::tokenize(a),
+        Command::Render(a) => cmd::tokenize::render(a),
+        Command::Perplexity(a) => cmd::perplexity::perplexity(a),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("herd: error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

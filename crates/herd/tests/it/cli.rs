@@ -1,0 +1,113 @@
+//! The command line as users and other checks drive it.
+
+use herd_llama::testdata::default_model;
+use std::process::{Command, Output};
+
+fn herd(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_herd")).args(args).output().expect("herd runs")
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn info_on_a_bad_file_is_one_line_and_nonzero() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let p = dir.path().join("bad.gguf");
+    std::fs::write(&p, b"GGUF\x03\x00\x00\x00\xff\xff").expect("write");
+    let o = herd(&["info", p.to_str().expect("utf8")]);
+    assert!(!o.status.success());
+    let e = stderr(&o);
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    assert!(e.contains("truncated"), "{e}");
+}
+
+#[test]
+fn info_describes_the_default_model() {
+    let m = default_model();
+    let o = herd(&["info", m.to_str().expect("utf8"), "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    assert_eq!(v["config"]["n_layers"], 30);
+    assert_eq!(v["config"]["n_heads"], 9);
+    assert_eq!(v["config"]["n_kv_heads"], 3);
+    assert_eq!(v["config"]["vocab_size"], 49152);
+    assert_eq!(v["config"]["tied_embeddings"], true);
+    assert_eq!(v["chat_template"], true);
+    assert_eq!(v["tensor_types"]["Q4_1"]["count"], 210);
+}
+
+#[test]
+fn tokenize_json_reads_stdin_with_nul_bytes() {
+    let m = default_model();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_herd"))
+        .args(["tokenize", m.to_str().expect("utf8"), "-", "--json"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    use std::io::Write;
+    child.stdin.take().expect("stdin").write_all(b"a\0b").expect("write");
+    let o = child.wait_with_output().expect("wait");
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let ids = v["ids"].as_array().expect("ids");
+    assert!(ids.len() >= 3, "{v}");
+}
+
+#[test]
+fn run_raw_json_interface() {
+    let m = default_model();
+    let o = herd(&[
+        "run",
+        m.to_str().expect("utf8"),
+        "--raw",
+        "The capital of France is",
+        "--temp",
+        "0",
+        "-n",
+        "8",
+        "--logprobs",
+        "5",
+        "--json",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(stdout(&o).trim()).expect("one JSON object");
+    let ids = v["ids"].as_array().expect("ids");
+    let lps = v["logprobs"].as_array().expect("logprobs");
+    assert_eq!(ids.len(), lps.len());
+    assert!(!ids.is_empty() && ids.len() <= 8);
+    for (id, lp) in ids.iter().zip(lps) {
+        assert_eq!(&lp["id"], id);
+        let top = lp["top"].as_array().expect("top");
+        assert_eq!(top.len(), 5);
+        // Greedy: the chosen token is the most likely one.
+        assert_eq!(&top[0]["id"], id);
+        assert!(lp["logprob"].as_f64().expect("lp") <= 0.0);
+    }
+    assert!(v["text"].as_str().expect("text").contains("Paris"), "{v}");
+    let fr = v["finish_reason"].as_str().expect("finish");
+    assert!(fr == "stop" || fr == "length");
+    assert!(v["prompt_ids"].as_array().expect("prompt ids").len() >= 5);
+}
+
+#[test]
+fn prompt_longer_than_context_is_a_clear_error() {
+    let m = default_model();
+    let long = "word ".repeat(400);
+    let o = herd(&["run", m.to_str().expect("utf8"), "--raw", &long, "--ctx", "64", "-n", "4"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("raise --ctx"), "{}", stderr(&o));
+}
+
+#[test]
+fn unknown_model_name_says_what_is_known() {
+    let o = herd(&["run", "no-such-model", "hi"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("smollm2-135m-instruct"), "{}", stderr(&o));
+}

@@ -1,0 +1,5 @@
+//! herd end to end: the CLI's interfaces, and parity with independent references
+//! through the golden files under tests/fixtures (made by scripts/golden/).
+
+mod cli;
+mod smollm2;

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# The whole test suite, as CI runs it (.ci/run calls this script): format and lint
+# gates, the test inputs (reference tokenizers, the generated Llama 3.1 models, the
+# default model), then every test of the workspace.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export HERD_HOME="${HERD_HOME:-$HOME/.cache/herd}"
+export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+
+step() { printf '\n== %s ==\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (warnings are errors)"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+
+step "test inputs"
+bash scripts/setup-test-data.sh
+
+step "default model"
+cargo run --quiet --release --locked -p herd -- pull
+
+step "cargo test"
+cargo test --workspace --release --locked 2>&1 | tee "${TMPDIR:-/tmp}/herd-test.log"
+
+step "benchmarks compile"
+cargo bench --workspace --locked --no-run
