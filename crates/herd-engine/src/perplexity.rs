@@ -54,10 +54,8 @@ pub fn perplexity(
     let mut window = vec![0u32; n_ctx];
     for c in 0..n_chunks {
         window.copy_from_slice(&tokens[c * n_ctx..(c + 1) * n_ctx]);
-        if add_bos {
-            if let Some(b) = tok.bos_id() {
-                window[0] = b;
-            }
+        if add_bos && let Some(b) = tok.bos_id() {
+            window[0] = b;
         }
         let targets = &tokens[c * n_ctx..(c + 1) * n_ctx];
         g.score(&window, first, |i, logits| {

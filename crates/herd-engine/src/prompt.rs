@@ -98,9 +98,9 @@ pub fn raw_prompt(tok: &Tokenizer, text: &str) -> Prompt {
 }
 
 fn add_bos(tok: &Tokenizer, ids: &mut Vec<u32>) {
-    if let (true, Some(b)) = (tok.add_bos(), tok.bos_id()) {
-        if ids.first() != Some(&b) {
-            ids.insert(0, b);
-        }
+    if let (true, Some(b)) = (tok.add_bos(), tok.bos_id())
+        && ids.first() != Some(&b)
+    {
+        ids.insert(0, b);
     }
 }

@@ -57,10 +57,10 @@ impl Config {
         if c.dim == 0 || c.n_layers == 0 || c.n_heads == 0 || c.n_kv_heads == 0 || c.vocab_size == 0 || c.ffn_dim == 0 {
             return Err(bad(format!("zero-sized dimension in {c:?}")));
         }
-        if c.n_heads % c.n_kv_heads != 0 {
+        if !c.n_heads.is_multiple_of(c.n_kv_heads) {
             return Err(bad(format!("{} attention heads is not a multiple of {} KV heads", c.n_heads, c.n_kv_heads)));
         }
-        if c.head_dim == 0 || c.head_dim % 2 != 0 || c.head_dim > 1024 {
+        if c.head_dim == 0 || !c.head_dim.is_multiple_of(2) || c.head_dim > 1024 {
             return Err(bad(format!("head dim {} must be even and at most 1024", c.head_dim)));
         }
         if c.dim > 1 << 16 || c.ffn_dim > 1 << 18 || c.n_layers > 1024 || c.n_heads > 1024 || c.vocab_size > 1 << 22 {
@@ -72,14 +72,10 @@ impl Config {
         if !(c.rope_theta > 0.0 && c.rope_theta.is_finite()) {
             return Err(bad(format!("rope theta {} out of range", c.rope_theta)));
         }
-        if let RopeScaling::Factors(f) = &c.rope_scaling {
-            if f.len() != c.head_dim / 2 || f.iter().any(|v| !(v.is_finite() && *v > 0.0)) {
-                return Err(bad(format!(
-                    "rope_freqs has {} entries, want {} positive factors",
-                    f.len(),
-                    c.head_dim / 2
-                )));
-            }
+        if let RopeScaling::Factors(f) = &c.rope_scaling
+            && (f.len() != c.head_dim / 2 || f.iter().any(|v| !(v.is_finite() && *v > 0.0)))
+        {
+            return Err(bad(format!("rope_freqs has {} entries, want {} positive factors", f.len(), c.head_dim / 2)));
         }
         Ok(())
     }
@@ -238,14 +234,13 @@ impl Config {
                 }
             }
         };
-        if let RopeScaling::Llama3(s) = &rope_scaling {
-            if !(s.factor > 0.0
+        if let RopeScaling::Llama3(s) = &rope_scaling
+            && !(s.factor > 0.0
                 && s.high_freq_factor > s.low_freq_factor
                 && s.low_freq_factor > 0.0
                 && s.original_max_position_embeddings > 0.0)
-            {
-                return Err(bad(format!("rope_scaling llama3 parameters out of range: {s:?}")));
-            }
+        {
+            return Err(bad(format!("rope_scaling llama3 parameters out of range: {s:?}")));
         }
         let cfg = Config {
             dim,

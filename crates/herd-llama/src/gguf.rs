@@ -346,7 +346,7 @@ fn tensor_size(name: &str, dims: &[u64], dtype: DType) -> Result<usize> {
         n = n.checked_mul(d).ok_or_else(|| LlamaError::Gguf(format!("tensor {name}: element count overflows")))?;
     }
     let cols = dims[0];
-    if cols % dtype.block_len() as u64 != 0 {
+    if !cols.is_multiple_of(dtype.block_len() as u64) {
         return err(format!(
             "tensor {name}: first dimension {cols} is not a multiple of the {} block size {}",
             dtype.name(),
@@ -444,7 +444,7 @@ impl GgufWriter {
             offset = (offset + data.len() as u64).div_ceil(DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
         }
         let pad = |out: &mut Vec<u8>| {
-            while out.len() as u64 % DEFAULT_ALIGNMENT != 0 {
+            while !(out.len() as u64).is_multiple_of(DEFAULT_ALIGNMENT) {
                 out.push(0);
             }
         };

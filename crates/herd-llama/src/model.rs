@@ -86,6 +86,9 @@ impl KvCache {
     }
 }
 
+/// A trace hook: tensor name (llama.cpp's) and the batch's rows of it.
+pub type TraceFn = Box<dyn FnMut(&str, &[f32]) + Send>;
+
 /// Working buffers for up to `cap` batch rows, allocated once.
 pub struct Scratch {
     cap: usize,
@@ -105,7 +108,7 @@ pub struct Scratch {
     /// Called with llama.cpp's tensor names (`attn_norm-0`, `Vcur-0`, `kqv_out-0`,
     /// `ffn_out-0`, `l_out-0`, `result_norm`, ...) and the rows of the batch, so a
     /// mismatch can be diffed op by op against llama.cpp's eval callback.
-    pub trace: Option<Box<dyn FnMut(&str, &[f32]) + Send>>,
+    pub trace: Option<TraceFn>,
 }
 
 impl std::fmt::Debug for Scratch {

@@ -25,7 +25,7 @@ impl<'a> WeightRef<'a> {
     /// Checks that `data` holds exactly `rows` whole rows of `cols` values.
     pub fn new(dtype: DType, rows: usize, cols: usize, data: &'a [u8]) -> Result<Self, TensorError> {
         let row = dtype.row_bytes(cols).ok_or(TensorError::RaggedRow { dtype, cols, block: dtype.block_len() })?;
-        let want = row.checked_mul(rows).unwrap_or(usize::MAX);
+        let want = row.saturating_mul(rows);
         if want != data.len() {
             return Err(TensorError::WrongLength { dtype, rows, cols, want, have: data.len() });
         }
@@ -71,6 +71,16 @@ unsafe impl Send for OutPtr {}
 // SAFETY: as above.
 unsafe impl Sync for OutPtr {}
 
+impl OutPtr {
+    /// # Safety
+    /// `i` is in bounds of the output buffer and no other task writes index `i`.
+    #[inline]
+    unsafe fn write(&self, i: usize, v: f32) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { *self.0.add(i) = v };
+    }
+}
+
 impl MatMul {
     /// `threads == 0` picks the number of physical-ish cores rayon sees.
     pub fn new(threads: usize) -> Self {
@@ -111,7 +121,6 @@ impl MatMul {
         let ptr = OutPtr(out.as_mut_ptr());
         self.pool.install(|| {
             (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
-                let ptr = ptr;
                 for r in c * chunk..((c + 1) * chunk).min(rows) {
                     let row = w.row(r);
                     let mut t = 0;
@@ -121,14 +130,14 @@ impl MatMul {
                         for (j, x) in v.iter().enumerate() {
                             // SAFETY: (t+j)*rows + r < n_tok*rows == out.len()
                             // (asserted above), and only this task writes row r.
-                            unsafe { *ptr.0.add((t + j) * rows + r) = *x };
+                            unsafe { ptr.write((t + j) * rows + r, *x) };
                         }
                         t += 4;
                     }
                     for (t, a) in acts.iter().enumerate().skip(t) {
                         let v = vec_dot(w.dtype, row, a);
                         // SAFETY: as above.
-                        unsafe { *ptr.0.add(t * rows + r) = v };
+                        unsafe { ptr.write(t * rows + r, v) };
                     }
                 }
             });

@@ -75,25 +75,6 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{Rng, SeedableRng, rngs::StdRng};
-
-    #[test]
-    fn dot_matches_f64_and_portable_bitwise() {
-        let mut rng = StdRng::seed_from_u64(7);
-        for n in [0usize, 1, 7, 8, 9, 63, 64, 576, 1000, 4096] {
-            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            let fast = dot(&a, &b);
-            assert!((fast as f64 - want).abs() <= 1e-5 * (n as f64).sqrt().max(1.0));
-            assert_eq!(fast.to_bits(), dot_portable(&a, &b).to_bits(), "n={n}");
-        }
-    }
-}
-
 /// `sum(a[i] * b[i])` in the association order of ggml's f16 dot product on AVX2:
 /// four 8-lane accumulators fed round-robin by 8-value slices, combined as
 /// `(acc0 + acc2) + (acc1 + acc3)`, then the 8 lanes summed as two halves and two
@@ -141,4 +122,23 @@ pub fn dot_lanes8(a: &[f32], b: &[f32]) -> f32 {
         s += a[i] * b[i];
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    #[test]
+    fn dot_matches_f64_and_portable_bitwise() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for n in [0usize, 1, 7, 8, 9, 63, 64, 576, 1000, 4096] {
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let fast = dot(&a, &b);
+            assert!((fast as f64 - want).abs() <= 1e-5 * (n as f64).sqrt().max(1.0));
+            assert_eq!(fast.to_bits(), dot_portable(&a, &b).to_bits(), "n={n}");
+        }
+    }
 }

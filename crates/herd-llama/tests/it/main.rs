@@ -2,4 +2,5 @@
 
 mod gguf;
 mod model;
+mod safetensors;
 mod tokenizer;

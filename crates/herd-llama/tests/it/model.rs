@@ -92,8 +92,13 @@ fn prefill_in_one_batch_equals_token_by_token_decode() {
             b.push(*t, i, 0, true);
             let one = model.forward(&b, &mut kv2, &mut s2).expect("forward");
             let want = &all[i * c.vocab_size..(i + 1) * c.vocab_size];
+            // Multi-row batches sum attention scores in llama.cpp's prefill order, single
+            // rows in its decode order (see herd_tensor::attention); with f32 weights
+            // that is float noise, with quantized weights 8-bit activation rounding can
+            // amplify it. A KV-cache mistake would show as an NMSE near 1.
+            let budget = if dtype == DType::F32 { 1e-8 } else { 5e-3 };
             let e = nmse(one, want);
-            assert!(e < 1e-10, "{dtype:?} position {i}: nmse {e}");
+            assert!(e < budget, "{dtype:?} position {i}: nmse {e}");
         }
     }
 }

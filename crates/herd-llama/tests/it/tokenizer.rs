@@ -385,3 +385,47 @@ fn hostile_gguf_vocab_never_panics() {
         }
     }
 }
+
+/// llama-models' tokenizer (tiktoken with its pattern and special tokens) on 1.1 MB
+/// of mixed text: tests/fixtures/llama3_tok, made by scripts/golden/llama3_tokenizer.py.
+/// The tokenizer.json and the GGUF vocabulary must give the same ids too.
+#[test]
+fn megabyte_corpus_matches_llama_models_ids() {
+    let dir = herd_llama::testdata::fixtures().join("llama3_tok");
+    let corpus = std::fs::read_to_string(dir.join("corpus.jsonl")).expect("corpus.jsonl");
+    let ids = std::fs::read_to_string(dir.join("ids.jsonl")).expect("ids.jsonl");
+    let (mut docs, mut bytes, mut tokens) = (0, 0, 0);
+    for (n, (line, want)) in corpus.lines().zip(ids.lines()).enumerate() {
+        let text: String = serde_json::from_str(line).expect("corpus line");
+        let want: Vec<u32> = serde_json::from_str(want).expect("ids line");
+        // llama-models splits runs longer than 25,000 characters before tiktoken sees
+        // them; Hugging Face tokenizers and llama.cpp do not, so only the
+        // tokenizer.model path follows that guard.
+        let guarded = longest_run(&text) > 25_000;
+        for (name, t) in [("tokenizer.model", llama3()), ("tokenizer.json", llama3_hf()), ("gguf", llama3_gguf())] {
+            if guarded && name != "tokenizer.model" {
+                continue;
+            }
+            let got = t.encode(&text, false);
+            assert!(got == want, "{name}, document {n} ({} bytes): ids differ from llama-models'", text.len());
+        }
+        assert_eq!(llama3().decode(&want), text, "document {n} does not round-trip");
+        docs += 1;
+        bytes += text.len();
+        tokens += want.len();
+    }
+    assert!(bytes >= 1_000_000, "corpus is only {bytes} bytes");
+    eprintln!("llama3 corpus: {docs} documents, {bytes} bytes, {tokens} tokens identical");
+}
+
+/// The longest run of all-whitespace or all-non-whitespace characters.
+fn longest_run(text: &str) -> usize {
+    let (mut best, mut cur, mut prev) = (0, 0, None);
+    for c in text.chars() {
+        let ws = c.is_whitespace();
+        cur = if prev == Some(ws) { cur + 1 } else { 1 };
+        prev = Some(ws);
+        best = best.max(cur);
+    }
+    best
+}

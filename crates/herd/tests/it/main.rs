@@ -3,3 +3,4 @@
 
 mod cli;
 mod smollm2;
+mod tiny_llama31;
