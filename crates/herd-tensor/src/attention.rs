@@ -9,7 +9,7 @@
 //! bit-identical results.
 
 use crate::ops::softmax_f64_sum;
-use crate::simd::reduce_ggml_f16_lanes;
+use crate::simd::{dot_ggml_f16_order, dot_portable, reduce_ggml_f16_lanes};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
@@ -64,7 +64,7 @@ fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]
     for t in 0..h.len {
         let o = h.base + t * h.stride;
         h.k[o..o + hd].convert_to_f32_slice(&mut s.buf);
-        let d = if h.multi_row { dot_tinyblas(&s.buf, &s.qh) } else { dot_vec_f16(&s.buf, &s.qh) };
+        let d = if h.multi_row { dot_portable(&s.buf, &s.qh) } else { dot_ggml_f16_order(&s.buf, &s.qh) };
         s.scores.push(d * h.scale);
     }
     softmax_f64_sum(&mut s.scores);
@@ -86,35 +86,6 @@ fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]
     for (d, y) in out.iter_mut().enumerate() {
         *y = reduce_ggml_f16_lanes(&s.vacc[d * 32..d * 32 + 32]);
     }
-}
-
-/// tinyBLAS order: one 8-lane accumulator, pairwise horizontal sum.
-#[inline(always)]
-fn dot_tinyblas(a: &[f32], b: &[f32]) -> f32 {
-    let n8 = a.len() / 8 * 8;
-    let mut acc = [0f32; 8];
-    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] = ca[l].mul_add(cb[l], acc[l]);
-        }
-    }
-    let r = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
-    let mut s = (r[0] + r[2]) + (r[1] + r[3]);
-    for i in n8..a.len() {
-        s += a[i] * b[i];
-    }
-    s
-}
-
-/// ggml vec_dot_f16 order: 4 x 8 lanes by position (inputs taken as zero-padded).
-#[inline(always)]
-fn dot_vec_f16(a: &[f32], b: &[f32]) -> f32 {
-    let mut acc = [0f32; 32];
-    for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let lane = ((i / 8) % 4) * 8 + i % 8;
-        acc[lane] = x.mul_add(*y, acc[lane]);
-    }
-    reduce_ggml_f16_lanes(&acc)
 }
 
 /// Interleaved RoPE over all heads of one row (see `ops::rope_interleaved`), with

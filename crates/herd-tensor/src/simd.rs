@@ -18,7 +18,10 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
     dot_portable(a, b)
 }
 
-/// The scalar reference: eight lanes, then a pairwise reduction of the lanes.
+/// The scalar reference: eight lanes, then a pairwise reduction of the lanes. This
+/// is also the order of llama.cpp's tinyBLAS f16 kernel (one 8-lane accumulator),
+/// which the attention follows for multi-row batches.
+#[inline(always)]
 pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     let mut acc = [0f32; 8];
     let n8 = a.len() / 8 * 8;
@@ -34,7 +37,7 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
-#[inline]
+#[inline(always)]
 fn reduce8(acc: [f32; 8]) -> f32 {
     let q = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
     let h = [q[0] + q[2], q[1] + q[3]];
@@ -83,6 +86,7 @@ unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {
 /// Used for the attention products against the f16 KV cache, where llama.cpp uses
 /// this kernel, so that rounding (which the next 8-bit quantization can amplify)
 /// agrees with it.
+#[inline(always)]
 pub fn dot_ggml_f16_order(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
     let mut acc = [0f32; 32];
@@ -95,6 +99,7 @@ pub fn dot_ggml_f16_order(a: &[f32], b: &[f32]) -> f32 {
 
 /// The final reduction of `dot_ggml_f16_order` over its 4 x 8 accumulator lanes
 /// (`acc[j * 8 + l]`), for callers that fill the lanes themselves.
+#[inline(always)]
 pub fn reduce_ggml_f16_lanes(acc: &[f32]) -> f32 {
     let mut x0 = [0f32; 8];
     for l in 0..8 {
@@ -102,43 +107,4 @@ pub fn reduce_ggml_f16_lanes(acc: &[f32]) -> f32 {
     }
     let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
     (t0[0] + t0[1]) + (t0[2] + t0[3])
-}
-
-/// `sum(a[i] * b[i])` in the order of llama.cpp's tinyBLAS f16 kernel on AVX2, which
-/// it uses for the attention scores of multi-row batches (prompt processing): one
-/// 8-lane accumulator fed by 8-value slices, then the pairwise horizontal sum; a tail
-/// past a multiple of 8 (which tinyBLAS never sees) is added in f32.
-pub fn dot_lanes8(a: &[f32], b: &[f32]) -> f32 {
-    assert_eq!(a.len(), b.len(), "dot: lengths differ");
-    let n8 = a.len() / 8 * 8;
-    let mut acc = [0f32; 8];
-    for (ca, cb) in a[..n8].chunks_exact(8).zip(b[..n8].chunks_exact(8)) {
-        for l in 0..8 {
-            acc[l] = ca[l].mul_add(cb[l], acc[l]);
-        }
-    }
-    let mut s = reduce8(acc);
-    for i in n8..a.len() {
-        s += a[i] * b[i];
-    }
-    s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use rand::{Rng, SeedableRng, rngs::StdRng};
-
-    #[test]
-    fn dot_matches_f64_and_portable_bitwise() {
-        let mut rng = StdRng::seed_from_u64(7);
-        for n in [0usize, 1, 7, 8, 9, 63, 64, 576, 1000, 4096] {
-            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
-            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
-            let fast = dot(&a, &b);
-            assert!((fast as f64 - want).abs() <= 1e-5 * (n as f64).sqrt().max(1.0));
-            assert_eq!(fast.to_bits(), dot_portable(&a, &b).to_bits(), "n={n}");
-        }
-    }
 }
