@@ -108,3 +108,24 @@ pub fn reduce_ggml_f16_lanes(acc: &[f32]) -> f32 {
     let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
     (t0[0] + t0[1]) + (t0[2] + t0[3])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::{Rng, SeedableRng, rngs::StdRng};
+
+    #[test]
+    fn dot_matches_f64_and_portable_bitwise() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for n in [0usize, 1, 7, 8, 9, 63, 64, 576, 1000, 4096] {
+            let a: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let b: Vec<f32> = (0..n).map(|_| rng.random_range(-1.0..1.0)).collect();
+            let want: f64 = a.iter().zip(&b).map(|(x, y)| *x as f64 * *y as f64).sum();
+            let fast = dot(&a, &b);
+            assert!((fast as f64 - want).abs() <= 1e-5 * (n as f64).sqrt().max(1.0));
+            assert_eq!(fast.to_bits(), dot_portable(&a, &b).to_bits(), "n={n}");
+            let g = dot_ggml_f16_order(&a, &b);
+            assert!((g as f64 - want).abs() <= 1e-5 * (n as f64).sqrt().max(1.0), "n={n}: {g}");
+        }
+    }
+}
