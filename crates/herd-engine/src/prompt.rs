@@ -39,7 +39,7 @@ pub fn encode_protected(tok: &Tokenizer, text: &str, protected: &[Range<usize>])
     let mut ids = Vec::new();
     let mut pos = 0;
     for r in protected {
-        ids.extend(encode_segment(tok, &text[pos..r.start], true, &text[r.start..r.end]));
+        ids.extend(encode_segment(tok, &text[pos..r.start], &text[r.start..r.end]));
         pos = r.end;
     }
     ids.extend(tok.encode(&text[pos..], true));
@@ -50,7 +50,7 @@ pub fn encode_protected(tok: &Tokenizer, text: &str, protected: &[Range<usize>])
 /// touch without a special token between them, they are tokenized together with the
 /// special tokens of the template part split out, so merges across the seam match
 /// what tokenizing the whole string would give.
-fn encode_segment(tok: &Tokenizer, template: &str, _special: bool, content: &str) -> Vec<u32> {
+fn encode_segment(tok: &Tokenizer, template: &str, content: &str) -> Vec<u32> {
     let t_ids = tok.encode(template, true);
     // Find the text after the last special token of the template part: it joins the
     // content into one plain-text fragment.
