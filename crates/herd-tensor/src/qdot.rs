@@ -169,9 +169,15 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
             }
             dot_q32_portable(dtype, row, &a.q8)
         }
-        DType::Q4K => dot_q4k(row, &a.q8k),
-        DType::Q5K => dot_q5k(row, &a.q8k),
-        DType::Q6K => dot_q6k(row, &a.q8k),
+        DType::Q4K | DType::Q5K | DType::Q6K => {
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx2_fma() {
+                // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row
+                // holds whole super-blocks and `a` one Q8_K block per super-block.
+                return unsafe { avx2::dot_kquant(dtype, row, &a.q8k) };
+            }
+            dot_kquant_portable(dtype, row, &a.q8k)
+        }
     }
 }
 
@@ -263,6 +269,16 @@ fn dot_q8_0(row: &[u8], a: &[Q8Block]) -> f32 {
         acc.add_block(f16_at(b, 0) * y.d, |i| (w[i] as i8) as i32 * y.qs[i] as i32);
     }
     acc.sum()
+}
+
+/// The portable reference of the k-quant dots (and the fallback without AVX2).
+pub fn dot_kquant_portable(dtype: DType, row: &[u8], a: &[Q8KBlock]) -> f32 {
+    match dtype {
+        DType::Q4K => dot_q4k(row, a),
+        DType::Q5K => dot_q5k(row, a),
+        DType::Q6K => dot_q6k(row, a),
+        _ => unreachable!("dot_kquant_portable: {dtype:?} is not a k-quant"),
+    }
 }
 
 /// Sum over the 8 sub-blocks of 32 of `scale_j * dot(q_j, y_j)` and the min term
@@ -461,5 +477,118 @@ mod avx2 {
         // SAFETY: forwarded from the caller.
         unsafe { dot_q32_rows::<1>(dtype, row, &[a], &mut out) };
         out[0]
+    }
+
+    /// Sum of the 8 i32 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum_i32(v: __m256i) -> i32 {
+        let mut l = [0i32; 8];
+        // SAFETY: `l` is 8 writable i32.
+        unsafe { _mm256_storeu_si256(l.as_mut_ptr() as *mut __m256i, v) };
+        l.iter().sum()
+    }
+
+    /// i32 lanes of unsigned weight bytes times signed activation bytes, 4 per lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn madd_u8_i8(w: __m256i, x: __m256i) -> __m256i {
+        _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn load32(p: &[u8]) -> __m256i {
+        assert!(p.len() >= 32);
+        // SAFETY: at least 32 readable bytes (asserted).
+        unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn load32_i8(p: &[i8]) -> __m256i {
+        assert!(p.len() >= 32);
+        // SAFETY: at least 32 readable bytes (asserted).
+        unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
+    }
+
+    /// The k-quant dots with the same integer sums and the same final float
+    /// expression as the portable code, so results are bit-identical to it.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `row` holds whole super-blocks of
+    /// `dtype` (Q4_K, Q5_K or Q6_K) and `a` at least as many Q8_K blocks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_kquant(dtype: DType, row: &[u8], a: &[super::Q8KBlock]) -> f32 {
+        let mut sum = 0f32;
+        let m4 = _mm256_set1_epi8(0x0F);
+        for (b, y) in row.chunks_exact(dtype.block_bytes()).zip(a) {
+            match dtype {
+                DType::Q6K => {
+                    let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+                    let mut acc = _mm256_setzero_si256();
+                    let m30 = _mm256_set1_epi8(0x30);
+                    for h in 0..2 {
+                        let q0 = load32(&ql[h * 64..]);
+                        let q1 = load32(&ql[h * 64 + 32..]);
+                        let hq = load32(&qh[h * 32..]);
+                        let v = [
+                            _mm256_or_si256(_mm256_and_si256(q0, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 4), m30)),
+                            _mm256_or_si256(_mm256_and_si256(q1, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 2), m30)),
+                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_and_si256(hq, m30)),
+                            _mm256_or_si256(
+                                _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4),
+                                _mm256_and_si256(_mm256_srli_epi16(hq, 2), m30),
+                            ),
+                        ];
+                        for (k, vk) in v.iter().enumerate() {
+                            let w = _mm256_sub_epi8(*vk, _mm256_set1_epi8(32));
+                            let x = load32_i8(&y.qs[h * 128 + k * 32..]);
+                            let lanes = _mm256_madd_epi16(
+                                _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
+                                _mm256_set1_epi16(1),
+                            );
+                            let g = h * 8 + k * 2;
+                            let (s0, s1) = ((sc[g] as i8) as i32, (sc[g + 1] as i8) as i32);
+                            let scales = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
+                            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(lanes, scales));
+                        }
+                    }
+                    let total = hsum_i32(acc);
+                    sum += h2f(b, 208) * y.d * total as f32;
+                }
+                _ => {
+                    let scales = &b[4..16];
+                    let (qh, qs) =
+                        if dtype == DType::Q5K { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
+                    let hbits = if dtype == DType::Q5K { load32(qh) } else { _mm256_setzero_si256() };
+                    let mut total = 0i32;
+                    let mut mins = 0i32;
+                    for c in 0..4 {
+                        let q = load32(&qs[c * 32..]);
+                        let mut lo = _mm256_and_si256(q, m4);
+                        let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                        if dtype == DType::Q5K {
+                            let u1 = _mm256_set1_epi8((1u8 << (2 * c)) as i8);
+                            let u2 = _mm256_set1_epi8((2u8 << (2 * c)) as i8);
+                            let sixteen = _mm256_set1_epi8(16);
+                            let b1 = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, u1), u1);
+                            let b2 = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, u2), u2);
+                            lo = _mm256_add_epi8(lo, _mm256_and_si256(b1, sixteen));
+                            hi = _mm256_add_epi8(hi, _mm256_and_si256(b2, sixteen));
+                        }
+                        let isum_lo = hsum_i32(madd_u8_i8(lo, load32_i8(&y.qs[c * 64..])));
+                        let isum_hi = hsum_i32(madd_u8_i8(hi, load32_i8(&y.qs[c * 64 + 32..])));
+                        let (sc1, m1) = super::scale_min_k4(2 * c, scales);
+                        let (sc2, m2) = super::scale_min_k4(2 * c + 1, scales);
+                        total += sc1 as i32 * isum_lo + sc2 as i32 * isum_hi;
+                        mins += m1 as i32 * (y.bsums[4 * c] as i32 + y.bsums[4 * c + 1] as i32)
+                            + m2 as i32 * (y.bsums[4 * c + 2] as i32 + y.bsums[4 * c + 3] as i32);
+                    }
+                    sum += h2f(b, 0) * y.d * total as f32 - h2f(b, 2) * y.d * mins as f32;
+                }
+            }
+        }
+        sum
     }
 }

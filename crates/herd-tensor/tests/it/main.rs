@@ -199,17 +199,21 @@ fn quantized_dots_equal_dequantized_reference() {
 /// The AVX2 block dots are bit-identical to the portable ones.
 #[test]
 fn simd_block_dots_equal_portable_bit_for_bit() {
-    use herd_tensor::qdot::{QuantActs, act_format, dot_q32_portable, quantize_acts, vec_dot};
+    use herd_tensor::qdot::{QuantActs, act_format, dot_kquant_portable, dot_q32_portable, quantize_acts, vec_dot};
     let mut rng = StdRng::seed_from_u64(5);
-    for dtype in [DType::Q4_0, DType::Q4_1, DType::Q8_0] {
+    for dtype in [DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K] {
         for _ in 0..20 {
-            let cols = 32 * rng.random_range(1..40);
+            let cols = dtype.block_len() * rng.random_range(1..12);
             let data = random_blocks(dtype, 1, cols, &mut rng);
             let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-3.0..3.0)).collect();
             let mut acts = QuantActs::default();
             quantize_acts(act_format(dtype), &x, &mut acts);
             let fast = vec_dot(dtype, &data, &acts);
-            let slow = dot_q32_portable(dtype, &data, &acts.q8);
+            let slow = if dtype.block_len() == 32 {
+                dot_q32_portable(dtype, &data, &acts.q8)
+            } else {
+                dot_kquant_portable(dtype, &data, &acts.q8k)
+            };
             assert_eq!(fast.to_bits(), slow.to_bits(), "{dtype:?} cols {cols}: {fast} vs {slow}");
         }
     }
