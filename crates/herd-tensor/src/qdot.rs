@@ -145,6 +145,12 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
             s
         }
         DType::F16 | DType::BF16 => {
+            #[cfg(target_arch = "x86_64")]
+            if crate::simd::has_avx2_fma() {
+                // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row
+                // holds 2 bytes per activation value.
+                return unsafe { avx2::dot_half(dtype, row, &a.f32s) };
+            }
             let mut w = [0f32; 64];
             let mut s = 0f32;
             for (wc, xc) in row.chunks(128).zip(a.f32s.chunks(64)) {
@@ -590,5 +596,47 @@ mod avx2 {
             }
         }
         sum
+    }
+
+    /// F16/BF16 rows against f32 activations: per 64-value chunk, 8 lanes of fused
+    /// multiply-adds and the pairwise lane sum, chunks added in order, exactly as the
+    /// portable path (convert 64 values, `simd::dot`, add) computes it.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `row` holds `2 * x.len()` bytes.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_half(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
+        assert_eq!(row.len(), 2 * x.len());
+        let mut s = 0f32;
+        for (wc, xc) in row.chunks(128).zip(x.chunks(64)) {
+            let n8 = xc.len() / 8 * 8;
+            let mut acc = _mm256_setzero_ps();
+            for i in (0..n8).step_by(8) {
+                // SAFETY: 8 values = 16 bytes of `wc` and 8 f32 of `xc` from i are in
+                // bounds (i + 8 <= n8 <= xc.len(), wc.len() == 2 * xc.len()).
+                let (w, xv) = unsafe {
+                    let h = _mm_loadu_si128(wc.as_ptr().add(2 * i) as *const __m128i);
+                    let w = if dtype == DType::F16 {
+                        _mm256_cvtph_ps(h)
+                    } else {
+                        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
+                    };
+                    (w, _mm256_loadu_ps(xc.as_ptr().add(i)))
+                };
+                acc = _mm256_fmadd_ps(w, xv, acc);
+            }
+            let mut t = hsum(acc);
+            for i in n8..xc.len() {
+                let bits = u16::from_le_bytes([wc[2 * i], wc[2 * i + 1]]);
+                let w = if dtype == DType::F16 {
+                    half::f16::from_bits(bits).to_f32()
+                } else {
+                    half::bf16::from_bits(bits).to_f32()
+                };
+                t += w * xc[i];
+            }
+            s += t;
+        }
+        s
     }
 }

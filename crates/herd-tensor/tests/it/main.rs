@@ -218,3 +218,28 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
         }
     }
 }
+
+/// The AVX2 half-float row dots are bit-identical to the portable conversion path.
+#[test]
+fn simd_half_dots_equal_portable_bit_for_bit() {
+    use herd_tensor::qdot::{QuantActs, act_format, quantize_acts, vec_dot};
+    let mut rng = StdRng::seed_from_u64(9);
+    for dtype in [DType::F16, DType::BF16] {
+        for cols in [8usize, 64, 72, 100, 576, 4096] {
+            let data = random_blocks(dtype, 1, cols, &mut rng);
+            let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let mut acts = QuantActs::default();
+            quantize_acts(act_format(dtype), &x, &mut acts);
+            let fast = vec_dot(dtype, &data, &acts);
+            // The portable path: 64-value chunks, converted, dotted with simd::dot_portable.
+            let mut w = vec![0f32; cols];
+            herd_tensor::quant::dequantize_row(dtype, &data, &mut w);
+            let slow: f32 = w
+                .chunks(64)
+                .zip(acts.f32s.chunks(64))
+                .map(|(a, b)| herd_tensor::simd::dot_portable(a, b))
+                .fold(0.0, |s, t| s + t);
+            assert_eq!(fast.to_bits(), slow.to_bits(), "{dtype:?} cols {cols}: {fast} vs {slow}");
+        }
+    }
+}
