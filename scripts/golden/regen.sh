@@ -74,7 +74,10 @@ for step in $STEPS; do
             "$PY" "$GOLDEN/tiny_llama31.py" "$DATA/tiny_llama31" --tokenizer-dir "$DATA/llama3_1" ;;
         smollm2)
             say "smollm2/ (llama.cpp; the perplexity part takes a few minutes)"
-            "$PY" "$GOLDEN/smollm2.py" --model "$SMOLLM2" ;;
+            "$PY" "$GOLDEN/smollm2.py" --model "$SMOLLM2"
+            # llama.cpp's own batch-vs-sequential spread and position-0 logits, which
+            # the greedy and single-token tests are held to (needs greedy.json first).
+            "$PY" "$GOLDEN/smollm2_noise.py" "$SMOLLM2" ;;
         *)
             say "unknown step $step (quants, llama3, tiny, smollm2)"; exit 2 ;;
     esac
