@@ -66,6 +66,7 @@ impl GenOpts {
 }
 
 #[derive(Args, Debug)]
+#[command(override_usage = "herd run [OPTIONS] [MODEL] <PROMPT>")]
 pub struct RunArgs {
     /// MODEL then PROMPT, or just PROMPT (default model).
     #[arg(required = true, num_args = 1..=2, value_names = ["MODEL", "PROMPT"])]
