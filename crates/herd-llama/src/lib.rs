@@ -10,6 +10,7 @@ pub mod chat;
 pub mod config;
 pub mod error;
 pub mod gguf;
+pub mod llama31;
 pub mod loader;
 pub mod model;
 pub mod safetensors_dir;
