@@ -6,6 +6,7 @@
 
 use crate::EngineError;
 use crate::generate::Generator;
+use herd_tensor::ops::log_sum_exp;
 use serde::Serialize;
 
 #[derive(Debug, Clone, Serialize)]
@@ -60,10 +61,7 @@ pub fn perplexity(
         let targets = &tokens[c * n_ctx..(c + 1) * n_ctx];
         g.score(&window, first, |i, logits| {
             if i + 1 < n_ctx {
-                let max = logits.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
-                let sum: f64 = logits.iter().map(|l| (*l as f64 - max).exp()).sum();
-                let lp = logits[targets[i + 1] as usize] as f64 - max - sum.ln();
-                nll -= lp;
+                nll -= logits[targets[i + 1] as usize] as f64 - log_sum_exp(logits);
                 count += 1;
             }
         })?;
@@ -71,5 +69,7 @@ pub fn perplexity(
         per_chunk.push(ppl);
         on_chunk(c, n_chunks, ppl);
     }
-    Ok(Perplexity { ppl: (nll / count as f64).exp(), tokens: tokens.len(), chunks: n_chunks, per_chunk })
+    // The running value after the last window is the result.
+    let ppl = per_chunk.last().copied().unwrap_or(f64::NAN);
+    Ok(Perplexity { ppl, tokens: tokens.len(), chunks: n_chunks, per_chunk })
 }

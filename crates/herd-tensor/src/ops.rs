@@ -74,12 +74,17 @@ pub fn softmax_f64_sum(x: &mut [f32]) {
     x.iter_mut().for_each(|v| *v *= inv);
 }
 
-/// `log_softmax` into a fresh vector, accumulated in f64 for the normalizer so that
-/// reported log-probabilities are accurate to well below the parity budget.
+/// `log(sum(exp(x)))`, in f64 around the maximum, so that log-probabilities and
+/// perplexities built on it are accurate well below any parity budget.
+pub fn log_sum_exp(x: &[f32]) -> f64 {
+    let max = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max) as f64;
+    let sum: f64 = x.iter().map(|v| (*v as f64 - max).exp()).sum();
+    max + sum.ln()
+}
+
+/// `log_softmax` into a fresh vector (see `log_sum_exp`).
 pub fn log_softmax(x: &[f32]) -> Vec<f32> {
-    let max = x.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-    let sum: f64 = x.iter().map(|v| ((v - max) as f64).exp()).sum();
-    let lse = max as f64 + sum.ln();
+    let lse = log_sum_exp(x);
     x.iter().map(|v| (*v as f64 - lse) as f32).collect()
 }
 

@@ -204,9 +204,7 @@ impl Lanes {
     }
     #[inline]
     fn sum(&self) -> f32 {
-        let l = &self.0;
-        let r = [l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]];
-        (r[0] + r[2]) + (r[1] + r[3])
+        crate::simd::reduce8(self.0)
     }
 }
 
@@ -390,19 +388,22 @@ mod avx2 {
         let mut l = [0f32; 8];
         // SAFETY: `l` is 8 writable f32.
         unsafe { _mm256_storeu_ps(l.as_mut_ptr(), acc) };
-        let r = [l[0] + l[4], l[1] + l[5], l[2] + l[6], l[3] + l[7]];
-        (r[0] + r[2]) + (r[1] + r[3])
+        crate::simd::reduce8(l)
     }
 
     /// Eight i32 lanes, lane k = sum of products of bytes 4k..4k+3 (signed x signed).
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn lanes_i8(x: __m256i, y: __m256i) -> __m256 {
-        // maddubs wants an unsigned operand: |x| and y carrying x's sign.
-        let ax = _mm256_sign_epi8(x, x);
-        let sy = _mm256_sign_epi8(y, x);
-        let pairs = _mm256_maddubs_epi16(ax, sy);
-        _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+        _mm256_cvtepi32_ps(madd_i8_i8(x, y))
+    }
+
+    /// i32 lanes of signed x signed bytes, 4 per lane: maddubs wants an unsigned
+    /// operand, so |x| against y carrying x's sign.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn madd_i8_i8(x: __m256i, y: __m256i) -> __m256i {
+        madd_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
     }
 
     /// 16 bytes of nibbles to 32 values: low nibbles first, then high nibbles.
@@ -425,8 +426,7 @@ mod avx2 {
         match dtype {
             DType::Q4_0 => (_mm256_sub_epi8(nibbles(b[2..].as_ptr()), _mm256_set1_epi8(8)), h2f(b, 0)),
             DType::Q4_1 => (nibbles(b[4..].as_ptr()), h2f(b, 0)),
-            // SAFETY: a Q8_0 block has 32 value bytes after its 2-byte scale.
-            _ => (unsafe { _mm256_loadu_si256(b[2..].as_ptr() as *const __m256i) }, h2f(b, 0)),
+            _ => (load32(&b[2..]), h2f(b, 0)),
         }
     }
 
@@ -434,12 +434,10 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn block_lanes(dtype: DType, qx: __m256i, y: &Q8Block) -> __m256 {
-        // SAFETY: `y.qs` is 32 readable bytes.
-        let qy = unsafe { _mm256_loadu_si256(y.qs.as_ptr() as *const __m256i) };
+        let qy = load32(&y.qs);
         if dtype == DType::Q4_1 {
             // Nibbles are unsigned already: one maddubs, no sign games.
-            let pairs = _mm256_maddubs_epi16(qx, qy);
-            _mm256_cvtepi32_ps(_mm256_madd_epi16(pairs, _mm256_set1_epi16(1)))
+            _mm256_cvtepi32_ps(madd_u8_i8(qx, qy))
         } else {
             lanes_i8(qx, qy)
         }
@@ -497,24 +495,22 @@ mod avx2 {
 
     /// i32 lanes of unsigned weight bytes times signed activation bytes, 4 per lane.
     #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
+    #[target_feature(enable = "avx2,fma")]
     fn madd_u8_i8(w: __m256i, x: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1))
     }
 
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn load32(p: &[u8]) -> __m256i {
-        assert!(p.len() >= 32);
-        // SAFETY: at least 32 readable bytes (asserted).
-        unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
-    }
+    /// Byte-sized element types a 32-byte vector can be loaded from.
+    pub trait Byte: Copy {}
+    impl Byte for u8 {}
+    impl Byte for i8 {}
 
+    /// The first 32 bytes of `p`.
     #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn load32_i8(p: &[i8]) -> __m256i {
+    #[target_feature(enable = "avx2,fma")]
+    fn load32<T: Byte>(p: &[T]) -> __m256i {
         assert!(p.len() >= 32);
-        // SAFETY: at least 32 readable bytes (asserted).
+        // SAFETY: at least 32 readable one-byte elements (asserted).
         unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
     }
 
@@ -549,11 +545,7 @@ mod avx2 {
                         ];
                         for (k, vk) in v.iter().enumerate() {
                             let w = _mm256_sub_epi8(*vk, _mm256_set1_epi8(32));
-                            let x = load32_i8(&y.qs[h * 128 + k * 32..]);
-                            let lanes = _mm256_madd_epi16(
-                                _mm256_maddubs_epi16(_mm256_sign_epi8(w, w), _mm256_sign_epi8(x, w)),
-                                _mm256_set1_epi16(1),
-                            );
+                            let lanes = madd_i8_i8(w, load32(&y.qs[h * 128 + k * 32..]));
                             let g = h * 8 + k * 2;
                             let (s0, s1) = ((sc[g] as i8) as i32, (sc[g + 1] as i8) as i32);
                             let scales = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
@@ -583,8 +575,8 @@ mod avx2 {
                             lo = _mm256_add_epi8(lo, _mm256_and_si256(b1, sixteen));
                             hi = _mm256_add_epi8(hi, _mm256_and_si256(b2, sixteen));
                         }
-                        let isum_lo = hsum_i32(madd_u8_i8(lo, load32_i8(&y.qs[c * 64..])));
-                        let isum_hi = hsum_i32(madd_u8_i8(hi, load32_i8(&y.qs[c * 64 + 32..])));
+                        let isum_lo = hsum_i32(madd_u8_i8(lo, load32(&y.qs[c * 64..])));
+                        let isum_hi = hsum_i32(madd_u8_i8(hi, load32(&y.qs[c * 64 + 32..])));
                         let (sc1, m1) = super::scale_min_k4(2 * c, scales);
                         let (sc2, m2) = super::scale_min_k4(2 * c + 1, scales);
                         total += sc1 as i32 * isum_lo + sc2 as i32 * isum_hi;

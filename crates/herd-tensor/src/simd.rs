@@ -37,8 +37,10 @@ pub fn dot_portable(a: &[f32], b: &[f32]) -> f32 {
     s
 }
 
+/// The pairwise sum of 8 lanes in the order of an AVX2 horizontal add (halves,
+/// then pairs), shared by every 8-lane kernel so their results agree bit for bit.
 #[inline(always)]
-fn reduce8(acc: [f32; 8]) -> f32 {
+pub fn reduce8(acc: [f32; 8]) -> f32 {
     let q = [acc[0] + acc[4], acc[1] + acc[5], acc[2] + acc[6], acc[3] + acc[7]];
     let h = [q[0] + q[2], q[1] + q[3]];
     h[0] + h[1]
@@ -91,10 +93,16 @@ pub fn dot_ggml_f16_order(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len(), "dot: lengths differ");
     let mut acc = [0f32; 32];
     for (i, (x, y)) in a.iter().zip(b).enumerate() {
-        let lane = ((i / 8) % 4) * 8 + i % 8;
+        let lane = ggml_f16_lane(i);
         acc[lane] = x.mul_add(*y, acc[lane]);
     }
     reduce_ggml_f16_lanes(&acc)
+}
+
+/// Which of the 4 x 8 accumulator lanes of `dot_ggml_f16_order` element `i` feeds.
+#[inline(always)]
+pub fn ggml_f16_lane(i: usize) -> usize {
+    ((i / 8) % 4) * 8 + i % 8
 }
 
 /// The final reduction of `dot_ggml_f16_order` over its 4 x 8 accumulator lanes
@@ -105,6 +113,7 @@ pub fn reduce_ggml_f16_lanes(acc: &[f32]) -> f32 {
     for l in 0..8 {
         x0[l] = (acc[l] + acc[16 + l]) + (acc[8 + l] + acc[24 + l]);
     }
+    // Halves, then two horizontal adds: (t0 + t1) + (t2 + t3), not `reduce8`'s order.
     let t0 = [x0[0] + x0[4], x0[1] + x0[5], x0[2] + x0[6], x0[3] + x0[7]];
     (t0[0] + t0[1]) + (t0[2] + t0[3])
 }
