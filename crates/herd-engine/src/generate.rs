@@ -83,6 +83,9 @@ pub struct Generator {
     pub tokenizer: Tokenizer,
     kv: KvCache,
     scratch: Scratch,
+    /// Buffers for `score`, whose batches want logits on every row; made on first
+    /// use (they hold `PREFILL_CHUNK` rows of vocabulary-sized logits) and kept.
+    score_scratch: Option<Scratch>,
     batch: Batch,
     /// Tokens whose K/V are in the cache, in order from position 0.
     cached: Vec<u32>,
@@ -117,6 +120,7 @@ impl Generator {
             model,
             kv,
             scratch,
+            score_scratch: None,
             batch: Batch::default(),
             cached: Vec::new(),
         })
@@ -174,7 +178,7 @@ impl Generator {
         self.feed(&req.prompt[reuse..])?;
         let prefill_time = t0.elapsed();
         let t1 = Instant::now();
-        let mut sampler = Sampler::new(req.sampling.clone());
+        let mut sampler = Sampler::new(req.sampling);
         let mut history = req.prompt.clone();
         let mut detok = StreamDecoder::new();
         let mut stops = StopStrings::new(req.stop_strings.clone());
@@ -249,7 +253,8 @@ impl Generator {
             )));
         }
         let vocab = self.model.config.vocab_size;
-        let mut scratch = Scratch::new(&self.model.config, PREFILL_CHUNK, PREFILL_CHUNK);
+        let config = &self.model.config;
+        let scratch = self.score_scratch.get_or_insert_with(|| Scratch::new(config, PREFILL_CHUNK, PREFILL_CHUNK));
         self.cached.clear();
         for (c, chunk) in tokens.chunks(PREFILL_CHUNK).enumerate() {
             self.batch.clear();
@@ -257,7 +262,7 @@ impl Generator {
             for (i, &t) in chunk.iter().enumerate() {
                 self.batch.push(t, start + i, 0, start + i >= first);
             }
-            let out = self.model.forward(&self.batch, &mut self.kv, &mut scratch)?;
+            let out = self.model.forward(&self.batch, &mut self.kv, scratch)?;
             let mut m = 0;
             for i in 0..chunk.len() {
                 if start + i >= first {

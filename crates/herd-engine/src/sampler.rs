@@ -5,7 +5,7 @@ use rand::{Rng, SeedableRng, rngs::StdRng};
 use serde::{Deserialize, Serialize};
 
 /// Sampling settings. Defaults follow llama.cpp's `common_params_sampling`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SamplingParams {
     /// 0 (or below) means greedy.
@@ -69,13 +69,15 @@ pub struct Sampler {
     pub params: SamplingParams,
     rng: StdRng,
     cand: Vec<(u32, f32)>,
+    /// Probabilities of `cand`, reused across tokens.
+    probs: Vec<f32>,
     counts: std::collections::HashMap<u32, u32>,
 }
 
 impl Sampler {
     pub fn new(params: SamplingParams) -> Self {
         let rng = StdRng::seed_from_u64(params.seed);
-        Sampler { params, rng, cand: Vec::new(), counts: Default::default() }
+        Sampler { params, rng, cand: Vec::new(), probs: Vec::new(), counts: Default::default() }
     }
 
     /// Applies repetition, frequency and presence penalties (llama.cpp
@@ -106,7 +108,7 @@ impl Sampler {
     /// prompt and generated tokens so far.
     pub fn sample(&mut self, logits: &mut [f32], history: &[u32]) -> u32 {
         self.apply_penalties(logits, history);
-        let p = self.params.clone();
+        let p = self.params;
         if p.temperature <= 0.0 {
             return argmax(logits);
         }
@@ -121,11 +123,11 @@ impl Sampler {
         }
         self.cand.sort_by(cmp);
         // Softmax over the survivors (at temperature 1, as llama.cpp does for top-p).
-        let probs = softmax_of(&self.cand, 1.0);
         if p.top_p < 1.0 {
+            softmax_into(&self.cand, 1.0, &mut self.probs);
             let mut cum = 0.0;
-            let mut keep = probs.len();
-            for (i, pr) in probs.iter().enumerate() {
+            let mut keep = self.probs.len();
+            for (i, pr) in self.probs.iter().enumerate() {
                 cum += pr;
                 if cum >= p.top_p {
                     keep = i + 1;
@@ -140,10 +142,10 @@ impl Sampler {
             let keep = self.cand.iter().take_while(|c| c.1 >= thresh).count();
             self.cand.truncate(keep.max(1));
         }
-        let probs = softmax_of(&self.cand, p.temperature);
+        softmax_into(&self.cand, p.temperature, &mut self.probs);
         let r: f64 = self.rng.random();
         let mut cum = 0.0;
-        for (c, pr) in self.cand.iter().zip(&probs) {
+        for (c, pr) in self.cand.iter().zip(&self.probs) {
             cum += *pr as f64;
             if r < cum {
                 return c.0;
@@ -153,11 +155,13 @@ impl Sampler {
     }
 }
 
-fn softmax_of(c: &[(u32, f32)], temp: f32) -> Vec<f32> {
+/// The candidates' probabilities at `temp`, written into `out`.
+fn softmax_into(c: &[(u32, f32)], temp: f32, out: &mut Vec<f32>) {
     let max = c.iter().map(|x| x.1).fold(f32::NEG_INFINITY, f32::max);
-    let e: Vec<f32> = c.iter().map(|x| ((x.1 - max) / temp).exp()).collect();
-    let s: f32 = e.iter().sum();
-    e.into_iter().map(|v| v / s).collect()
+    out.clear();
+    out.extend(c.iter().map(|x| ((x.1 - max) / temp).exp()));
+    let s: f32 = out.iter().sum();
+    out.iter_mut().for_each(|v| *v /= s);
 }
 
 /// Index of the largest logit; the lowest index wins ties (as llama.cpp's greedy).
@@ -189,7 +193,7 @@ mod tests {
     fn same_seed_same_tokens_different_seed_differs_somewhere() {
         let p = SamplingParams { temperature: 5.0, top_k: 0, top_p: 1.0, min_p: 0.0, ..Default::default() };
         let run = |seed| {
-            let mut s = Sampler::new(SamplingParams { seed, ..p.clone() });
+            let mut s = Sampler::new(SamplingParams { seed, ..p });
             (0..64).map(|_| s.sample(&mut logits(), &[])).collect::<Vec<_>>()
         };
         assert_eq!(run(1), run(1));

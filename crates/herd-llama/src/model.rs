@@ -11,7 +11,7 @@ use crate::error::{LlamaError, Result};
 use crate::loader::{ModelFiles, Weights};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
-use herd_tensor::attention::{AttnScratch, HeadView, attend_head, rope_heads};
+use herd_tensor::attention::{HeadView, attend_head, rope_heads};
 use herd_tensor::ops::{rmsnorm, silu_mul};
 use herd_tensor::{MatMul, WeightRef};
 use rayon::prelude::*;
@@ -298,25 +298,22 @@ impl Model {
         let kvr: &KvCache = kv;
         let q = &s.q;
         self.mm.install(|| {
-            s.att[..n * qd].par_chunks_mut(hd).enumerate().for_each_init(
-                AttnScratch::default,
-                |scratch, (idx, out)| {
-                    let (r, h) = (idx / c.n_heads, idx % c.n_heads);
-                    let view = HeadView {
-                        k: &kvr.k,
-                        v: &kvr.v,
-                        base: kvr.at(l, b.seqs[r], 0) + (h / group) * hd,
-                        stride: kvr.kv_dim,
-                        len: b.positions[r] + 1,
-                        scale,
-                        // llama.cpp sums scores in another order for multi-row batches;
-                        // matching it keeps last-bit differences, which the next 8-bit
-                        // quantization can amplify, out of herd's results.
-                        multi_row: n > 1,
-                    };
-                    attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, scratch, out);
-                },
-            );
+            s.att[..n * qd].par_chunks_mut(hd).enumerate().for_each(|(idx, out)| {
+                let (r, h) = (idx / c.n_heads, idx % c.n_heads);
+                let view = HeadView {
+                    k: &kvr.k,
+                    v: &kvr.v,
+                    base: kvr.at(l, b.seqs[r], 0) + (h / group) * hd,
+                    stride: kvr.kv_dim,
+                    len: b.positions[r] + 1,
+                    scale,
+                    // llama.cpp sums scores in another order for multi-row batches;
+                    // matching it keeps last-bit differences, which the next 8-bit
+                    // quantization can amplify, out of herd's results.
+                    multi_row: n > 1,
+                };
+                attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, out);
+            });
         });
         s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
         self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);

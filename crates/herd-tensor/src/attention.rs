@@ -9,7 +9,7 @@
 //! bit-identical results.
 
 use crate::ops::softmax_f64_sum;
-use crate::simd::{dot_ggml_f16_order, dot_portable, reduce_ggml_f16_lanes};
+use crate::simd::{dot_ggml_f16_order, dot_portable, ggml_f16_lane, reduce_ggml_f16_lanes};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
@@ -28,24 +28,31 @@ pub struct HeadView<'a> {
     pub multi_row: bool,
 }
 
-/// Per-thread buffers, reused across heads.
+/// Per-thread buffers, reused across heads, layers and decode steps (they grow to
+/// the longest context seen, then stay), so attention allocates nothing per token.
 #[derive(Debug, Default, Clone)]
-pub struct AttnScratch {
+struct AttnScratch {
     scores: Vec<f32>,
     qh: Vec<f32>,
     buf: Vec<f32>,
     vacc: Vec<f32>,
 }
 
+thread_local! {
+    static SCRATCH: std::cell::RefCell<AttnScratch> = std::cell::RefCell::new(AttnScratch::default());
+}
+
 /// `out = softmax(q·Kᵀ·scale)·V` for one head.
-pub fn attend_head(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
-    #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time).
-        unsafe { attend_fma(q, h, s, out) };
-        return;
-    }
-    attend_body(q, h, s, out)
+pub fn attend_head(q: &[f32], h: &HeadView<'_>, out: &mut [f32]) {
+    SCRATCH.with_borrow_mut(|s| {
+        #[cfg(target_arch = "x86_64")]
+        if crate::simd::has_avx2_fma() {
+            // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time).
+            unsafe { attend_fma(q, h, s, out) };
+            return;
+        }
+        attend_body(q, h, s, out)
+    })
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -77,7 +84,7 @@ fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]
         let p = f16::from_f32(*p).to_f32();
         let o = h.base + t * h.stride;
         h.v[o..o + hd].convert_to_f32_slice(&mut s.buf);
-        let lane = ((t / 8) % 4) * 8 + t % 8;
+        let lane = ggml_f16_lane(t);
         for (d, v) in s.buf.iter().enumerate() {
             let a = &mut s.vacc[d * 32 + lane];
             *a = v.mul_add(p, *a);
@@ -125,7 +132,7 @@ mod tests {
         for multi_row in [false, true] {
             let h = HeadView { k: &k, v: &v, base: 0, stride: hd, len, scale: 0.125, multi_row };
             let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
-            attend_head(&q, &h, &mut AttnScratch::default(), &mut a);
+            attend_head(&q, &h, &mut a);
             attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
             assert_eq!(
                 a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
