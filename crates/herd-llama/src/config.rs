@@ -80,22 +80,6 @@ impl Config {
         Ok(())
     }
 
-    /// `inv_freq[i]` for i in 0..head_dim/2, scaling applied, in f64.
-    pub fn rope_inv_freqs(&self) -> Vec<f64> {
-        let d = self.head_dim as f64;
-        (0..self.head_dim / 2)
-            .map(|i| {
-                let f = 1.0 / self.rope_theta.powf(2.0 * i as f64 / d);
-                match &self.rope_scaling {
-                    RopeScaling::None => f,
-                    RopeScaling::Linear(s) => f / s,
-                    RopeScaling::Factors(fs) => f / fs[i] as f64,
-                    RopeScaling::Llama3(s) => llama3_scale(f, s),
-                }
-            })
-            .collect()
-    }
-
     /// Per-pair divisors of the rotation angle (llama.cpp's "freq factors"): the
     /// `rope_freqs` tensor as stored, or for a config.json llama3 scaling the ratio of
     /// the plain to the scaled frequency (what llama.cpp's converter writes). 1.0 when
@@ -309,15 +293,16 @@ mod tests {
         // spec/llama3.md §1.3: i=29 -> 2.166571e-3, i=34 -> 1.785078e-4; 0..=28 kept,
         // 35.. divided by 8.
         let c = llama31_8b();
-        let f = c.rope_inv_freqs();
+        let div = c.rope_divisors();
         let base = |i: usize| 1.0 / 500000f64.powf(2.0 * i as f64 / 128.0);
-        assert!((f[29] - 2.166571e-3).abs() < 1e-9, "{}", f[29]);
-        assert!((f[34] - 1.785078e-4).abs() < 1e-9, "{}", f[34]);
+        let f = |i: usize| base(i) / div[i] as f64;
+        assert!((f(29) - 2.166571e-3).abs() < 1e-9, "{}", f(29));
+        assert!((f(34) - 1.785078e-4).abs() < 1e-9, "{}", f(34));
         for i in 0..=28 {
-            assert_eq!(f[i], base(i));
+            assert_eq!(div[i], 1.0);
         }
         for i in 35..64 {
-            assert!((f[i] - base(i) / 8.0).abs() < 1e-18);
+            assert_eq!(div[i], 8.0);
         }
     }
 }

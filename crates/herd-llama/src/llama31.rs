@@ -43,6 +43,8 @@ pub enum ToolFormat {
     FunctionTag,
 }
 
+/// Llama 3.1's special tokens, by id: names differ between releases (128008 is
+/// `<|eom_id|>` in 3.1 but a reserved token in 3.0 exports), ids do not (spec §2.2).
 struct Ids {
     start_header: u32,
     end_header: u32,
@@ -52,22 +54,20 @@ struct Ids {
     bos: u32,
 }
 
-fn ids(tok: &Tokenizer) -> Result<Ids> {
-    let id = |t: &str| {
-        tok.token_id(t)
-            .ok_or_else(|| LlamaError::Tokenizer(format!("{t} is not in this vocabulary: not a Llama 3 tokenizer")))
-    };
-    // Tokenizers that carry Llama 3.0 names still have the ids; fall back by id.
-    let eom = tok.token_id("<|eom_id|>").unwrap_or(128_008);
-    let python_tag = tok.token_id("<|python_tag|>").unwrap_or(128_010);
-    Ok(Ids {
-        start_header: id("<|start_header_id|>")?,
-        end_header: id("<|end_header_id|>")?,
-        eot: id("<|eot_id|>")?,
-        eom,
-        python_tag,
-        bos: id("<|begin_of_text|>")?,
-    })
+const LLAMA3_IDS: Ids =
+    Ids { bos: 128_000, start_header: 128_006, end_header: 128_007, eom: 128_008, eot: 128_009, python_tag: 128_010 };
+
+/// The ids, once the tokenizer is known to be a Llama 3 vocabulary.
+fn ids(tok: &Tokenizer) -> Result<&'static Ids> {
+    let is_llama3 = tok.vocab_size() == 128_256
+        && tok.token_bytes(LLAMA3_IDS.bos) == b"<|begin_of_text|>"
+        && tok.token_bytes(LLAMA3_IDS.eot) == b"<|eot_id|>";
+    if !is_llama3 {
+        return Err(LlamaError::Tokenizer(
+            "the Llama 3.1 prompt format needs the Llama 3 vocabulary (128,256 tokens)".into(),
+        ));
+    }
+    Ok(&LLAMA3_IDS)
 }
 
 fn header(tok: &Tokenizer, ids: &Ids, role: &str, out: &mut Vec<u32>) {
@@ -149,7 +149,7 @@ pub fn encode_dialog(tok: &Tokenizer, messages: &[Llama31Message], fmt: ToolForm
         if !matches!(m.role.as_str(), "system" | "user" | "assistant" | "ipython" | "tool") {
             return Err(LlamaError::Template(format!("role {:?} is not a Llama 3.1 role", m.role)));
         }
-        header(tok, &ids, &m.role, &mut out);
+        header(tok, ids, &m.role, &mut out);
         let assistant = m.role == "assistant";
         if assistant && m.tool_calls.first().is_some_and(|t| t.tool_name == "code_interpreter") {
             out.push(ids.python_tag);
@@ -167,7 +167,7 @@ pub fn encode_dialog(tok: &Tokenizer, messages: &[Llama31Message], fmt: ToolForm
         let eom = assistant && m.stop_reason.as_deref() == Some("end_of_message");
         out.push(if eom { ids.eom } else { ids.eot });
     }
-    header(tok, &ids, "assistant", &mut out);
+    header(tok, ids, "assistant", &mut out);
     Ok(out)
 }
 

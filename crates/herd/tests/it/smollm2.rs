@@ -106,7 +106,7 @@ struct SingleToken {
 /// bit-identical; where an exponential differs in its last bit, the next 8-bit
 /// activation quantization can amplify it, to an NMSE of about 5e-5 at worst here.
 #[test]
-fn single_token_logits_equal_llama_cpp() {
+fn single_token_logits_match_llama_cpp() {
     use base64::Engine;
     let m = model();
     let noise: Noise = golden("noise.json");
@@ -133,7 +133,7 @@ fn single_token_logits_equal_llama_cpp() {
 /// top-5 log-probabilities by 0.12 to 0.44 nats (`self_dev` in noise.json, made by
 /// scripts/golden/smollm2_noise.py), because 8-bit activation quantization turns
 /// last-bit differences into visible ones. herd matches llama.cpp op for op (see
-/// `single_token_logits_equal_llama_cpp`) except for the exponential inside softmax,
+/// `single_token_logits_match_llama_cpp`) except for the exponential inside softmax,
 /// so it is held to llama.cpp's own spread instead:
 /// - the tokens are identical up to the first step where llama.cpp's top two
 ///   candidates are closer than twice its largest spread (a near-tie at this
