@@ -8,6 +8,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod dialog;
 pub mod error;
 pub mod gguf;
 pub mod llama31;
@@ -16,5 +17,6 @@ pub mod model;
 pub mod safetensors_dir;
 pub mod testdata;
 pub mod tokenizer;
+pub mod toolcall;
 
 pub use error::{LlamaError, Result};

@@ -7,14 +7,7 @@ use crate::error::{LlamaError, Result};
 use crate::tokenizer::Tokenizer;
 use serde::Deserialize;
 
-/// A tool call made by the assistant.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ToolCall {
-    #[serde(alias = "name")]
-    pub tool_name: String,
-    #[serde(default)]
-    pub arguments: serde_json::Map<String, serde_json::Value>,
-}
+pub use crate::toolcall::{ToolCall, ToolFormat, py_json, tool_call_text};
 
 /// One message of a Llama 3.1 dialog. `role` is system, user, assistant, ipython or
 /// tool (the API's name for ipython).
@@ -34,15 +27,6 @@ pub struct Llama31Message {
     pub stop_reason: Option<String>,
 }
 
-/// How custom (non built-in) tool calls are written.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ToolFormat {
-    /// `{"type": "function", "name": ..., "parameters": {...}}`
-    Json,
-    /// `<function=NAME>{...}</function>`
-    FunctionTag,
-}
-
 /// Llama 3.1's special tokens, by id: names differ between releases (128008 is
 /// `<|eom_id|>` in 3.1 but a reserved token in 3.0 exports), ids do not (spec §2.2).
 struct Ids {
@@ -57,12 +41,17 @@ struct Ids {
 const LLAMA3_IDS: Ids =
     Ids { bos: 128_000, start_header: 128_006, end_header: 128_007, eom: 128_008, eot: 128_009, python_tag: 128_010 };
 
+/// Whether `tok` is the Llama 3 vocabulary (128,256 tokens, Meta's special tokens at
+/// their ids): then the native formatter applies, whatever template a file carries.
+pub fn is_llama3(tok: &Tokenizer) -> bool {
+    tok.vocab_size() == 128_256
+        && tok.token_bytes(LLAMA3_IDS.bos) == b"<|begin_of_text|>"
+        && tok.token_bytes(LLAMA3_IDS.eot) == b"<|eot_id|>"
+}
+
 /// The ids, once the tokenizer is known to be a Llama 3 vocabulary.
 fn ids(tok: &Tokenizer) -> Result<&'static Ids> {
-    let is_llama3 = tok.vocab_size() == 128_256
-        && tok.token_bytes(LLAMA3_IDS.bos) == b"<|begin_of_text|>"
-        && tok.token_bytes(LLAMA3_IDS.eot) == b"<|eot_id|>";
-    if !is_llama3 {
+    if !is_llama3(tok) {
         return Err(LlamaError::Tokenizer(
             "the Llama 3.1 prompt format needs the Llama 3 vocabulary (128,256 tokens)".into(),
         ));
@@ -70,74 +59,14 @@ fn ids(tok: &Tokenizer) -> Result<&'static Ids> {
     Ok(&LLAMA3_IDS)
 }
 
+/// `<|eom_id|>`: the model stopped to wait for a tool result.
+pub const EOM_ID: u32 = LLAMA3_IDS.eom;
+
 fn header(tok: &Tokenizer, ids: &Ids, role: &str, out: &mut Vec<u32>) {
     out.push(ids.start_header);
     out.extend(tok.encode(if role == "tool" { "ipython" } else { role }, false));
     out.push(ids.end_header);
     out.extend(tok.encode("\n\n", false));
-}
-
-/// Python's `json.dumps` with its defaults (", " and ": " separators, non-ASCII
-/// escaped as \uXXXX), which Meta's formatter uses for JSON tool calls.
-pub fn py_json(v: &serde_json::Value) -> String {
-    use serde_json::Value;
-    match v {
-        Value::Null => "null".into(),
-        Value::Bool(b) => if *b { "true" } else { "false" }.into(),
-        Value::Number(n) => n.to_string(),
-        Value::String(s) => {
-            let mut o = String::from("\"");
-            for c in s.chars() {
-                match c {
-                    '"' => o.push_str("\\\""),
-                    '\\' => o.push_str("\\\\"),
-                    '\n' => o.push_str("\\n"),
-                    '\r' => o.push_str("\\r"),
-                    '\t' => o.push_str("\\t"),
-                    '\u{8}' => o.push_str("\\b"),
-                    '\u{c}' => o.push_str("\\f"),
-                    c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
-                        let mut buf = [0u16; 2];
-                        for u in c.encode_utf16(&mut buf) {
-                            o.push_str(&format!("\\u{u:04x}"));
-                        }
-                    }
-                    c => o.push(c),
-                }
-            }
-            o.push('"');
-            o
-        }
-        Value::Array(a) => format!("[{}]", a.iter().map(py_json).collect::<Vec<_>>().join(", ")),
-        Value::Object(m) => format!(
-            "{{{}}}",
-            m.iter()
-                .map(|(k, v)| format!("{}: {}", py_json(&Value::String(k.clone())), py_json(v)))
-                .collect::<Vec<_>>()
-                .join(", ")
-        ),
-    }
-}
-
-/// The text of a tool call as Meta's `ToolUtils.encode_tool_call` writes it.
-pub fn tool_call_text(t: &ToolCall, fmt: ToolFormat) -> String {
-    let arg = |k: &str| t.arguments.get(k).and_then(|v| v.as_str()).unwrap_or_default().to_string();
-    match t.tool_name.as_str() {
-        "brave_search" | "wolfram_alpha" | "photogen" => format!("{}.call(query=\"{}\")", t.tool_name, arg("query")),
-        "code_interpreter" => arg("code"),
-        name => match fmt {
-            ToolFormat::Json => {
-                let mut m = serde_json::Map::new();
-                m.insert("type".into(), "function".into());
-                m.insert("name".into(), name.into());
-                m.insert("parameters".into(), serde_json::Value::Object(t.arguments.clone()));
-                py_json(&serde_json::Value::Object(m))
-            }
-            ToolFormat::FunctionTag => {
-                format!("<function={name}>{}</function>", py_json(&serde_json::Value::Object(t.arguments.clone())))
-            }
-        },
-    }
 }
 
 /// Token ids of a whole dialog, ending with an open assistant header, as
@@ -169,17 +98,4 @@ pub fn encode_dialog(tok: &Tokenizer, messages: &[Llama31Message], fmt: ToolForm
     }
     header(tok, ids, "assistant", &mut out);
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn json_matches_python_defaults() {
-        let v: serde_json::Value =
-            serde_json::from_str(r#"{"a": [1, 2.5, "é\n"], "b": {"c": null, "d": true}}"#).expect("json");
-        assert_eq!(py_json(&v), r#"{"a": [1, 2.5, "\u00e9\n"], "b": {"c": null, "d": true}}"#);
-        assert_eq!(py_json(&serde_json::json!("😀")), r#""\ud83d\ude00""#);
-    }
 }
