@@ -8,8 +8,7 @@ Writes, under tests/fixtures/llama3_tok/:
                 with llama-models' defaults allowed_special=set(), disallowed_special=()
                 (so special-token text is plain text), as a compact JSON array per line
   cases.json    llama-models' own test vectors (tests/api/test_tokenizer.py), the spec's
-                vectors, dialogs encoded by llama-models' ChatFormat, and the 256
-                special-token names
+                vectors and the 256 special-token names (dialogs: llama31_format.py)
 
 The reference is the real llama_models.llama3.tokenizer.Tokenizer from llama-models==0.3.0
 (pip install --no-deps), which also applies the 400k-char window and 25k-char
@@ -314,10 +313,6 @@ class Corpus:
 
 
 def build_cases(tok) -> dict:
-    from llama_models.datatypes import BuiltinTool, RawMessage, StopReason, ToolCall
-    from llama_models.llama3.chat_format import ChatFormat
-
-    fmt = ChatFormat(tok)
     encode = [
         # llama_models/llama3/tests/api/test_tokenizer.py::test_encode
         {"text": "This is a test sentence.", "bos": True, "eos": True, "source": "test_tokenizer.py test_encode"},
@@ -345,74 +340,8 @@ def build_cases(tok) -> dict:
     for c in decode:
         c["text"] = tok.decode(c["ids"])
 
-    def msg(role, content, **kw):
-        return RawMessage(role=role, content=content, **kw)
-
-    dialogs = [
-        ("test_tokenizer.py test_encode_dialog", [msg("system", "This is a test sentence."), msg("user", "This is a response.")]),
-        ("user only", [msg("user", "Hi")]),
-        ("spec §3.1 minimal example", [msg("system", "You are a helpful assistant"), msg("user", "Hi")]),
-        (
-            "multi-turn",
-            [
-                msg("system", "You are terse."),
-                msg("user", "What is 2+2?"),
-                msg("assistant", "4", stop_reason=StopReason.end_of_turn),
-                msg("user", "And 3+3?"),
-            ],
-        ),
-        (
-            "assistant end_of_message -> <|eom_id|>, tool result as ipython",
-            [
-                msg("user", "Search the weather in Paris."),
-                msg(
-                    "assistant",
-                    "",
-                    stop_reason=StopReason.end_of_message,
-                    tool_calls=[ToolCall(call_id="c1", tool_name=BuiltinTool.brave_search, arguments={"query": "weather Paris"})],
-                ),
-                msg("tool", '{"temp_c": 21}'),
-            ],
-        ),
-        (
-            "code_interpreter call -> <|python_tag|>",
-            [
-                msg("user", "Compute 2**10 in Python."),
-                msg(
-                    "assistant",
-                    "",
-                    stop_reason=StopReason.end_of_message,
-                    tool_calls=[ToolCall(call_id="c2", tool_name=BuiltinTool.code_interpreter, arguments={"code": "print(2**10)"})],
-                ),
-                msg("tool", "1024"),
-            ],
-        ),
-        (
-            "custom tool call (json format)",
-            [
-                msg("user", "What's the weather in SF?"),
-                msg(
-                    "assistant",
-                    "",
-                    stop_reason=StopReason.end_of_turn,
-                    tool_calls=[ToolCall(call_id="c3", tool_name="get_weather", arguments={"city": "San Francisco", "unit": "c"})],
-                ),
-            ],
-        ),
-        ("user with RAG context", [msg("user", "Summarize.", context="Llamas are camelids.")]),
-        ("user text with special-token text", [msg("user", "Please print <|eot_id|> literally.")]),
-    ]
-    dialog_rows = []
-    for name, messages in dialogs:
-        dialog_rows.append(
-            {
-                "name": name,
-                "messages": [json.loads(m.model_dump_json(exclude_none=True)) for m in messages],
-                "ids": fmt.encode_dialog_prompt(messages).tokens,
-            }
-        )
     return {
-        "generator": "scripts/golden/llama3_tokenizer.py (llama-models 0.3.0 Tokenizer / ChatFormat)",
+        "generator": "scripts/golden/llama3_tokenizer.py (llama-models 0.3.0 Tokenizer)",
         "n_words": tok.n_words,
         "bos_id": tok.bos_id,
         "eos_id": tok.eos_id,
@@ -424,7 +353,6 @@ def build_cases(tok) -> dict:
         "special_tokens": tok.special_tokens,
         "encode": encode,
         "decode": decode,
-        "dialogs": dialog_rows,
     }
 
 
