@@ -10,6 +10,7 @@ pub mod perplexity;
 pub mod prompt;
 pub mod sampler;
 pub mod stop;
+pub mod tools;
 
 pub use generate::{FinishReason, GenEvent, GenerateRequest, Generation, Generator, TokenLogprob};
 pub use sampler::{Sampler, SamplingParams};

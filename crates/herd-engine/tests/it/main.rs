@@ -1,0 +1,3 @@
+//! herd-engine integration tests: tool execution (sandbox, custom tools, web tools).
+
+mod tools;
