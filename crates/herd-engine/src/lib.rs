@@ -3,6 +3,7 @@
 //! stop tokens), incremental detokenization that never emits broken UTF-8, and the
 //! generation loop that owns the model, its KV cache and its scratch buffers.
 
+pub mod agent;
 pub mod catalog;
 pub mod detok;
 pub mod generate;

@@ -5,7 +5,10 @@
 //! who types `<|im_start|>` or `<|eot_id|>` cannot forge a turn.
 
 use herd_llama::chat::{ChatTemplate, Message};
+use herd_llama::dialog::{self, FunctionSpec, ToolOffer};
+use herd_llama::llama31::{self, Llama31Message};
 use herd_llama::tokenizer::Tokenizer;
+use herd_llama::toolcall::{ToolFormat, py_json};
 use std::ops::Range;
 
 /// The rendered prompt and its ids.
@@ -103,4 +106,79 @@ fn add_bos(tok: &Tokenizer, ids: &mut Vec<u32>) {
     {
         ids.insert(0, b);
     }
+}
+
+/// How a model's dialogs become tokens: Meta's Llama 3.1 format for the Llama 3
+/// vocabulary (whatever template the file carries, so tool calling works the same
+/// for every Llama 3.x model), else the model's own chat template.
+#[derive(Debug)]
+pub enum Formatter {
+    Llama31,
+    Template(Box<ChatTemplate>),
+}
+
+impl Formatter {
+    /// The formatter for a tokenizer and the chat template its model file carries.
+    pub fn new(tok: &Tokenizer, template: Option<ChatTemplate>) -> Result<Self, herd_llama::LlamaError> {
+        if herd_llama::llama31::is_llama3(tok) {
+            return Ok(Self::Llama31);
+        }
+        template.map(|t| Self::Template(Box::new(t))).ok_or_else(|| {
+            herd_llama::LlamaError::Template(
+                "this model has no chat template and is not a Llama 3 model; send text with --raw".into(),
+            )
+        })
+    }
+
+    /// Renders a dialog with `offer`'s tools, ending with an open assistant turn.
+    pub fn render(
+        &self,
+        tok: &Tokenizer,
+        messages: &[Llama31Message],
+        offer: &ToolOffer,
+    ) -> Result<Prompt, herd_llama::LlamaError> {
+        match self {
+            Self::Llama31 => {
+                let msgs = dialog::with_tools(messages.to_vec(), offer)?;
+                let ids = llama31::encode_dialog(tok, &msgs, offer.format)?;
+                Ok(Prompt { text: tok.decode(&ids), ids })
+            }
+            Self::Template(t) => chat_prompt(tok, t, &template_messages(messages, offer)?),
+        }
+    }
+}
+
+/// A dialog with tools for a model that has only a chat template (no Llama 3.1 tool
+/// format): every tool, built-ins included, is offered in the `<function=…>` format in
+/// the system message, calls are written back in that format, and tool results go in
+/// messages of role `tool`.
+fn template_messages(messages: &[Llama31Message], offer: &ToolOffer) -> Result<Vec<Message>, herd_llama::LlamaError> {
+    let mut out = Vec::new();
+    let mut rest = messages;
+    if !offer.is_empty() {
+        let mut tools: Vec<FunctionSpec> = offer.builtins.iter().map(|b| dialog::builtin_spec(b)).collect();
+        tools.extend(offer.custom.iter().cloned());
+        let mut system = dialog::custom_tools_prompt(&tools, ToolFormat::FunctionTag)?;
+        if let Some((first, tail)) = messages.split_first().filter(|(m, _)| m.role == "system") {
+            system = format!("{}\n\n{system}", first.content);
+            rest = tail;
+        }
+        out.push(Message::new("system", &system));
+    }
+    for m in rest {
+        let mut content = m.content.clone();
+        if let (true, Some(ctx)) = (m.role == "user", &m.context) {
+            content = format!("{content}\n\n{ctx}");
+        }
+        for c in &m.tool_calls {
+            content.push_str(&format!(
+                "<function={}>{}</function>",
+                c.tool_name,
+                py_json(&serde_json::Value::Object(c.arguments.clone()))
+            ));
+        }
+        let role = if m.role == "ipython" { "tool" } else { m.role.as_str() };
+        out.push(Message::new(role, &content));
+    }
+    Ok(out)
 }

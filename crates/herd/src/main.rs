@@ -40,9 +40,14 @@ enum Command {
     /// Tokenize TEXT with a model's tokenizer or a tokenizer file
     /// (tokenizer.model, tokenizer.json).
     Tokenize(cmd::tokenize::TokenizeArgs),
-    /// Render a conversation (JSON list of {role, content}) with the model's chat
-    /// template and show the prompt and its token ids.
+    /// Show the exact prompt text and token ids herd would feed the model for a
+    /// conversation (OpenAI-style messages, optional tools), like llama.cpp's
+    /// --verbose-prompt. Llama 3 models use Meta's Llama 3.1 format, others their
+    /// chat template.
     Render(cmd::tokenize::RenderArgs),
+    /// Decode one assistant output into content or a tool call, as Meta's reference
+    /// decoder does (built-in calls, python_tag code, <function=...>, JSON, python list).
+    Toolcall(cmd::tools::ToolcallArgs),
     /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
     Perplexity(cmd::perplexity::PerplexityArgs),
 }
@@ -67,6 +72,7 @@ fn main() -> ExitCode {
         Command::Info(a) => cmd::info::info(a),
         Command::Tokenize(a) => cmd::tokenize::tokenize(a),
         Command::Render(a) => cmd::tokenize::render(a),
+        Command::Toolcall(a) => cmd::tools::toolcall(a),
         Command::Perplexity(a) => cmd::perplexity::perplexity(a),
     };
     match result {

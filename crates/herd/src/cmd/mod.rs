@@ -5,6 +5,7 @@ pub mod perplexity;
 pub mod pull;
 pub mod run;
 pub mod tokenize;
+pub mod tools;
 
 use anyhow::{Context, Result};
 use herd_engine::catalog::{self, PullEvent};

@@ -4,9 +4,12 @@ use super::{context_size, load_model, text_arg};
 use crate::ModelOpts;
 use anyhow::{Context, Result, bail};
 use clap::Args;
-use herd_engine::prompt::{Prompt, chat_prompt, raw_prompt};
+use herd_engine::agent::{AgentEvent, TurnConfig, run_turn};
+use herd_engine::prompt::{Formatter, Prompt, raw_prompt};
 use herd_engine::{GenEvent, GenerateRequest, Generator, SamplingParams};
-use herd_llama::chat::{ChatTemplate, Message};
+use herd_llama::chat::ChatTemplate;
+use herd_llama::dialog::ToolOffer;
+use herd_llama::llama31::Llama31Message;
 use herd_llama::loader::ModelFiles;
 use std::io::{BufRead, Write};
 use std::ops::ControlFlow;
@@ -90,18 +93,24 @@ pub struct RunArgs {
 pub struct ChatArgs {
     /// A GGUF file, a Hugging Face folder or a catalogue name (default model if omitted).
     pub model_path: Option<String>,
+    /// Answer this one message and exit instead of chatting interactively (`-` reads
+    /// standard input).
+    #[arg(long, short = 'p')]
+    pub prompt: Option<String>,
+    /// With --prompt: print the turn as JSON ({"messages": [...], "content": ...,
+    /// "tool_calls": N}) instead of streaming text.
+    #[arg(long)]
+    pub json: bool,
+    /// Start from this conversation: an OpenAI-style JSON list of messages (with
+    /// --prompt, the prompt is the next user message).
+    #[arg(long, value_name = "FILE")]
+    pub messages: Option<String>,
+    #[command(flatten)]
+    pub tools: super::tools::ToolOpts,
     #[command(flatten)]
     pub opts: GenOpts,
     #[command(flatten)]
     pub model: ModelOpts,
-}
-
-fn template(files: &ModelFiles) -> Result<ChatTemplate> {
-    let src = files
-        .chat_template
-        .as_deref()
-        .with_context(|| format!("{} has no chat template; use --raw to send text as is", files.path.display()))?;
-    Ok(ChatTemplate::new(src, &files.bos_token, &files.eos_token)?)
 }
 
 fn request(prompt: Prompt, files: &ModelFiles, g: &GenOpts, logprobs: usize) -> GenerateRequest {
@@ -126,12 +135,9 @@ pub fn run(a: RunArgs) -> Result<()> {
     let prompt = if a.raw {
         raw_prompt(&files.tokenizer, &text)
     } else {
-        let mut msgs = Vec::new();
-        if let Some(s) = &a.opts.system {
-            msgs.push(Message::new("system", s));
-        }
-        msgs.push(Message::new("user", &text));
-        chat_prompt(&files.tokenizer, &template(&files)?, &msgs)?
+        let mut msgs: Vec<Llama31Message> = a.opts.system.iter().map(|s| message("system", s)).collect();
+        msgs.push(message("user", &text));
+        formatter(&files)?.render(&files.tokenizer, &msgs, &ToolOffer::default())?
     };
     let n_ctx = context_size(a.model.ctx, files.config.max_ctx);
     let mut generator = Generator::new(&files, n_ctx, a.model.threads)?;
@@ -179,16 +185,123 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
     Ok(flag)
 }
 
+/// The prompt formatter of a model: Llama 3.1's own for Llama 3 models, else the
+/// model's chat template.
+fn formatter(files: &ModelFiles) -> Result<Formatter> {
+    let tpl = match &files.chat_template {
+        Some(src) => Some(ChatTemplate::new(src, &files.bos_token, &files.eos_token)?),
+        None => None,
+    };
+    Formatter::new(&files.tokenizer, tpl)
+        .with_context(|| format!("{} cannot chat; use --raw to send text as is", files.path.display()))
+}
+
+fn turn_config(files: &ModelFiles, g: &GenOpts, max_tool_calls: usize) -> TurnConfig {
+    TurnConfig {
+        sampling: g.sampling(),
+        max_tokens: g.max_tokens,
+        stop_strings: g.stop.clone(),
+        stop_tokens: files.tokenizer.stop_ids(),
+        max_tool_calls,
+    }
+}
+
+/// Shows a turn's events on the terminal: text on stdout, tool traffic on stderr.
+fn show_event(ev: AgentEvent<'_>, json: bool, stop: &AtomicBool) -> ControlFlow<()> {
+    match ev {
+        AgentEvent::Text(t) if !json => {
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(t.as_bytes());
+            let _ = out.flush();
+        }
+        AgentEvent::Text(_) => {}
+        AgentEvent::Call(c) => {
+            eprintln!("\n[herd: calling {} {}]", c.tool_name, serde_json::Value::Object(c.arguments.clone()))
+        }
+        AgentEvent::Result(c, out) => {
+            let status = if out.ok { "ok" } else { "failed" };
+            eprintln!("[herd: {} {status}: {}]", c.tool_name, out.text.chars().take(400).collect::<String>())
+        }
+        AgentEvent::Warning(w) => eprintln!("\n[herd: warning: {w}]"),
+    }
+    if stop.swap(false, Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
+}
+
+/// One message in, one answer out (with any tool calls in between), then exit.
+fn chat_once(a: &ChatArgs, files: &ModelFiles, prompt: &str) -> Result<()> {
+    let (offer, toolbox) = a.tools.build()?;
+    let fmt = formatter(files)?;
+    let n_ctx = context_size(a.model.ctx, files.config.max_ctx);
+    let mut generator = Generator::new(files, n_ctx, a.model.threads)?;
+    let stop = interrupt_flag()?;
+    let mut history: Vec<Llama31Message> = a.opts.system.iter().map(|s| message("system", s)).collect();
+    history.extend(start_messages(a)?);
+    history.push(message("user", prompt));
+    let first_new = history.len();
+    let cfg = turn_config(files, &a.opts, a.tools.max_tool_calls);
+    let out = run_turn(&mut generator, &fmt, &offer, &toolbox, &mut history, &cfg, |ev| show_event(ev, a.json, &stop))?;
+    if a.json {
+        let msgs: Vec<serde_json::Value> = history[first_new..].iter().map(api_json).collect();
+        let v = serde_json::json!({"messages": msgs, "content": out.content, "tool_calls": out.tool_calls, "finish_reason": out.finish_reason});
+        println!("{v}");
+    } else {
+        println!();
+    }
+    Ok(())
+}
+
+/// The conversation --messages starts from.
+fn start_messages(a: &ChatArgs) -> Result<Vec<Llama31Message>> {
+    let Some(path) = &a.messages else { return Ok(Vec::new()) };
+    let raw = std::fs::read_to_string(path).with_context(|| path.clone())?;
+    let api: Vec<herd_llama::dialog::ApiMessage> =
+        serde_json::from_str(&raw).with_context(|| format!("{path}: expected a JSON list of messages"))?;
+    Ok(herd_llama::dialog::from_api(&api)?)
+}
+
+fn message(role: &str, content: &str) -> Llama31Message {
+    Llama31Message {
+        role: role.into(),
+        content: content.into(),
+        context: None,
+        tool_calls: Vec::new(),
+        stop_reason: None,
+    }
+}
+
+/// A message of the transcript, OpenAI-style (tool results as role "tool").
+fn api_json(m: &Llama31Message) -> serde_json::Value {
+    let role = if m.role == "ipython" { "tool" } else { m.role.as_str() };
+    let mut v = serde_json::json!({"role": role, "content": m.content});
+    if !m.tool_calls.is_empty() {
+        v["tool_calls"] = m
+            .tool_calls
+            .iter()
+            .map(|c| serde_json::json!({"type": "function", "function": {"name": c.tool_name, "arguments": serde_json::Value::Object(c.arguments.clone()).to_string()}}))
+            .collect();
+    }
+    v
+}
+
 pub fn chat(a: ChatArgs) -> Result<()> {
     let files = load_model(a.model_path.as_deref())?;
-    let tpl = template(&files)?;
+    if let Some(p) = &a.prompt {
+        return chat_once(&a, &files, &text_arg(p)?);
+    }
+    if a.json {
+        bail!("--json needs --prompt (a single turn)");
+    }
+    let (offer, toolbox) = a.tools.build()?;
+    let fmt = formatter(&files)?;
     let n_ctx = context_size(a.model.ctx, files.config.max_ctx);
     let mut generator = Generator::new(&files, n_ctx, a.model.threads)?;
     let stop = interrupt_flag()?;
+    let cfg = turn_config(&files, &a.opts, a.tools.max_tool_calls);
     let mut system = a.opts.system.clone();
-    let mut history: Vec<Message> = Vec::new();
+    let mut history: Vec<Llama31Message> = start_messages(&a)?;
+    let tools = if offer.is_empty() { String::new() } else { format!(", tools: {}", toolbox.available().join(", ")) };
     eprintln!(
-        "herd chat with {} (ctx {n_ctx}). /reset, /system TEXT, /exit; Ctrl-C stops an answer, Ctrl-D leaves.",
+        "herd chat with {} (ctx {n_ctx}{tools}). /reset, /system TEXT, /exit; Ctrl-C stops an answer, Ctrl-D leaves.",
         files.path.display()
     );
     let stdin = std::io::stdin();
@@ -220,30 +333,24 @@ pub fn chat(a: ChatArgs) -> Result<()> {
             }
             _ => {}
         }
-        history.push(Message::new("user", input));
-        let mut msgs: Vec<Message> = system.iter().map(|s| Message::new("system", s)).collect();
-        msgs.extend(history.iter().cloned());
-        let prompt = chat_prompt(&files.tokenizer, &tpl, &msgs)?;
-        let req = request(prompt, &files, &a.opts, 0);
-        let mut out = std::io::stdout().lock();
-        let res = generator.generate(&req, |GenEvent::Token { text, .. }| {
-            let _ = out.write_all(text.as_bytes());
-            let _ = out.flush();
-            if stop.swap(false, Ordering::SeqCst) { ControlFlow::Break(()) } else { ControlFlow::Continue(()) }
-        });
-        writeln!(out)?;
+        let mut msgs: Vec<Llama31Message> = system.iter().map(|s| message("system", s)).collect();
+        msgs.append(&mut history);
+        msgs.push(message("user", input));
+        let kept = msgs.len();
+        let res = run_turn(&mut generator, &fmt, &offer, &toolbox, &mut msgs, &cfg, |ev| show_event(ev, false, &stop));
+        println!();
         match res {
             Ok(r) => {
                 if r.finish_reason == herd_engine::FinishReason::Interrupted {
                     eprintln!("(stopped)");
                 }
-                history.push(Message::new("assistant", &r.text));
             }
             Err(e) => {
                 // Keep the session: the user can /reset or shorten the conversation.
-                history.pop();
+                msgs.truncate(kept - 1);
                 eprintln!("herd: error: {e}");
             }
         }
+        history = msgs.split_off(usize::from(system.is_some()));
     }
 }

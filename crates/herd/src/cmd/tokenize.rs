@@ -3,9 +3,11 @@
 use super::{load_model, text_arg};
 use anyhow::{Context, Result};
 use clap::Args;
-use herd_engine::prompt::chat_prompt;
-use herd_llama::chat::{ChatTemplate, Message};
+use herd_engine::prompt::Formatter;
+use herd_llama::chat::ChatTemplate;
+use herd_llama::dialog::{self, ApiMessage, ToolOffer};
 use herd_llama::tokenizer::Tokenizer;
+use herd_llama::toolcall::ToolFormat;
 use std::path::Path;
 
 #[derive(Args, Debug)]
@@ -62,31 +64,61 @@ pub fn tokenize(a: TokenizeArgs) -> Result<()> {
 
 #[derive(Args, Debug)]
 pub struct RenderArgs {
-    /// A GGUF file, a Hugging Face folder or a catalogue name.
-    pub model_path: String,
-    /// A JSON file with [{"role": ..., "content": ...}, ...]; `-` reads standard input.
+    /// A model (GGUF file, Hugging Face folder, catalogue name), or a Llama 3
+    /// tokenizer.model (then the native Llama 3.1 format is used).
+    pub source: String,
+    /// An OpenAI-style JSON list of messages (roles system, user, assistant, tool;
+    /// assistant `tool_calls`); `-` reads standard input.
     pub messages: String,
-    /// Print {"prompt": ..., "ids": [...]}.
+    /// Tools offered to the model: an OpenAI-style JSON list (function tools, and
+    /// built-ins written as {"type": "brave_search"}, ...).
+    #[arg(long, value_name = "FILE")]
+    pub tools: Option<String>,
+    /// How custom tools are offered to a Llama 3.1 model: json or function_tag.
+    #[arg(long, default_value = "json", value_parser = super::tools::parse_format)]
+    pub tool_format: ToolFormat,
+    /// The "Today Date" of the system prompt (default: today).
+    #[arg(long)]
+    pub date: Option<String>,
+    /// Print {"text": ..., "ids": [...]}.
     #[arg(long)]
     pub json: bool,
 }
 
 pub fn render(a: RenderArgs) -> Result<()> {
-    let files = load_model(Some(&a.model_path))?;
-    let raw = if a.messages == "-" {
-        text_arg("-")?
+    let p = Path::new(&a.source);
+    let (tok, template) = if p.is_file() && !a.source.ends_with(".gguf") {
+        (load_tokenizer(&a.source)?, None)
     } else {
-        std::fs::read_to_string(&a.messages).with_context(|| a.messages.clone())?
+        let files = load_model(Some(&a.source))?;
+        let tpl = match &files.chat_template {
+            Some(src) => Some(ChatTemplate::new(src, &files.bos_token, &files.eos_token)?),
+            None => None,
+        };
+        (files.tokenizer, tpl)
     };
-    let msgs: Vec<Message> =
-        serde_json::from_str(&raw).context("messages must be a JSON list of {\"role\", \"content\"}")?;
-    let src = files.chat_template.as_deref().context("the model has no chat template")?;
-    let tpl = ChatTemplate::new(src, &files.bos_token, &files.eos_token)?;
-    let p = chat_prompt(&files.tokenizer, &tpl, &msgs)?;
+    let raw = text_arg_or_file(&a.messages)?;
+    let api: Vec<ApiMessage> = serde_json::from_str(&raw)
+        .with_context(|| format!("{}: expected a JSON list of messages ({{\"role\", \"content\"}})", a.messages))?;
+    let msgs = dialog::from_api(&api)?;
+    let mut offer =
+        ToolOffer { format: a.tool_format, today: a.date.unwrap_or_else(super::tools::today), ..Default::default() };
+    if let Some(f) = &a.tools {
+        offer.add_api_tools(&super::tools::read_tools(f)?)?;
+    }
+    let p = Formatter::new(&tok, template)?.render(&tok, &msgs, &offer)?;
     if a.json {
-        println!("{}", serde_json::json!({ "prompt": p.text, "ids": p.ids }));
+        println!("{}", serde_json::json!({ "text": p.text, "ids": p.ids }));
     } else {
         print!("{}", p.text);
+        if !p.text.ends_with('\n') {
+            println!();
+        }
+        eprintln!("herd: {} tokens: {:?}", p.ids.len(), p.ids);
     }
     Ok(())
+}
+
+fn text_arg_or_file(arg: &str) -> Result<String> {
+    if arg == "-" { text_arg("-") } else { std::fs::read_to_string(arg).with_context(|| arg.to_string()) }
 }

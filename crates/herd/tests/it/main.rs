@@ -4,3 +4,4 @@
 mod cli;
 mod smollm2;
 mod tiny_llama31;
+mod tools;
