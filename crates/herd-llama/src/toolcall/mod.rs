@@ -43,6 +43,9 @@ pub struct Decoded {
     pub warning: Option<String>,
 }
 
+/// A call's name and arguments, before it is checked against the built-ins.
+type NamedArgs = (String, Map<String, Value>);
+
 const ASSISTANT_HEADER: &str = "<|start_header_id|>assistant<|end_header_id|>\n\n";
 const PYTHON_TAG: &str = "<|python_tag|>";
 
@@ -100,7 +103,7 @@ fn remap_builtin(name: String, args: Map<String, Value>) -> Result<ToolCall, Str
 
 /// `ToolUtils.maybe_extract_custom_tool_call`. `Ok(None)`: no custom call here (the
 /// caller goes on to the built-in forms); `Err`: a call the reference would raise on.
-fn custom_call(s: &str) -> Result<Option<(String, Map<String, Value>)>, String> {
+fn custom_call(s: &str) -> Result<Option<NamedArgs>, String> {
     if let Some((name, args)) = function_tag(s) {
         // The reference turns every ' into " before parsing, and gives up (no custom
         // call, no error) when that is not JSON.

@@ -3,6 +3,7 @@
 //! only, then `ast.literal_eval` of each argument), read by hand so that model output
 //! never reaches a Python interpreter.
 
+use super::NamedArgs;
 use serde_json::{Map, Number, Value};
 
 /// What a text is, as a python-list call.
@@ -11,7 +12,7 @@ pub(super) enum Parsed {
     /// Not a non-empty list of keyword-only calls (the reference moves on).
     NotAList,
     /// A well-formed list; at least one call.
-    Calls(Vec<(String, Map<String, Value>)>),
+    Calls(Vec<NamedArgs>),
     /// The shape of a call list whose arguments are not literals (the reference raises).
     Malformed(String),
 }
@@ -118,7 +119,7 @@ impl P<'_> {
         Some(&self.s[start..self.i])
     }
 
-    fn call_list(&mut self) -> Result<Vec<(String, Map<String, Value>)>, Fail> {
+    fn call_list(&mut self) -> Result<Vec<NamedArgs>, Fail> {
         self.expect('[')?;
         let mut calls = Vec::new();
         loop {
@@ -136,7 +137,7 @@ impl P<'_> {
         if calls.is_empty() { Err(Fail::Syntax) } else { Ok(calls) }
     }
 
-    fn call(&mut self) -> Result<(String, Map<String, Value>), Fail> {
+    fn call(&mut self) -> Result<NamedArgs, Fail> {
         let name = self.ident().ok_or(Fail::Syntax)?.to_string();
         if KEYWORDS.contains(&name.as_str()) {
             return Err(Fail::Syntax);
