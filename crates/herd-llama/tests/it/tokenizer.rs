@@ -417,4 +417,3 @@ fn longest_run(text: &str) -> usize {
     }
     best
 }
-
