@@ -4,6 +4,7 @@
 //! generation loop that owns the model, its KV cache and its scratch buffers.
 
 pub mod agent;
+pub mod bench;
 pub mod catalog;
 pub mod detok;
 pub mod generate;

@@ -71,6 +71,42 @@ pub struct Weights {
     pub output: Option<Weight>,
 }
 
+impl Weights {
+    /// Every 2-D weight with its GGUF name (`blk.N.attn_q`, ...), in file order.
+    pub fn named(&self) -> Vec<(String, &Weight)> {
+        let mut v = vec![("token_embd".to_string(), &self.token_embd)];
+        for (i, l) in self.layers.iter().enumerate() {
+            for (n, t) in [
+                ("attn_q", &l.wq),
+                ("attn_k", &l.wk),
+                ("attn_v", &l.wv),
+                ("attn_output", &l.wo),
+                ("ffn_gate", &l.w_gate),
+                ("ffn_up", &l.w_up),
+                ("ffn_down", &l.w_down),
+            ] {
+                v.push((format!("blk.{i}.{n}"), t));
+            }
+        }
+        if let Some(o) = &self.output {
+            v.push(("output".to_string(), o));
+        }
+        v
+    }
+
+    /// Parameters, norms included (a tied output counts once).
+    pub fn n_params(&self) -> usize {
+        let norms =
+            self.output_norm.len() + self.layers.iter().map(|l| l.attn_norm.len() + l.ffn_norm.len()).sum::<usize>();
+        self.named().iter().map(|(_, w)| w.rows * w.cols).sum::<usize>() + norms
+    }
+
+    /// Bytes of the 2-D weights as stored (the quantized size).
+    pub fn bytes(&self) -> usize {
+        self.named().iter().map(|(_, w)| w.bytes.as_slice().len()).sum()
+    }
+}
+
 /// Everything a loaded model file gives: config, weights, tokenizer, chat template.
 #[derive(Debug, Clone)]
 pub struct ModelFiles {

@@ -50,6 +50,9 @@ enum Command {
     Toolcall(cmd::tools::ToolcallArgs),
     /// Perplexity of a text file, computed as llama.cpp's llama-perplexity does.
     Perplexity(cmd::perplexity::PerplexityArgs),
+    /// Prompt-processing and generation speed, measured and printed as llama-bench
+    /// does (random tokens, empty cache each repetition, mean ± sd tokens/s).
+    Bench(cmd::bench::BenchArgs),
 }
 
 /// Flags shared by commands that load a model.
@@ -74,6 +77,7 @@ fn main() -> ExitCode {
         Command::Render(a) => cmd::tokenize::render(a),
         Command::Toolcall(a) => cmd::tools::toolcall(a),
         Command::Perplexity(a) => cmd::perplexity::perplexity(a),
+        Command::Bench(a) => cmd::bench::bench(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -4,7 +4,6 @@ use super::resolve_model;
 use anyhow::{Context, Result};
 use clap::Args;
 use herd_llama::config::RopeScaling;
-use herd_llama::loader::{Weight, Weights};
 use std::collections::BTreeMap;
 
 #[derive(Args, Debug)]
@@ -19,41 +18,18 @@ pub struct InfoArgs {
     pub json: bool,
 }
 
-fn each_weight(w: &Weights) -> Vec<(String, &Weight)> {
-    let mut v = vec![("token_embd".to_string(), &w.token_embd)];
-    for (i, l) in w.layers.iter().enumerate() {
-        for (n, t) in [
-            ("attn_q", &l.wq),
-            ("attn_k", &l.wk),
-            ("attn_v", &l.wv),
-            ("attn_output", &l.wo),
-            ("ffn_gate", &l.w_gate),
-            ("ffn_up", &l.w_up),
-            ("ffn_down", &l.w_down),
-        ] {
-            v.push((format!("blk.{i}.{n}"), t));
-        }
-    }
-    if let Some(o) = &w.output {
-        v.push(("output".to_string(), o));
-    }
-    v
-}
-
 pub fn info(a: InfoArgs) -> Result<()> {
     let path = resolve_model(Some(&a.model_path))?;
     let f = herd_llama::loader::load(&path).with_context(|| format!("{}", path.display()))?;
     let c = &f.config;
-    let weights = each_weight(&f.weights);
+    let weights = f.weights.named();
     let mut by_type: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
-    let mut params = 0usize;
     for (_, w) in &weights {
         let e = by_type.entry(w.dtype.name()).or_default();
         e.0 += 1;
         e.1 += w.bytes.as_slice().len();
-        params += w.rows * w.cols;
     }
-    params += c.dim * (2 * c.n_layers + 1);
+    let params = f.weights.n_params();
     let rope = match &c.rope_scaling {
         RopeScaling::None => "none".to_string(),
         RopeScaling::Linear(s) => format!("linear, factor {s}"),

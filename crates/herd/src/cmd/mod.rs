@@ -1,5 +1,6 @@
 //! One module per subcommand, plus the model-opening helper they share.
 
+pub mod bench;
 pub mod info;
 pub mod perplexity;
 pub mod pull;

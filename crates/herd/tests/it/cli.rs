@@ -111,3 +111,23 @@ fn unknown_model_name_says_what_is_known() {
     assert!(!o.status.success());
     assert!(stderr(&o).contains("smollm2-135m-instruct"), "{}", stderr(&o));
 }
+
+/// `herd bench --json` prints llama-bench's JSON shape: one object per test, a pp test
+/// with n_gen 0 and a tg test with n_prompt 0, each with its samples.
+#[test]
+fn bench_json_has_llama_bench_shape() {
+    let model = herd_llama::testdata::require("tiny_llama31/model.gguf");
+    let o = herd(&["bench", model.to_str().expect("path"), "-p", "16", "-n", "4", "-t", "1,2", "-r", "2", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let tests = v.as_array().expect("array");
+    assert_eq!(tests.len(), 4);
+    for (t, (threads, pp)) in tests.iter().zip([(1, true), (1, false), (2, true), (2, false)]) {
+        assert_eq!(t["n_threads"], threads);
+        assert_eq!(t["n_prompt"], if pp { 16 } else { 0 });
+        assert_eq!(t["n_gen"], if pp { 0 } else { 4 });
+        assert!(t["avg_ts"].as_f64().expect("avg_ts") > 0.0);
+        assert!(t["stddev_ts"].as_f64().expect("stddev_ts") >= 0.0);
+        assert_eq!(t["samples_ts"].as_array().expect("samples").len(), 2);
+    }
+}

@@ -1,0 +1,79 @@
+//! `herd bench`: prompt-processing and generation throughput measured as llama-bench
+//! measures it (random tokens, an empty cache per repetition, one warm-up run), so the
+//! two tools' numbers compare directly.
+
+use crate::EngineError;
+use crate::generate::Generator;
+use herd_llama::loader::ModelFiles;
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+
+/// One test: a prompt of `n_prompt` tokens (pp) or `n_gen` generated tokens (tg).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BenchTest {
+    pub n_prompt: usize,
+    pub n_gen: usize,
+    pub n_threads: usize,
+}
+
+/// A test's result, in llama-bench's JSON shape (the fields other tools read).
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchResult {
+    pub model_filename: String,
+    pub model_type: String,
+    pub model_size: u64,
+    pub model_n_params: u64,
+    pub n_threads: usize,
+    pub n_prompt: usize,
+    pub n_gen: usize,
+    pub avg_ns: u64,
+    pub stddev_ns: u64,
+    pub avg_ts: f64,
+    pub stddev_ts: f64,
+    pub samples_ns: Vec<u64>,
+    pub samples_ts: Vec<f64>,
+}
+
+fn mean_sd(x: &[f64]) -> (f64, f64) {
+    let n = x.len() as f64;
+    let mean = x.iter().sum::<f64>() / n.max(1.0);
+    let var = if x.len() > 1 { x.iter().map(|v| (v - mean).powi(2)).sum::<f64>() / (n - 1.0) } else { 0.0 };
+    (mean, var.sqrt())
+}
+
+/// Runs `test` `reps` times (after one warm-up) on a generator made for it.
+pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -> Result<BenchResult, EngineError> {
+    let n_ctx = (test.n_prompt + test.n_gen).max(1);
+    let mut g = Generator::new(files, n_ctx, test.n_threads)?;
+    let vocab = files.config.vocab_size as u32;
+    // llama-bench draws tokens with rand(); any fixed random draw is equivalent.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
+    let mut draw = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(0..vocab)).collect() };
+    let mut once = |g: &mut Generator| -> Result<std::time::Duration, EngineError> {
+        if test.n_prompt > 0 { g.time_prefill(&draw(test.n_prompt)) } else { g.time_decode(&draw(test.n_gen)) }
+    };
+    once(&mut g)?;
+    let mut samples_ns = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        samples_ns.push(once(&mut g)?.as_nanos() as u64);
+    }
+    let n_tokens = (test.n_prompt + test.n_gen) as f64;
+    let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| n_tokens * 1e9 / ns.max(1) as f64).collect();
+    let (avg_ns, sd_ns) = mean_sd(&samples_ns.iter().map(|&v| v as f64).collect::<Vec<_>>());
+    let (avg_ts, stddev_ts) = mean_sd(&samples_ts);
+    Ok(BenchResult {
+        model_filename: files.path.display().to_string(),
+        model_type: model_type.to_string(),
+        model_size: files.weights.bytes() as u64,
+        model_n_params: files.weights.n_params() as u64,
+        n_threads: test.n_threads,
+        n_prompt: test.n_prompt,
+        n_gen: test.n_gen,
+        avg_ns: avg_ns as u64,
+        stddev_ns: sd_ns as u64,
+        avg_ts,
+        stddev_ts,
+        samples_ns,
+        samples_ts,
+    })
+}

@@ -1,0 +1,82 @@
+//! `herd bench`: prompt-processing (pp) and generation (tg) throughput, printed as
+//! llama-bench prints it (a markdown table, or its JSON shape with --json).
+
+use super::load_model;
+use anyhow::Result;
+use clap::Args;
+use herd_engine::bench::{self, BenchResult, BenchTest};
+use std::collections::BTreeMap;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// A GGUF file, a Hugging Face folder or a catalogue name (default model if omitted).
+    pub model_path: Option<String>,
+    /// Prompt lengths to time (comma-separated; 0 skips the prompt tests).
+    #[arg(short = 'p', long = "n-prompt", value_delimiter = ',', default_value = "512")]
+    pub n_prompt: Vec<usize>,
+    /// Generation lengths to time (comma-separated; 0 skips the generation tests).
+    #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
+    pub n_gen: Vec<usize>,
+    /// Thread counts (comma-separated; default: one per core).
+    #[arg(short = 't', long = "threads", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Repetitions of each test (after one warm-up run).
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: usize,
+    /// Print llama-bench's JSON shape: an array with n_prompt, n_gen, n_threads,
+    /// avg_ts, stddev_ts, samples_ts, ... per test.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// "llama 135M Q4_1": the family, the size, and the type holding most of the bytes.
+fn model_type(files: &herd_llama::loader::ModelFiles) -> String {
+    let mut by_type: BTreeMap<&str, usize> = BTreeMap::new();
+    for (_, w) in files.weights.named() {
+        *by_type.entry(w.dtype.name()).or_default() += w.bytes.as_slice().len();
+    }
+    let dtype = by_type.iter().max_by_key(|(_, b)| **b).map(|(t, _)| *t).unwrap_or("?");
+    let p = files.weights.n_params() as f64;
+    let size = if p >= 1e9 { format!("{:.0}B", p / 1e9) } else { format!("{:.0}M", p / 1e6) };
+    format!("llama {size} {dtype}")
+}
+
+pub fn bench(a: BenchArgs) -> Result<()> {
+    let files = load_model(a.model_path.as_deref())?;
+    let threads = if a.threads.is_empty() {
+        vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)]
+    } else {
+        a.threads.clone()
+    };
+    let mtype = model_type(&files);
+    let mut tests = Vec::new();
+    for &t in &threads {
+        tests.extend(a.n_prompt.iter().filter(|&&p| p > 0).map(|&p| BenchTest { n_prompt: p, n_gen: 0, n_threads: t }));
+        tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchTest { n_prompt: 0, n_gen: n, n_threads: t }));
+    }
+    let mut results: Vec<BenchResult> = Vec::new();
+    if !a.json {
+        println!("| model | size | params | backend | threads | test | t/s |");
+        println!("| --- | ---: | ---: | --- | ---: | ---: | ---: |");
+    }
+    for t in tests {
+        let r = bench::run(&files, t, a.reps, &mtype)?;
+        if !a.json {
+            let test = if r.n_prompt > 0 { format!("pp{}", r.n_prompt) } else { format!("tg{}", r.n_gen) };
+            println!(
+                "| {} | {:.2} MiB | {:.2} M | CPU | {} | {test} | {:.2} ± {:.2} |",
+                r.model_type,
+                r.model_size as f64 / (1 << 20) as f64,
+                r.model_n_params as f64 / 1e6,
+                r.n_threads,
+                r.avg_ts,
+                r.stddev_ts
+            );
+        }
+        results.push(r);
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&results)?);
+    }
+    Ok(())
+}
