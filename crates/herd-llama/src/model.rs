@@ -14,7 +14,6 @@ use half::slice::HalfFloatSliceExt;
 use herd_tensor::attention::{HeadView, attend_head, rope_heads};
 use herd_tensor::ops::{rmsnorm, silu_mul};
 use herd_tensor::{MatMul, WeightRef};
-use rayon::prelude::*;
 
 /// A flat, ragged batch: one row per token, each with its position, its sequence and
 /// whether the caller wants its logits.
@@ -297,23 +296,21 @@ impl Model {
         let scale = 1.0 / (hd as f32).sqrt();
         let kvr: &KvCache = kv;
         let q = &s.q;
-        self.mm.install(|| {
-            s.att[..n * qd].par_chunks_mut(hd).enumerate().for_each(|(idx, out)| {
-                let (r, h) = (idx / c.n_heads, idx % c.n_heads);
-                let view = HeadView {
-                    k: &kvr.k,
-                    v: &kvr.v,
-                    base: kvr.at(l, b.seqs[r], 0) + (h / group) * hd,
-                    stride: kvr.kv_dim,
-                    len: b.positions[r] + 1,
-                    scale,
-                    // llama.cpp sums scores in another order for multi-row batches;
-                    // matching it keeps last-bit differences, which the next 8-bit
-                    // quantization can amplify, out of herd's results.
-                    multi_row: n > 1,
-                };
-                attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, out);
-            });
+        self.mm.pool().for_each_chunk_mut(&mut s.att[..n * qd], hd, &|idx, out| {
+            let (r, h) = (idx / c.n_heads, idx % c.n_heads);
+            let view = HeadView {
+                k: &kvr.k,
+                v: &kvr.v,
+                base: kvr.at(l, b.seqs[r], 0) + (h / group) * hd,
+                stride: kvr.kv_dim,
+                len: b.positions[r] + 1,
+                scale,
+                // llama.cpp sums scores in another order for multi-row batches;
+                // matching it keeps last-bit differences, which the next 8-bit
+                // quantization can amplify, out of herd's results.
+                multi_row: n > 1,
+            };
+            attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, out);
         });
         s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
         self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);

@@ -7,11 +7,13 @@
 //! `// SAFETY:` comment.
 #![allow(unsafe_code)]
 
+pub mod alloc_count;
 pub mod attention;
 pub mod dtype;
 pub mod matmul;
 pub mod mmap;
 pub mod ops;
+pub mod pool;
 pub mod qdot;
 pub mod quant;
 pub mod simd;

@@ -7,9 +7,9 @@
 
 use crate::TensorError;
 use crate::dtype::DType;
+use crate::pool::Pool;
 use crate::qdot::{QuantActs, act_format, quantize_acts, vec_dot, vec_dot4};
 use crate::quant::dequantize_row;
-use rayon::prelude::*;
 use std::sync::Mutex;
 
 /// A borrowed 2-D weight: `rows` rows of `cols` values each, stored row-major in `dtype`.
@@ -50,14 +50,14 @@ impl<'a> WeightRef<'a> {
 
 /// The matmul engine: owns the thread pool so that `--threads` is honoured everywhere.
 pub struct MatMul {
-    pool: rayon::ThreadPool,
+    pool: Pool,
     /// Quantized activations, one entry per token, reused across calls.
     acts: Mutex<Vec<QuantActs>>,
 }
 
 impl std::fmt::Debug for MatMul {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "MatMul({} threads)", self.pool.current_num_threads())
+        write!(f, "MatMul({} threads)", self.pool.threads())
     }
 }
 
@@ -82,25 +82,18 @@ impl OutPtr {
 }
 
 impl MatMul {
-    /// `threads == 0` picks the number of physical-ish cores rayon sees.
+    /// `threads == 0`: one per available core.
     pub fn new(threads: usize) -> Self {
-        let pool = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads)
-            .thread_name(|i| format!("herd-mm-{i}"))
-            .build()
-            .unwrap_or_else(|_| {
-                rayon::ThreadPoolBuilder::new().num_threads(1).build().expect("a one-thread pool can always be built")
-            });
-        MatMul { pool, acts: Mutex::new(Vec::new()) }
+        MatMul { pool: Pool::new(threads), acts: Mutex::new(Vec::new()) }
     }
 
     pub fn threads(&self) -> usize {
-        self.pool.current_num_threads()
+        self.pool.threads()
     }
 
-    /// Run `f` on this engine's threads (for callers' own parallel loops).
-    pub fn install<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
-        self.pool.install(f)
+    /// The pool, for callers' own parallel loops (attention).
+    pub fn pool(&self) -> &Pool {
+        &self.pool
     }
 
     /// `out[t*rows + r] = dot(x[t*cols..], W[r])` for `n_tok` tokens.
@@ -119,28 +112,26 @@ impl MatMul {
         let acts = &acts[..n_tok];
         let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
         let ptr = OutPtr(out.as_mut_ptr());
-        self.pool.install(|| {
-            (0..rows.div_ceil(chunk)).into_par_iter().for_each(|c| {
-                for r in c * chunk..((c + 1) * chunk).min(rows) {
-                    let row = w.row(r);
-                    let mut t = 0;
-                    while t + 4 <= n_tok {
-                        let mut v = [0f32; 4];
-                        vec_dot4(w.dtype, row, [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]], &mut v);
-                        for (j, x) in v.iter().enumerate() {
-                            // SAFETY: (t+j)*rows + r < n_tok*rows == out.len()
-                            // (asserted above), and only this task writes row r.
-                            unsafe { ptr.write((t + j) * rows + r, *x) };
-                        }
-                        t += 4;
+        self.pool.run(rows.div_ceil(chunk), &|c| {
+            for r in c * chunk..((c + 1) * chunk).min(rows) {
+                let row = w.row(r);
+                let mut t = 0;
+                while t + 4 <= n_tok {
+                    let mut v = [0f32; 4];
+                    vec_dot4(w.dtype, row, [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]], &mut v);
+                    for (j, x) in v.iter().enumerate() {
+                        // SAFETY: (t+j)*rows + r < n_tok*rows == out.len()
+                        // (asserted above), and only this task writes row r.
+                        unsafe { ptr.write((t + j) * rows + r, *x) };
                     }
-                    for (t, a) in acts.iter().enumerate().skip(t) {
-                        let v = vec_dot(w.dtype, row, a);
-                        // SAFETY: as above.
-                        unsafe { ptr.write(t * rows + r, v) };
-                    }
+                    t += 4;
                 }
-            });
+                for (t, a) in acts.iter().enumerate().skip(t) {
+                    let v = vec_dot(w.dtype, row, a);
+                    // SAFETY: as above.
+                    unsafe { ptr.write(t * rows + r, v) };
+                }
+            }
         });
     }
 }
