@@ -1,13 +1,20 @@
 //! Byte-pair merging of one pre-token: always merge the adjacent pair of lowest rank, leftmost first.
 //!
-//! tiktoken rescans every pair after each merge (quadratic in the piece length); here a
-//! heap of candidate pairs with lazy invalidation gives the same merge order in
-//! O(n log n), so a megabyte-long "word" costs milliseconds, not minutes. The order is
-//! identical because ties are broken by position, as tiktoken, llama.cpp and Hugging Face do.
+//! tiktoken rescans every pair after each merge (quadratic in the piece length). Pieces
+//! up to [`SMALL_PIECE`] bytes (nearly all words) do the same here, because a linear scan
+//! of a few entries beats any heap; longer pieces use a heap of candidate pairs with lazy
+//! invalidation, which gives the same merge order in O(n log n), so a megabyte-long
+//! "word" costs milliseconds, not minutes. The order is identical because ties are broken
+//! by position, as tiktoken, llama.cpp and Hugging Face do.
 
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::hash::{BuildHasher, Hasher};
+
+use super::table::TokenTable;
+
+/// Pieces up to this many bytes merge by rescanning (see the module comment).
+const SMALL_PIECE: usize = 128;
 
 /// A small multiplicative hasher (FxHash): the keys are token bytes and id pairs, and
 /// SipHash would double the cost of encoding.
@@ -88,7 +95,7 @@ pub(crate) struct BpeModel {
     pub byte_sym: [u32; 256],
     /// Whole-token lookup: tiktoken's "piece is already a token" shortcut,
     /// `ignore_merges`, and the rank table of [`MergeRule::Ranks`].
-    pub whole: ByteMap,
+    pub whole: TokenTable,
     pub rule: MergeRule,
     /// Look the whole piece up before merging (tiktoken always; HF/llama.cpp `ignore_merges`).
     pub ignore_merges: bool,
@@ -101,24 +108,24 @@ pub(crate) struct BpeModel {
 
 const NONE: u32 = u32::MAX;
 
+/// One symbol of the piece being merged, stored at the index of its first byte (so its
+/// end is `next`): its id, the merge with its right neighbour (`rank == NONE`: none,
+/// also for symbols merged away), and its neighbours' indices. Index `n` is a sentinel.
 #[derive(Clone, Copy)]
-struct Sym {
-    start: u32,
-    end: u32,
+struct Part {
     id: u32,
+    rank: u32,
+    merged: u32,
     prev: u32,
     next: u32,
 }
 
-/// A candidate merge: (rank, start byte of the left symbol, left index, left id,
-/// right id, merged id). Min-ordered by rank, then position.
-type Candidate = Reverse<(u32, u32, u32, u32, u32, u32)>;
-
 /// Reusable buffers for [`BpeModel::encode_piece`].
 #[derive(Default)]
 pub(crate) struct BpeScratch {
-    syms: Vec<Sym>,
-    heap: BinaryHeap<Candidate>,
+    parts: Vec<Part>,
+    /// Candidate merges `rank << 32 | index`, lowest first (ties: leftmost first).
+    heap: BinaryHeap<Reverse<u64>>,
 }
 
 impl BpeModel {
@@ -132,25 +139,29 @@ impl BpeModel {
             return;
         }
         if self.ignore_merges
-            && let Some(&id) = self.whole.get(piece)
+            && let Some(id) = self.whole.get(piece)
         {
             out.push(id);
             return;
         }
-        // Pieces longer than u32 offsets cannot come from one `&str` we accept in practice;
-        // split them rather than overflow.
+        // Indices are u32; pieces that long cannot come from one `&str` we accept in
+        // practice, so split them rather than overflow.
         if piece.len() > (u32::MAX / 2) as usize {
             let (a, b) = piece.split_at(piece.len() / 2);
             self.encode_piece(a, scratch, out);
             self.encode_piece(b, scratch, out);
             return;
         }
-        self.merge(piece, scratch);
+        if piece.len() <= SMALL_PIECE {
+            self.merge_small(piece, &mut scratch.parts);
+        } else {
+            self.merge_heap(piece, scratch);
+        }
+        let parts = &scratch.parts;
         let mut i = 0;
-        while i != NONE {
-            let s = scratch.syms[i as usize];
-            self.emit(s.id, out);
-            i = s.next;
+        while (i as usize) < piece.len() {
+            self.emit(parts[i as usize].id, out);
+            i = parts[i as usize].next;
         }
     }
 
@@ -162,67 +173,101 @@ impl BpeModel {
         }
     }
 
-    fn lookup(&self, piece: &[u8], left: &Sym, right: &Sym) -> Option<(u32, u32)> {
-        match &self.rule {
-            MergeRule::Ranks => self.whole.get(&piece[left.start as usize..right.end as usize]).map(|&id| (id, id)),
-            MergeRule::Pairs(map) => map.get(&pair_key(left.id, right.id)).copied(),
-        }
-    }
-
-    fn push_pair(&self, piece: &[u8], scratch: &mut BpeScratch, left: u32) {
-        if left == NONE {
-            return;
-        }
-        let l = scratch.syms[left as usize];
-        if l.next == NONE {
-            return;
-        }
-        let r = scratch.syms[l.next as usize];
-        if let Some((rank, merged)) = self.lookup(piece, &l, &r) {
-            scratch.heap.push(Reverse((rank, l.start, left, l.id, r.id, merged)));
-        }
-    }
-
-    /// Runs the merges; the surviving symbols are a linked list from index 0.
-    fn merge(&self, piece: &[u8], scratch: &mut BpeScratch) {
-        scratch.syms.clear();
-        scratch.heap.clear();
+    /// One symbol per byte, each ranked with its right neighbour.
+    #[inline]
+    fn init_parts(&self, piece: &[u8], parts: &mut Vec<Part>) {
+        parts.clear();
         let n = piece.len() as u32;
-        for (i, &b) in piece.iter().enumerate() {
-            let i = i as u32;
-            scratch.syms.push(Sym {
-                start: i,
-                end: i + 1,
-                id: self.byte_sym[b as usize],
-                prev: if i == 0 { NONE } else { i - 1 },
-                next: if i + 1 == n { NONE } else { i + 1 },
-            });
+        for (i, &b) in (0..n).zip(piece) {
+            let id = self.byte_sym[b as usize];
+            parts.push(Part { id, rank: NONE, merged: NONE, prev: i.wrapping_sub(1), next: i + 1 });
         }
-        for i in 0..n - 1 {
-            self.push_pair(piece, scratch, i);
+        parts.push(Part { id: NONE, rank: NONE, merged: NONE, prev: n - 1, next: NONE });
+        if let MergeRule::Ranks = self.rule {
+            // The first pairs are byte pairs: one direct table load each.
+            for (p, w) in parts.iter_mut().zip(piece.windows(2)) {
+                if let Some(id) = self.whole.get_two(w[0], w[1]) {
+                    (p.rank, p.merged) = (id, id);
+                }
+            }
+        } else {
+            for i in 0..n - 1 {
+                self.rank_part(piece, parts, i);
+            }
         }
-        while let Some(Reverse((_, _, left, left_id, right_id, merged))) = scratch.heap.pop() {
-            let l = scratch.syms[left as usize];
-            // A pair is stale once either side has changed: the left symbol only changes
-            // by absorbing its right neighbour, which changes its id.
-            if l.id != left_id || l.next == NONE {
+    }
+
+    /// Sets the merge candidate of symbol `i` with its right neighbour.
+    #[inline]
+    fn rank_part(&self, piece: &[u8], parts: &mut [Part], i: u32) {
+        let l = parts[i as usize];
+        let r = parts[l.next as usize];
+        let (rank, merged) = if r.next == NONE {
+            (NONE, NONE)
+        } else {
+            let candidate = match &self.rule {
+                MergeRule::Ranks => self.whole.get_range(piece, i as usize, r.next as usize).map(|id| (id, id)),
+                MergeRule::Pairs(map) => map.get(&pair_key(l.id, r.id)).copied(),
+            };
+            candidate.unwrap_or((NONE, NONE))
+        };
+        parts[i as usize].rank = rank;
+        parts[i as usize].merged = merged;
+    }
+
+    /// Merges symbol `at` with its right neighbour and re-ranks the pairs that changed;
+    /// returns the left neighbour (`NONE` if none).
+    #[inline]
+    fn merge_at(&self, piece: &[u8], parts: &mut [Part], at: u32) -> u32 {
+        let right = parts[at as usize].next;
+        let after = parts[right as usize].next;
+        parts[right as usize].rank = NONE;
+        parts[after as usize].prev = at;
+        let p = &mut parts[at as usize];
+        (p.id, p.next) = (p.merged, after);
+        let prev = p.prev;
+        self.rank_part(piece, parts, at);
+        if prev != NONE {
+            self.rank_part(piece, parts, prev);
+        }
+        prev
+    }
+
+    /// tiktoken's `_byte_pair_merge`: find the lowest-ranked pair (leftmost on ties) by
+    /// scanning, merge it, repeat. Merged-away symbols stay in place with no rank
+    /// (unlinking beats shifting the array).
+    #[inline]
+    fn merge_small(&self, piece: &[u8], parts: &mut Vec<Part>) {
+        self.init_parts(piece, parts);
+        loop {
+            // Lowest rank, then lowest index: one branch-free minimum over (rank, index).
+            let best = (0..).zip(parts.iter()).map(|(i, p)| (u64::from(p.rank) << 32) | i).min().unwrap_or(u64::MAX);
+            if (best >> 32) as u32 == NONE {
+                break;
+            }
+            self.merge_at(piece, parts, best as u32);
+        }
+    }
+
+    /// The same merges in O(n log n): candidates wait in a heap and are dropped when
+    /// popped if their symbol's rank has changed since (a pair's rank names the pair).
+    fn merge_heap(&self, piece: &[u8], scratch: &mut BpeScratch) {
+        let BpeScratch { parts, heap } = scratch;
+        self.init_parts(piece, parts);
+        heap.clear();
+        let key = |p: &Part, i: u32| Reverse((u64::from(p.rank) << 32) | u64::from(i));
+        heap.extend((0..).zip(parts.iter()).filter(|(_, p)| p.rank != NONE).map(|(i, p)| key(p, i)));
+        while let Some(Reverse(k)) = heap.pop() {
+            let at = k as u32;
+            if parts[at as usize].rank != (k >> 32) as u32 {
                 continue;
             }
-            let r = scratch.syms[l.next as usize];
-            if r.id != right_id {
-                continue;
+            let prev = self.merge_at(piece, parts, at);
+            for i in [at, prev] {
+                if let Some(p) = parts.get(i as usize).filter(|p| p.rank != NONE) {
+                    heap.push(key(p, i));
+                }
             }
-            let right = l.next;
-            scratch.syms[left as usize].id = merged;
-            scratch.syms[left as usize].end = r.end;
-            scratch.syms[left as usize].next = r.next;
-            if r.next != NONE {
-                scratch.syms[r.next as usize].prev = left;
-            }
-            // Mark the absorbed symbol dead so no stale pair can match its id again.
-            scratch.syms[right as usize].id = NONE;
-            self.push_pair(piece, scratch, l.prev);
-            self.push_pair(piece, scratch, left);
         }
     }
 }
@@ -233,13 +278,14 @@ mod tests {
 
     /// A tiny tiktoken-style model over bytes `a`, `b`, `c`.
     fn ranks_model(tokens: &[&[u8]]) -> BpeModel {
-        let mut whole = ByteMap::default();
+        let mut map = ByteMap::default();
         for (i, t) in tokens.iter().enumerate() {
-            whole.insert((*t).into(), i as u32);
+            map.insert((*t).into(), i as u32);
         }
+        let whole = TokenTable::new(&map);
         let mut byte_sym = [u32::MAX; 256];
         for b in 0..=255u8 {
-            if let Some(&id) = whole.get(&[b][..]) {
+            if let Some(id) = whole.get(&[b][..]) {
                 byte_sym[b as usize] = id;
             }
         }
@@ -255,7 +301,7 @@ mod tests {
 
     /// tiktoken's `_byte_pair_merge`, quadratic and obviously right.
     fn reference(model: &BpeModel, piece: &[u8]) -> Vec<u32> {
-        if let Some(&id) = model.whole.get(piece) {
+        if let Some(id) = model.whole.get(piece) {
             return vec![id];
         }
         let mut parts: Vec<Vec<u8>> = piece.iter().map(|&b| vec![b]).collect();
@@ -263,7 +309,7 @@ mod tests {
             let mut best: Option<(u32, usize)> = None;
             for i in 0..parts.len().saturating_sub(1) {
                 let cat = [parts[i].clone(), parts[i + 1].clone()].concat();
-                if let Some(&r) = model.whole.get(&cat[..])
+                if let Some(r) = model.whole.get(&cat[..])
                     && best.is_none_or(|(br, _)| r < br)
                 {
                     best = Some((r, i));
@@ -273,7 +319,7 @@ mod tests {
             let right = parts.remove(i + 1);
             parts[i].extend(right);
         }
-        parts.iter().map(|p| model.whole[&p[..]]).collect()
+        parts.iter().map(|p| model.whole.get(p).expect("a token")).collect()
     }
 
     #[test]
@@ -282,17 +328,56 @@ mod tests {
             b"a", b"b", b"c", b"ab", b"bc", b"aa", b"ca", b"abc", b"aab", b"bca", b"cab", b"aaa", b"bb", b"abab",
             b"cc", b"bcc", b"aaaa",
         ];
-        let model = ranks_model(&tokens);
+        let ranks = ranks_model(&tokens);
+        let pairs = pairs_model(&tokens);
         let mut scratch = BpeScratch::default();
         let mut state = 7u64;
         for _ in 0..20_000 {
             state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
             let len = 2 + (state >> 60) as usize;
             let piece: Vec<u8> = (0..len).map(|k| b"abc"[((state >> (k * 3 % 57)) % 3) as usize]).collect();
-            let mut got = Vec::new();
-            model.encode_piece(&piece, &mut scratch, &mut got);
-            assert_eq!(got, reference(&model, &piece), "piece {:?}", String::from_utf8_lossy(&piece));
+            let want = reference(&ranks, &piece);
+            let show = String::from_utf8_lossy(&piece);
+            for (name, model) in [("ranks", &ranks), ("pairs", &pairs)] {
+                let mut got = Vec::new();
+                model.encode_piece(&piece, &mut scratch, &mut got);
+                assert_eq!(got, want, "{name} encode_piece {show:?}");
+                if model.whole.get(&piece).is_some() {
+                    continue; // both merge paths below assume the whole-piece check failed
+                }
+                model.merge_small(&piece, &mut scratch.parts);
+                assert_eq!(survivors(model, &scratch.parts), want, "{name} merge_small {show:?}");
+                model.merge_heap(&piece, &mut scratch);
+                assert_eq!(survivors(model, &scratch.parts), want, "{name} merge_heap {show:?}");
+            }
         }
+    }
+
+    /// The ids left after merging, in order.
+    fn survivors(model: &BpeModel, parts: &[Part]) -> Vec<u32> {
+        let mut out = Vec::new();
+        let mut i = 0;
+        while i + 1 < parts.len() {
+            model.emit(parts[i].id, &mut out);
+            i = parts[i].next as usize;
+        }
+        out
+    }
+
+    /// The same merges as [`ranks_model`], spelled as a merges list (Hugging Face, GGUF):
+    /// every split of a token into two tokens is a pair with the token's rank.
+    fn pairs_model(tokens: &[&[u8]]) -> BpeModel {
+        let mut model = ranks_model(tokens);
+        let mut map = PairMap::default();
+        for (id, t) in tokens.iter().enumerate() {
+            for k in 1..t.len() {
+                if let (Some(a), Some(b)) = (model.whole.get(&t[..k]), model.whole.get(&t[k..])) {
+                    map.insert(pair_key(a, b), (id as u32, id as u32));
+                }
+            }
+        }
+        model.rule = MergeRule::Pairs(map);
+        model
     }
 
     #[test]

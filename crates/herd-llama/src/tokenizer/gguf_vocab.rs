@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use super::bpe::{BpeModel, ByteMap, FxBuild, MergeRule, PairMap, pair_key};
 use super::pretok::{PreTokenizer, Step};
 use super::special::{MatchMode, SpecialMatcher, SpecialToken, StripSpace};
+use super::table::TokenTable;
 use super::unicode::{byte_to_char, decode_byte_level, is_byte_level};
 use super::{EOG_TEXTS, GgufVocab, Parts, Source, err};
 use crate::error::Result;
@@ -332,7 +333,7 @@ pub(crate) fn load(v: GgufVocab) -> Result<Parts> {
         is_special: attrs.iter().map(|a| a & (ATTR_CONTROL | ATTR_UNKNOWN) != 0).collect(),
         model: BpeModel {
             byte_sym,
-            whole,
+            whole: TokenTable::new(&whole),
             rule: MergeRule::Pairs(pairs),
             ignore_merges,
             n_real: n as u32,

@@ -8,6 +8,7 @@ use serde_json::Value;
 use super::bpe::{BpeModel, ByteMap, FxBuild, MergeRule, PairMap, pair_key};
 use super::pretok::{self, PreTokenizer, Step};
 use super::special::{MatchMode, SpecialMatcher, SpecialToken, StripSpace};
+use super::table::TokenTable;
 use super::unicode::{byte_to_char, decode_byte_level, is_byte_level};
 use super::{EOG_TEXTS, Parts, Source, err};
 use crate::error::Result;
@@ -359,7 +360,14 @@ fn build_parts(
         source: Source::HfJson,
         token_bytes,
         is_special,
-        model: BpeModel { byte_sym, whole, rule: MergeRule::Pairs(pairs), ignore_merges: false, n_real, virtual_emit },
+        model: BpeModel {
+            byte_sym,
+            whole: TokenTable::new(&whole),
+            rule: MergeRule::Pairs(pairs),
+            ignore_merges: false,
+            n_real,
+            virtual_emit,
+        },
         pre: PreTokenizer::default(),
         llama_models_guard: false,
         specials: SpecialMatcher::new(MatchMode::LeftmostLongest, StripSpace::Unicode, specials),

@@ -15,8 +15,10 @@
 mod bpe;
 mod gguf_vocab;
 mod hf;
+mod llama3_split;
 mod pretok;
 mod special;
+mod table;
 mod tiktoken;
 mod unicode;
 
@@ -301,7 +303,7 @@ impl Tokenizer {
         if let Some(t) = inner.specials.tokens().iter().find(|t| t.text == text) {
             return Some(t.id);
         }
-        if let Some(&id) = inner.model.whole.get(text.as_bytes())
+        if let Some(id) = inner.model.whole.get(text.as_bytes())
             && id < inner.model.n_real
         {
             return Some(id);

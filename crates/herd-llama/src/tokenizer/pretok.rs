@@ -7,6 +7,7 @@
 //! pathological text (long whitespace runs, one giant word) cannot blow up.
 //! Unknown Hugging Face patterns fall back to `fancy-regex`.
 
+use super::llama3_split;
 use super::unicode::{self, LETTER, NUMBER, PUNCT, WHITESPACE};
 
 /// The Llama 3 pre-tokenizer pattern (llama-models `pat_str`, tokenizer.json `Split`).
@@ -93,6 +94,10 @@ impl PreTokenizer {
         }
         if self.steps.is_empty() {
             out.push(0..text.len());
+            return;
+        }
+        if let [Step::Llama3 { fold_long_s }] = self.steps[..] {
+            llama3_split::split(text, fold_long_s, self.llama_cpp_unicode, out);
             return;
         }
         let mut cps = Vec::with_capacity(text.len());
@@ -375,6 +380,15 @@ fn split_literal(lit: &str, piece: &str, offs: &[usize], out: &mut Vec<usize>) {
 /// is then encoded on its own, which changes ids only at the cuts.
 pub(crate) fn llama_models_chunks(text: &str) -> Vec<&str> {
     let mut out = Vec::new();
+    // A text of n bytes has at most n characters, so short texts need no counting.
+    if text.len() <= LLAMA_MODELS_MAX_RUN_CHARS {
+        out.extend((!text.is_empty()).then_some(text));
+        return out;
+    }
+    if text.len() <= LLAMA_MODELS_WINDOW_CHARS {
+        split_long_runs(text, LLAMA_MODELS_MAX_RUN_CHARS, &mut out);
+        return out;
+    }
     let mut window_start = 0;
     let mut chars = 0;
     for (i, _) in text.char_indices() {
@@ -396,8 +410,22 @@ fn split_long_runs<'a>(s: &'a str, max_run: usize, out: &mut Vec<&'a str>) {
     let mut run_len = 0;
     let mut run_is_space = s.chars().next().is_some_and(unicode::py_isspace);
     let mut slice_start = 0;
-    for (i, c) in s.char_indices() {
-        let is_space = unicode::py_isspace(c);
+    let bytes = s.as_bytes();
+    let mut next = 0;
+    while next < bytes.len() {
+        let i = next;
+        // ASCII (most text) without decoding: `isspace` is \t..\r and \x1c..' '.
+        let is_space = match bytes[i] {
+            b @ 0..0x80 => {
+                next += 1;
+                matches!(b, 0x09..=0x0d | 0x1c..=0x20)
+            }
+            _ => {
+                let Some(c) = s[i..].chars().next() else { break };
+                next += c.len_utf8();
+                unicode::py_isspace(c)
+            }
+        };
         if run_is_space != is_space {
             run_len = 1;
             run_is_space = is_space;
@@ -492,6 +520,30 @@ mod tests {
         }
         assert_eq!(pieces(&pre, "'ſa"), ["'ſa"]);
         assert_eq!(pieces(&one(Step::Llama3 { fold_long_s: true }), "'ſa"), ["'ſ", "a"]);
+    }
+
+    /// The byte scanner (`llama3_split`, used when Llama 3 is the only step) and the
+    /// code-point splitter (used inside longer pipelines) must agree everywhere.
+    #[test]
+    fn llama3_fast_path_matches_general_splitter() {
+        for fold_long_s in [true, false] {
+            for llama_cpp_unicode in [true, false] {
+                let fast =
+                    PreTokenizer { steps: vec![Step::Llama3 { fold_long_s }], prefix_space: false, llama_cpp_unicode };
+                // An empty literal splits nothing but takes the general path.
+                let general = PreTokenizer {
+                    steps: vec![Step::Llama3 { fold_long_s }, Step::Literal(String::new())],
+                    prefix_space: false,
+                    llama_cpp_unicode,
+                };
+                for text in random_texts(0x5EED_0000_0000_0003, 10_000)
+                    .iter()
+                    .chain(&["\u{1C89}a 'ſ\u{3000}\u{3000}x".to_string()])
+                {
+                    assert_eq!(pieces(&fast, text), pieces(&general, text), "text {text:?}");
+                }
+            }
+        }
     }
 
     #[test]

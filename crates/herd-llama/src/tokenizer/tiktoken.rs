@@ -5,6 +5,7 @@ use base64::Engine as _;
 use super::bpe::{BpeModel, ByteMap, MergeRule};
 use super::pretok::{PreTokenizer, Step};
 use super::special::{MatchMode, SpecialMatcher, SpecialToken, StripSpace};
+use super::table::TokenTable;
 use super::{Parts, Source, err};
 use crate::error::Result;
 
@@ -142,7 +143,7 @@ pub(crate) fn load(data: &[u8]) -> Result<Parts> {
         is_special,
         model: BpeModel {
             byte_sym,
-            whole,
+            whole: TokenTable::new(&whole),
             rule: MergeRule::Ranks,
             ignore_merges: true,
             n_real: n_total as u32,

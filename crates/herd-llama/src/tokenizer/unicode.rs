@@ -88,6 +88,13 @@ pub(crate) fn flags(c: char) -> u8 {
     }
 }
 
+/// [`flags`] of the 128 ASCII characters, for scanners that classify ASCII by one load.
+pub(crate) fn ascii_flags() -> [u8; 128] {
+    let mut out = [0u8; 128];
+    out.copy_from_slice(&table().bmp[..128]);
+    out
+}
+
 /// Letters, numbers and punctuation new in Unicode 16.0 (as `regex-syntax` 0.8 knows them),
 /// which llama.cpp's tables (generated from Unicode 15.1) leave undefined. Probed
 /// against llama.cpp itself: every one of them splits as an undefined symbol there.
