@@ -5,9 +5,12 @@
 //! queue that allocates a block every 63 jobs (so a decode step was never free of heap
 //! allocations), and a worker that finds no work parks after a short spin, so each of the
 //! ~250 loops of a decode step paid a wake-up. Here a loop is one epoch: the caller
-//! publishes the task function, bumps the epoch, runs tasks itself, and waits until every
-//! worker has checked in. Workers spin for a while between epochs (the next loop of the
-//! step usually starts within microseconds) and only then sleep on a condvar.
+//! publishes the task function, opens a new epoch, runs tasks itself, then closes the
+//! epoch and waits only for the workers that entered it. A worker that arrives after the
+//! close (it was descheduled, or asleep) skips that epoch, so on an oversubscribed
+//! machine the caller does not wait for a thread that has nothing left to do. Workers
+//! spin for a while between epochs (the next loop of a step usually starts within
+//! microseconds) and only then sleep on a condvar.
 
 use std::cell::UnsafeCell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
@@ -21,23 +24,26 @@ const SPIN_ROUNDS: u32 = 1 << 16;
 type Task<'a> = dyn Fn(usize) + Sync + 'a;
 
 struct Shared {
-    /// The current loop's task, valid from the epoch bump until every worker has checked
-    /// in for that epoch (the caller does not return before that).
+    /// The current loop's task, valid while its epoch is open and until every worker
+    /// that entered it is done (the caller does not return before that).
     task: UnsafeCell<Option<*const Task<'static>>>,
     n_tasks: AtomicUsize,
     next: AtomicUsize,
-    epoch: AtomicU64,
-    /// Workers done with the current epoch.
-    checked_in: AtomicUsize,
+    /// The epoch (high 32 bits), whether it is closed to late workers (bit 31), and how
+    /// many workers entered it (low bits). One word, so entering and closing race safely.
+    gate: AtomicU64,
+    /// Workers that entered the current epoch and are done with it.
+    done: AtomicUsize,
     sleepers: AtomicUsize,
     lock: Mutex<()>,
     wake: Condvar,
     shutdown: AtomicBool,
 }
 
-// SAFETY: `task` is written only by the caller of `run` while no worker reads it (all
-// workers have checked in for the previous epoch and wait for the next one), and read
-// by workers only between the epoch bump (Release/Acquire on `epoch`) and their check-in.
+// SAFETY: `task` is written only by the caller of `run` while no worker reads it (every
+// worker that entered the previous epoch is done, and the closed epoch admits no more),
+// and read by workers only between entering an open epoch (a successful CAS on `gate`,
+// after the caller's Release store) and reporting done.
 unsafe impl Sync for Shared {}
 // SAFETY: as above; the raw pointer is only dereferenced under that protocol.
 unsafe impl Send for Shared {}
@@ -65,8 +71,8 @@ impl Pool {
             task: UnsafeCell::new(None),
             n_tasks: AtomicUsize::new(0),
             next: AtomicUsize::new(0),
-            epoch: AtomicU64::new(0),
-            checked_in: AtomicUsize::new(0),
+            gate: AtomicU64::new(CLOSED),
+            done: AtomicUsize::new(0),
             sleepers: AtomicUsize::new(0),
             lock: Mutex::new(()),
             wake: Condvar::new(),
@@ -97,27 +103,30 @@ impl Pool {
         }
         let _one = self.running.lock().unwrap_or_else(|p| p.into_inner());
         let s = &*self.shared;
-        // SAFETY: every worker has checked in for the previous epoch (we waited for it
-        // below before returning), so none reads `task` now. The lifetime is erased
-        // only for the time this call blocks, during which `f` outlives every use.
+        // SAFETY: the previous epoch is closed and every worker that entered it is done
+        // (we waited for that before returning), so none reads `task` now. The lifetime
+        // is erased only while this call blocks, during which `f` outlives every use.
         unsafe {
             *s.task.get() = Some(std::mem::transmute::<*const Task<'_>, *const Task<'static>>(f as *const Task<'_>))
         };
         s.n_tasks.store(n, Ordering::Relaxed);
         s.next.store(0, Ordering::Relaxed);
-        s.checked_in.store(0, Ordering::Relaxed);
-        s.epoch.fetch_add(1, Ordering::SeqCst);
+        s.done.store(0, Ordering::Relaxed);
+        let epoch = (s.gate.load(Ordering::Relaxed) >> 32).wrapping_add(1);
+        s.gate.store(epoch << 32, Ordering::SeqCst);
         if s.sleepers.load(Ordering::SeqCst) > 0 {
             let _g = s.lock.lock().unwrap_or_else(|p| p.into_inner());
             s.wake.notify_all();
         }
         run_tasks(s, f);
+        let entered = (s.gate.fetch_or(CLOSED, Ordering::AcqRel) & ENTERED) as usize;
         let mut spins = 0u32;
-        while s.checked_in.load(Ordering::Acquire) < self.workers.len() {
+        while s.done.load(Ordering::Acquire) < entered {
             spins += 1;
-            if spins < SPIN_ROUNDS {
+            if spins < 1 << 10 {
                 std::hint::spin_loop();
             } else {
+                // A worker holding a task was descheduled: give it the core.
                 std::thread::yield_now();
             }
         }
@@ -163,45 +172,57 @@ fn run_tasks(s: &Shared, f: &Task<'_>) {
     }
 }
 
+const CLOSED: u64 = 1 << 31;
+const ENTERED: u64 = CLOSED - 1;
+
 fn worker(s: &Shared) {
     let mut seen = 0u64;
     loop {
-        let Some(epoch) = wait_for_epoch(s, seen) else { return };
-        seen = epoch;
-        // SAFETY: the epoch was bumped (Acquire above pairs with the caller's SeqCst
-        // bump) after `task` was written, and the caller keeps it alive until this
-        // worker checks in.
+        let Some(g) = wait_for_epoch(s, seen) else { return };
+        seen = g >> 32;
+        if g & CLOSED != 0 || s.gate.compare_exchange(g, g + 1, Ordering::AcqRel, Ordering::Relaxed).is_err() {
+            // Closed, or another worker entered first: look again (a failed CAS on an
+            // open epoch is retried by coming back with the same `seen - 1`).
+            if g & CLOSED == 0 {
+                seen = seen.wrapping_sub(1);
+            }
+            continue;
+        }
+        // SAFETY: this worker entered an open epoch, after the caller stored `task`
+        // (Release store of `gate`, Acquire by the CAS), and the caller keeps it alive
+        // until this worker reports done.
         if let Some(f) = unsafe { *s.task.get() } {
-            // SAFETY: as above: the pointee is alive until this worker checks in.
+            // SAFETY: as above: the pointee is alive until this worker reports done.
             run_tasks(s, unsafe { &*f });
         }
-        s.checked_in.fetch_add(1, Ordering::Release);
+        s.done.fetch_add(1, Ordering::Release);
     }
 }
 
-/// Waits for an epoch after `seen`: spins, then sleeps. `None` on shutdown.
+/// Waits for the gate to show an epoch other than `seen`: spins, then sleeps. `None`
+/// on shutdown.
 fn wait_for_epoch(s: &Shared, seen: u64) -> Option<u64> {
     for _ in 0..SPIN_ROUNDS {
-        let e = s.epoch.load(Ordering::Acquire);
-        if e != seen {
-            return Some(e);
+        let g = s.gate.load(Ordering::Acquire);
+        if g >> 32 != seen {
+            return Some(g);
         }
         if s.shutdown.load(Ordering::Relaxed) {
             return None;
         }
         std::hint::spin_loop();
     }
-    let mut g = s.lock.lock().unwrap_or_else(|p| p.into_inner());
+    let mut guard = s.lock.lock().unwrap_or_else(|p| p.into_inner());
     s.sleepers.fetch_add(1, Ordering::SeqCst);
     let out = loop {
-        let e = s.epoch.load(Ordering::SeqCst);
-        if e != seen {
-            break Some(e);
+        let g = s.gate.load(Ordering::SeqCst);
+        if g >> 32 != seen {
+            break Some(g);
         }
         if s.shutdown.load(Ordering::SeqCst) {
             break None;
         }
-        g = s.wake.wait(g).unwrap_or_else(|p| p.into_inner());
+        guard = s.wake.wait(guard).unwrap_or_else(|p| p.into_inner());
     };
     s.sleepers.fetch_sub(1, Ordering::SeqCst);
     out

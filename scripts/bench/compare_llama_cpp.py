@@ -1,0 +1,101 @@
+#!/usr/bin/env python3
+"""herd vs llama.cpp, side by side on the same files, in one run: `herd bench` and
+`llama-bench` with the same prompt/generation lengths, threads and repetitions, and the
+table of ratios herd/llama.cpp (above 1: herd is faster).
+
+    python3 scripts/bench/compare_llama_cpp.py MODEL.gguf [MODEL2.gguf ...] \
+        [-p 512] [-n 128] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT]
+
+llama-bench comes from scripts/bench/build_llama_cpp.sh (built from the llama.cpp in the
+pinned llama-cpp-python sdist with native CPU flags). Each model runs herd and llama.cpp
+alternately, herd first on even models and second on odd ones, so neither always gets
+the cooler machine. Both tools time the same thing: random tokens from an empty cache,
+one warm-up, prompt tests as one batch per chunk, generation one token per forward pass
+with full logits.
+"""
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run_json(cmd, env=None):
+    print("+", " ".join(map(str, cmd)), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
+    return json.loads(out)
+
+
+def key(r):
+    return (r["n_prompt"], r["n_gen"], r["n_threads"])
+
+
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown CPU"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("-p", default="512")
+    ap.add_argument("-n", default="128")
+    ap.add_argument("-t", default="1,2")
+    ap.add_argument("-r", default="3")
+    ap.add_argument("--llama-bench", default=None, help="default: build it with build_llama_cpp.sh")
+    ap.add_argument("--herd", default=str(ROOT / "target" / "release" / "herd"))
+    ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    a = ap.parse_args()
+
+    lb = a.llama_bench
+    if lb is None:
+        bindir = subprocess.run(["bash", str(ROOT / "scripts/bench/build_llama_cpp.sh"), "llama-bench"],
+                                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+        lb = str(Path(bindir) / "llama-bench")
+    env = dict(os.environ, LD_LIBRARY_PATH=str(Path(lb).parent) + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
+    if not Path(a.herd).exists():
+        subprocess.run(["cargo", "build", "--release", "--locked", "-p", "herd"], cwd=ROOT, check=True)
+
+    rows = []
+    for i, m in enumerate(a.models):
+        herd_cmd = [a.herd, "bench", m, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "--json"]
+        lb_cmd = [lb, "-m", m, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "-o", "json"]
+        if i % 2 == 0:
+            h, l = run_json(herd_cmd), run_json(lb_cmd, env)
+        else:
+            l, h = run_json(lb_cmd, env), run_json(herd_cmd)
+        lmap = {key(r): r for r in l}
+        for r in h:
+            peer = lmap.get(key(r))
+            if peer is None:
+                continue
+            test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+            rows.append({
+                "model": Path(m).name, "type": r["model_type"], "threads": r["n_threads"], "test": test,
+                "herd_ts": r["avg_ts"], "herd_sd": r["stddev_ts"],
+                "llama_cpp_ts": peer["avg_ts"], "llama_cpp_sd": peer["stddev_ts"],
+                "ratio": r["avg_ts"] / peer["avg_ts"],
+            })
+
+    print(f"\nherd vs llama.cpp ({platform.machine()}, {cpu_name()}, {os.cpu_count()} cores)\n")
+    print("| model | type | threads | test | herd t/s | llama.cpp t/s | herd / llama.cpp |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: |")
+    for r in rows:
+        print(f"| {r['model']} | {r['type']} | {r['threads']} | {r['test']} | {r['herd_ts']:.1f} ± {r['herd_sd']:.1f}"
+              f" | {r['llama_cpp_ts']:.1f} ± {r['llama_cpp_sd']:.1f} | {r['ratio']:.2f} |")
+    if a.json:
+        a.json.write_text(json.dumps(rows, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
