@@ -1,0 +1,4 @@
+//! herd-lab end to end: each tool on inputs with known answers.
+
+mod contamination;
+mod scaling;
