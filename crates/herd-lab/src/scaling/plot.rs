@@ -3,9 +3,9 @@
 
 use super::fit::FitReport;
 use super::forecast::{ForecastReport, ForecastRow, Role};
-use crate::svg::{Axis, Marker, Panel, Scale, Series, Style, ramp, render, short_sci};
 use super::{Budget, Runs};
 use crate::LabError;
+use crate::svg::{Axis, Marker, Panel, Scale, Series, Style, ramp, render, short_sci};
 
 /// Figure 2: validation loss against training tokens, one parabola per budget, with
 /// each parabola's minimum marked.
