@@ -53,6 +53,14 @@ enum Command {
     /// Prompt-processing and generation speed, measured and printed as llama-bench
     /// does (random tokens, empty cache each repetition, mean ± sd tokens/s).
     Bench(cmd::bench::BenchArgs),
+    /// Compute-optimal scaling laws as in the Llama 3 paper: fit IsoFLOP runs to
+    /// N*(C) = A·C^alpha (fit), apply a law at a budget (predict), and forecast
+    /// benchmark accuracy from compute in two steps (forecast).
+    Scaling(cmd::scaling::ScalingArgs),
+    /// Benchmark contamination by 8-gram overlap with a training corpus, as in the
+    /// Llama 3 paper: per-example contaminated fractions, contaminated shares and, with
+    /// a results log, the estimated performance gain over a threshold sweep.
+    Contamination(cmd::contamination::ContaminationArgs),
 }
 
 /// Flags shared by commands that load a model.
@@ -78,6 +86,8 @@ fn main() -> ExitCode {
         Command::Toolcall(a) => cmd::tools::toolcall(a),
         Command::Perplexity(a) => cmd::perplexity::perplexity(a),
         Command::Bench(a) => cmd::bench::bench(a),
+        Command::Scaling(a) => cmd::scaling::scaling(a),
+        Command::Contamination(a) => cmd::contamination::contamination(a),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,10 +1,12 @@
 //! One module per subcommand, plus the model-opening helper they share.
 
 pub mod bench;
+pub mod contamination;
 pub mod info;
 pub mod perplexity;
 pub mod pull;
 pub mod run;
+pub mod scaling;
 pub mod tokenize;
 pub mod tools;
 

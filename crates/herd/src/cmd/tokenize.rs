@@ -28,7 +28,8 @@ pub struct TokenizeArgs {
     pub json: bool,
 }
 
-fn load_tokenizer(source: &str) -> Result<Tokenizer> {
+/// A tokenizer file (tokenizer.model, .tiktoken, tokenizer.json) or a model's tokenizer.
+pub fn load_tokenizer(source: &str) -> Result<Tokenizer> {
     let p = Path::new(source);
     let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if p.is_file() && (name.ends_with(".model") || name.ends_with(".tiktoken")) {

@@ -2,6 +2,8 @@
 //! through the golden files under tests/fixtures (made by scripts/golden/).
 
 mod cli;
+mod contamination;
+mod scaling;
 mod smollm2;
 mod tiny_llama31;
 mod tools;
