@@ -303,7 +303,7 @@ impl GgufHeader {
             let dtype = DType::from_ggml(ty).ok_or_else(|| {
                 LlamaError::Gguf(format!(
                     "tensor {name} has ggml type {ty}, which herd does not support \
-                     (supported: F32, F16, BF16, Q4_0, Q4_1, Q8_0, Q4_K, Q5_K, Q6_K)"
+                     (supported: F32, F16, BF16, Q4_0, Q4_1, Q5_0, Q8_0, Q4_K, Q5_K, Q6_K)"
                 ))
             })?;
             let offset = c.u64(&format!("offset of tensor {name}"))?;
@@ -422,37 +422,67 @@ impl GgufWriter {
         self
     }
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::new();
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&3u32.to_le_bytes());
-        out.extend_from_slice(&(self.tensors.len() as u64).to_le_bytes());
-        out.extend_from_slice(&(self.kv.len() as u64).to_le_bytes());
-        for (k, v) in &self.kv {
-            write_value(&mut out, &Value::String(k.clone()));
-            out.extend_from_slice(&type_id(v).to_le_bytes());
-            write_value(&mut out, v);
-        }
-        let mut offset = 0u64;
-        let mut offsets = Vec::new();
-        for (name, dims, dtype, data) in &self.tensors {
-            write_value(&mut out, &Value::String(name.clone()));
-            out.extend_from_slice(&(dims.len() as u32).to_le_bytes());
-            dims.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
-            out.extend_from_slice(&dtype.ggml_id().to_le_bytes());
-            out.extend_from_slice(&offset.to_le_bytes());
-            offsets.push(offset);
-            offset = (offset + data.len() as u64).div_ceil(DEFAULT_ALIGNMENT) * DEFAULT_ALIGNMENT;
-        }
-        let pad = |out: &mut Vec<u8>| {
-            while !(out.len() as u64).is_multiple_of(DEFAULT_ALIGNMENT) {
-                out.push(0);
-            }
-        };
-        pad(&mut out);
+        let infos: Vec<TensorHeader> = self
+            .tensors
+            .iter()
+            .map(|(name, dims, dtype, data)| TensorHeader {
+                name: name.clone(),
+                dims: dims.clone(),
+                dtype: *dtype,
+                size: data.len(),
+            })
+            .collect();
+        let mut out = header_bytes(&self.kv, &infos);
         for (_, _, _, data) in &self.tensors {
             out.extend_from_slice(data);
-            pad(&mut out);
+            out.resize(aligned(out.len() as u64) as usize, 0);
         }
         out
     }
+}
+
+/// The alignment herd writes GGUF data with (the format's default, so no
+/// `general.alignment` key is needed).
+pub const WRITE_ALIGNMENT: u64 = DEFAULT_ALIGNMENT;
+
+/// `n` rounded up to [`WRITE_ALIGNMENT`].
+pub fn aligned(n: u64) -> u64 {
+    n.div_ceil(WRITE_ALIGNMENT) * WRITE_ALIGNMENT
+}
+
+/// One tensor-table entry for [`header_bytes`]: `dims` in ggml order, `size` in bytes.
+#[derive(Debug, Clone)]
+pub struct TensorHeader {
+    pub name: String,
+    pub dims: Vec<u64>,
+    pub dtype: DType,
+    pub size: usize,
+}
+
+/// A GGUF v3 header: magic, counts, metadata, the tensor table with each tensor at the
+/// next aligned offset after the one before, padded so the data section starts aligned.
+/// A writer streams the tensors after it in table order, each padded with
+/// [`aligned`]; that is how a multi-gigabyte file is written without holding it.
+pub fn header_bytes(kv: &[(String, Value)], tensors: &[TensorHeader]) -> Vec<u8> {
+    let mut out = Vec::new();
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(&3u32.to_le_bytes());
+    out.extend_from_slice(&(tensors.len() as u64).to_le_bytes());
+    out.extend_from_slice(&(kv.len() as u64).to_le_bytes());
+    for (k, v) in kv {
+        write_value(&mut out, &Value::String(k.clone()));
+        out.extend_from_slice(&type_id(v).to_le_bytes());
+        write_value(&mut out, v);
+    }
+    let mut offset = 0u64;
+    for t in tensors {
+        write_value(&mut out, &Value::String(t.name.clone()));
+        out.extend_from_slice(&(t.dims.len() as u32).to_le_bytes());
+        t.dims.iter().for_each(|d| out.extend_from_slice(&d.to_le_bytes()));
+        out.extend_from_slice(&t.dtype.ggml_id().to_le_bytes());
+        out.extend_from_slice(&offset.to_le_bytes());
+        offset = aligned(offset + t.size as u64);
+    }
+    out.resize(aligned(out.len() as u64) as usize, 0);
+    out
 }

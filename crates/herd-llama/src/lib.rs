@@ -8,6 +8,7 @@
 
 pub mod chat;
 pub mod config;
+pub mod convert;
 pub mod dialog;
 pub mod error;
 pub mod gguf;

@@ -9,6 +9,9 @@ pub enum DType {
     BF16,
     Q4_0,
     Q4_1,
+    /// 5-bit symmetric blocks of 32: llama.cpp's fallback for Q4_K rows whose width is
+    /// not a multiple of 256 (SmolLM2's 576), so herd writes and runs it too.
+    Q5_0,
     Q8_0,
     Q4K,
     Q5K,
@@ -26,6 +29,7 @@ impl DType {
             1 => DType::F16,
             2 => DType::Q4_0,
             3 => DType::Q4_1,
+            6 => DType::Q5_0,
             8 => DType::Q8_0,
             12 => DType::Q4K,
             13 => DType::Q5K,
@@ -41,6 +45,7 @@ impl DType {
             DType::F16 => 1,
             DType::Q4_0 => 2,
             DType::Q4_1 => 3,
+            DType::Q5_0 => 6,
             DType::Q8_0 => 8,
             DType::Q4K => 12,
             DType::Q5K => 13,
@@ -57,6 +62,7 @@ impl DType {
             DType::BF16 => "BF16",
             DType::Q4_0 => "Q4_0",
             DType::Q4_1 => "Q4_1",
+            DType::Q5_0 => "Q5_0",
             DType::Q8_0 => "Q8_0",
             DType::Q4K => "Q4_K",
             DType::Q5K => "Q5_K",
@@ -68,7 +74,7 @@ impl DType {
     pub fn block_len(self) -> usize {
         match self {
             DType::F32 | DType::F16 | DType::BF16 => 1,
-            DType::Q4_0 | DType::Q4_1 | DType::Q8_0 => 32,
+            DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => 32,
             DType::Q4K | DType::Q5K | DType::Q6K => QK_K,
         }
     }
@@ -80,6 +86,7 @@ impl DType {
             DType::F16 | DType::BF16 => 2,
             DType::Q4_0 => 18,
             DType::Q4_1 => 20,
+            DType::Q5_0 => 22,
             DType::Q8_0 => 34,
             DType::Q4K => 144,
             DType::Q5K => 176,

@@ -16,6 +16,7 @@ pub mod ops;
 pub mod pool;
 pub mod qdot;
 pub mod quant;
+pub mod quantize;
 pub mod simd;
 
 pub use dtype::DType;

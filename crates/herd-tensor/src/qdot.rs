@@ -57,7 +57,7 @@ pub fn act_format(w: DType) -> ActFormat {
         DType::F32 => ActFormat::F32,
         DType::F16 => ActFormat::F16,
         DType::BF16 => ActFormat::BF16,
-        DType::Q4_0 | DType::Q8_0 => ActFormat::Q8_0,
+        DType::Q4_0 | DType::Q5_0 | DType::Q8_0 => ActFormat::Q8_0,
         DType::Q4_1 => ActFormat::Q8_1,
         DType::Q4K | DType::Q5K | DType::Q6K => ActFormat::Q8K,
     }
@@ -165,7 +165,7 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
             }
             s
         }
-        DType::Q4_0 | DType::Q4_1 | DType::Q8_0 => {
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => {
             #[cfg(target_arch = "x86_64")]
             if crate::simd::has_avx2_fma() {
                 // SAFETY: AVX2 and FMA are present (checked at run time); the row
@@ -221,10 +221,10 @@ fn nibbles(qs: &[u8]) -> [u8; 32] {
 }
 
 /// `out[j] = dot(row, acts[j])` for 4 activation rows at once where a SIMD kernel
-/// exists (Q4_0, Q4_1, Q8_0), bit-identical to four `vec_dot` calls.
+/// exists (Q4_0, Q4_1, Q5_0, Q8_0), bit-identical to four `vec_dot` calls.
 pub fn vec_dot4(dtype: DType, row: &[u8], acts: [&QuantActs; 4], out: &mut [f32; 4]) {
     #[cfg(target_arch = "x86_64")]
-    if matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q8_0) && crate::simd::has_avx2_fma() {
+    if matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0) && crate::simd::has_avx2_fma() {
         let a = [&acts[0].q8[..], &acts[1].q8[..], &acts[2].q8[..], &acts[3].q8[..]];
         // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row holds
         // whole blocks and each activation row was quantized from as many columns.
@@ -241,6 +241,7 @@ pub fn dot_q32_portable(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
     match dtype {
         DType::Q4_0 => dot_q4_0(row, a),
         DType::Q4_1 => dot_q4_1(row, a),
+        DType::Q5_0 => dot_q5_0(row, a),
         DType::Q8_0 => dot_q8_0(row, a),
         _ => unreachable!("dot_q32_portable: {dtype:?} is not a 32-value block type"),
     }
@@ -264,6 +265,23 @@ fn dot_q4_1(row: &[u8], a: &[Q8Block]) -> f32 {
         acc.add_block(f16_at(b, 0) * y.d, |i| v[i] as i32 * y.qs[i] as i32);
     }
     acc.sum() + summs
+}
+
+/// The 32 signed values of a Q5_0 block: nibble plus fifth bit from `qh`, minus 16.
+#[inline]
+pub(crate) fn q5_0_values(b: &[u8]) -> [i8; 32] {
+    let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+    let n = nibbles(&b[6..22]);
+    std::array::from_fn(|i| (n[i] | ((((qh >> i) & 1) as u8) << 4)) as i8 - 16)
+}
+
+fn dot_q5_0(row: &[u8], a: &[Q8Block]) -> f32 {
+    let mut acc = Lanes::default();
+    for (b, y) in row.chunks_exact(22).zip(a) {
+        let v = q5_0_values(b);
+        acc.add_block(f16_at(b, 0) * y.d, |i| v[i] as i32 * y.qs[i] as i32);
+    }
+    acc.sum()
 }
 
 fn dot_q8_0(row: &[u8], a: &[Q8Block]) -> f32 {
@@ -419,13 +437,15 @@ mod avx2 {
     }
 
     /// The weight block's 32 values as signed bytes (Q4_0, Q8_0) or unsigned nibbles
-    /// (Q4_1), and its scale.
+    /// (Q4_1), and its scale; Q5_0 as signed bytes too.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn weight_block(dtype: DType, b: &[u8]) -> (__m256i, f32) {
         match dtype {
             DType::Q4_0 => (_mm256_sub_epi8(nibbles(b[2..].as_ptr()), _mm256_set1_epi8(8)), h2f(b, 0)),
             DType::Q4_1 => (nibbles(b[4..].as_ptr()), h2f(b, 0)),
+            // Decoded in scalar code: Q5_0 is only the fallback for a few tensors.
+            DType::Q5_0 => (load32(&super::q5_0_values(b)), h2f(b, 0)),
             _ => (load32(&b[2..]), h2f(b, 0)),
         }
     }
@@ -449,7 +469,7 @@ mod avx2 {
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C; `row` holds whole blocks of `dtype`
-    /// (Q4_0, Q4_1 or Q8_0), and every `acts[j]` at least as many blocks.
+    /// (Q4_0, Q4_1, Q5_0 or Q8_0), and every `acts[j]` at least as many blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q32_rows<const N: usize>(dtype: DType, row: &[u8], acts: &[&[Q8Block]; N], out: &mut [f32; N]) {
         let bb = dtype.block_bytes();

@@ -51,6 +51,18 @@ pub fn dequantize_block(dtype: DType, b: &[u8], y: &mut [f32]) {
                 y[j + 16] = (qs[j] >> 4) as f32 * d + m;
             }
         }
+        DType::Q5_0 => {
+            // d: f16, qh: u32 (bit j is the fifth bit of value j), qs[16] as Q4_0; offset 16.
+            let d = f16_at(b, 0);
+            let qh = u32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+            let qs = &b[6..22];
+            for j in 0..16 {
+                let h0 = ((qh >> j) & 1) as u8;
+                let h1 = ((qh >> (j + 16)) & 1) as u8;
+                y[j] = (((qs[j] & 0x0F) | (h0 << 4)) as i32 - 16) as f32 * d;
+                y[j + 16] = (((qs[j] >> 4) | (h1 << 4)) as i32 - 16) as f32 * d;
+            }
+        }
         DType::Q8_0 => {
             let d = f16_at(b, 0);
             for j in 0..32 {
@@ -141,61 +153,6 @@ fn dequant_q6k(b: &[u8], y: &mut [f32]) {
     }
 }
 
-/// Quantize f32 values to a row of `dtype` (only the simple types: F32, F16, BF16,
-/// Q8_0, Q4_0, Q4_1), rounding as ggml's reference quantizers do. Used to build test
-/// tensors and to write GGUF files; k-quant writers are not needed by herd.
-pub fn quantize_row(dtype: DType, x: &[f32]) -> Option<Vec<u8>> {
-    let mut out = Vec::with_capacity(dtype.row_bytes(x.len())?);
-    match dtype {
-        DType::F32 => x.iter().for_each(|v| out.extend_from_slice(&v.to_le_bytes())),
-        DType::F16 => x.iter().for_each(|v| out.extend_from_slice(&f16::from_f32(*v).to_le_bytes())),
-        DType::BF16 => x.iter().for_each(|v| out.extend_from_slice(&bf16::from_f32(*v).to_le_bytes())),
-        DType::Q8_0 => {
-            for blk in x.chunks_exact(32) {
-                let amax = blk.iter().fold(0f32, |a, v| a.max(v.abs()));
-                let d = amax / 127.0;
-                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
-                out.extend(blk.iter().map(|v| (v * id).round() as i8 as u8));
-            }
-        }
-        DType::Q4_0 => {
-            for blk in x.chunks_exact(32) {
-                // ggml: the value of largest magnitude maps to -8.
-                let mut max = 0f32;
-                let mut amax = 0f32;
-                for &v in blk {
-                    if v.abs() > amax {
-                        amax = v.abs();
-                        max = v;
-                    }
-                }
-                let d = max / -8.0;
-                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
-                for j in 0..16 {
-                    let q0 = ((blk[j] * id + 8.5) as i32).min(15) as u8;
-                    let q1 = ((blk[j + 16] * id + 8.5) as i32).min(15) as u8;
-                    out.push(q0 | (q1 << 4));
-                }
-            }
-        }
-        DType::Q4_1 => {
-            for blk in x.chunks_exact(32) {
-                let min = blk.iter().cloned().fold(f32::INFINITY, f32::min);
-                let max = blk.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
-                let d = (max - min) / 15.0;
-                let id = if d != 0.0 { 1.0 / d } else { 0.0 };
-                out.extend_from_slice(&f16::from_f32(d).to_le_bytes());
-                out.extend_from_slice(&f16::from_f32(min).to_le_bytes());
-                for j in 0..16 {
-                    let q0 = (((blk[j] - min) * id + 0.5) as i32).min(15) as u8;
-                    let q1 = (((blk[j + 16] - min) * id + 0.5) as i32).min(15) as u8;
-                    out.push(q0 | (q1 << 4));
-                }
-            }
-        }
-        DType::Q4K | DType::Q5K | DType::Q6K => return None,
-    }
-    Some(out)
-}
+/// f32 values to a row of `dtype`; see [`crate::quantize`] (kept here for callers
+/// that think of quantization as the inverse of this module).
+pub use crate::quantize::quantize_row;

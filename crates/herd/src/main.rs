@@ -53,6 +53,10 @@ enum Command {
     /// Prompt-processing and generation speed, measured and printed as llama-bench
     /// does (random tokens, empty cache each repetition, mean ± sd tokens/s).
     Bench(cmd::bench::BenchArgs),
+    /// Convert a GGUF file or Hugging Face folder to a GGUF file of a llama.cpp type
+    /// (F16, BF16, Q8_0, Q4_0, Q4_1, Q4_K_M, ...), or write a random model of a given
+    /// shape (--random-init) for benchmarks and tests.
+    Quantize(cmd::quantize::QuantizeArgs),
     /// Compute-optimal scaling laws as in the Llama 3 paper: fit IsoFLOP runs to
     /// N*(C) = A·C^alpha (fit), apply a law at a budget (predict), and forecast
     /// benchmark accuracy from compute in two steps (forecast).
@@ -86,6 +90,7 @@ fn main() -> ExitCode {
         Command::Toolcall(a) => cmd::tools::toolcall(a),
         Command::Perplexity(a) => cmd::perplexity::perplexity(a),
         Command::Bench(a) => cmd::bench::bench(a),
+        Command::Quantize(a) => cmd::quantize::quantize(a),
         Command::Scaling(a) => cmd::scaling::scaling(a),
         Command::Contamination(a) => cmd::contamination::contamination(a),
     };

@@ -6,6 +6,8 @@ use herd_tensor::quant::{dequantize_row, quantize_row};
 use herd_tensor::{DType, MatMul, WeightRef};
 use rand::{Rng, SeedableRng, rngs::StdRng};
 
+mod quantize;
+
 fn nmse(a: &[f32], b: &[f32]) -> f64 {
     let num: f64 = a.iter().zip(b).map(|(x, y)| ((*x - *y) as f64).powi(2)).sum();
     let den: f64 = b.iter().map(|y| (*y as f64).powi(2)).sum();
@@ -19,7 +21,7 @@ fn random_blocks(dtype: DType, rows: usize, cols: usize, rng: &mut StdRng) -> Ve
     let mut data: Vec<u8> = (0..rb * rows).map(|_| rng.random()).collect();
     let bb = dtype.block_bytes();
     let scale_offsets: &[usize] = match dtype {
-        DType::Q4_0 | DType::Q8_0 => &[0],
+        DType::Q4_0 | DType::Q5_0 | DType::Q8_0 => &[0],
         DType::Q4_1 | DType::Q4K | DType::Q5K => &[0, 2],
         DType::Q6K => &[208],
         DType::F16 => &[0],
@@ -44,8 +46,18 @@ fn random_blocks(dtype: DType, rows: usize, cols: usize, rng: &mut StdRng) -> Ve
     data
 }
 
-const ALL: [DType; 9] =
-    [DType::F32, DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K];
+const ALL: [DType; 10] = [
+    DType::F32,
+    DType::F16,
+    DType::BF16,
+    DType::Q4_0,
+    DType::Q4_1,
+    DType::Q5_0,
+    DType::Q8_0,
+    DType::Q4K,
+    DType::Q5K,
+    DType::Q6K,
+];
 
 #[test]
 fn threaded_matmul_matches_scalar_reference_for_every_dtype() {
@@ -86,8 +98,12 @@ fn quantize_then_dequantize_round_trips_within_budget() {
         (DType::Q8_0, 1e-4),
         (DType::Q4_0, 1e-2),
         (DType::Q4_1, 1e-2),
+        (DType::Q5_0, 3e-3),
+        (DType::Q4K, 1e-2),
+        (DType::Q5K, 3e-3),
+        (DType::Q6K, 1e-3),
     ] {
-        let q = quantize_row(dtype, &x).expect("simple types quantize");
+        let q = quantize_row(dtype, &x).expect("whole blocks quantize");
         let mut y = vec![0f32; x.len()];
         dequantize_row(dtype, &q, &mut y);
         let e = nmse(&y, &x);
@@ -131,7 +147,7 @@ fn dequantization_equals_gguf_reference_bit_for_bit() {
     let mut checked = Vec::new();
     for case in v["cases"].as_array().expect("cases") {
         let ty = case["ggml_type"].as_u64().expect("type") as u32;
-        // Types herd does not read (Q5_0, Q5_1, Q2_K, Q3_K) are refused by the GGUF
+        // Types herd does not read (Q5_1, Q2_K, Q3_K) are refused by the GGUF
         // reader with an error naming them; nothing to compare.
         let Some(dtype) = DType::from_ggml(ty) else { continue };
         let data = b64.decode(case["data_b64"].as_str().expect("data")).expect("b64");
@@ -148,7 +164,17 @@ fn dequantization_equals_gguf_reference_bit_for_bit() {
         }
         checked.push(dtype);
     }
-    for d in [DType::F16, DType::BF16, DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K] {
+    for d in [
+        DType::F16,
+        DType::BF16,
+        DType::Q4_0,
+        DType::Q4_1,
+        DType::Q5_0,
+        DType::Q8_0,
+        DType::Q4K,
+        DType::Q5K,
+        DType::Q6K,
+    ] {
         assert!(checked.contains(&d), "{d:?} has no golden case");
     }
 }
@@ -201,7 +227,7 @@ fn quantized_dots_equal_dequantized_reference() {
 fn simd_block_dots_equal_portable_bit_for_bit() {
     use herd_tensor::qdot::{QuantActs, act_format, dot_kquant_portable, dot_q32_portable, quantize_acts, vec_dot};
     let mut rng = StdRng::seed_from_u64(5);
-    for dtype in [DType::Q4_0, DType::Q4_1, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K] {
+    for dtype in [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0, DType::Q4K, DType::Q5K, DType::Q6K] {
         for _ in 0..20 {
             let cols = dtype.block_len() * rng.random_range(1..12);
             let data = random_blocks(dtype, 1, cols, &mut rng);

@@ -5,6 +5,7 @@ pub mod contamination;
 pub mod info;
 pub mod perplexity;
 pub mod pull;
+pub mod quantize;
 pub mod run;
 pub mod scaling;
 pub mod tokenize;

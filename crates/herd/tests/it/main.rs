@@ -3,6 +3,7 @@
 
 mod cli;
 mod contamination;
+mod quantize;
 mod scaling;
 mod smollm2;
 mod tiny_llama31;
