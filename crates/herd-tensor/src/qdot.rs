@@ -63,9 +63,10 @@ pub fn act_format(w: DType) -> ActFormat {
     }
 }
 
+/// Round half to even, as ggml's quantizers do (`nearest_int`: no libm call per value).
 #[inline]
 fn round_even(v: f32) -> i32 {
-    v.round_ties_even() as i32
+    crate::quantize::nearest_int(v)
 }
 
 fn f16_round(v: f32) -> f32 {

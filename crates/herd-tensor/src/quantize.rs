@@ -58,7 +58,7 @@ pub fn quantize_row_into(dtype: DType, x: &[f32], out: &mut Vec<u8>) -> Result<(
 /// (Not `round_ties_even` there: LLVM would compute the libm call on every path and
 /// select, undoing the point.)
 #[inline]
-fn nearest_int(v: f32) -> i32 {
+pub(crate) fn nearest_int(v: f32) -> i32 {
     if v.abs() <= 4_194_303.0 { ((v + 12_582_912.0).to_bits() & 0x007F_FFFF) as i32 - 0x0040_0000 } else { v as i32 }
 }
 
