@@ -58,7 +58,7 @@ pub fn attend_head(q: &[f32], h: &HeadView<'_>, out: &mut [f32]) {
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
 unsafe fn attend_fma(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
-    if q.len() % 8 == 0 {
+    if q.len().is_multiple_of(8) {
         // SAFETY: the caller checked AVX2, FMA and F16C; the head size is whole vectors.
         unsafe { avx2::attend(q, h, s, out) };
     } else {
