@@ -7,32 +7,31 @@
 
 use std::ops::Range;
 
-use super::unicode::{self, LETTER, NUMBER, WHITESPACE};
+use super::pretok::Cp;
+use super::unicode;
 
-/// One decoded character: its class flags, whether it is `\r`/`\n`, and its byte length.
+/// One decoded character (its class predicates are `Cp`'s) and its byte length.
 #[derive(Clone, Copy)]
 struct Ch {
-    c: char,
-    flags: u8,
+    cp: Cp,
     len: usize,
 }
 
 impl Ch {
     fn letter(self) -> bool {
-        self.flags & LETTER != 0
+        self.cp.letter()
     }
     fn number(self) -> bool {
-        self.flags & NUMBER != 0
+        self.cp.number()
     }
     fn space(self) -> bool {
-        self.flags & WHITESPACE != 0
+        self.cp.space()
     }
-    /// `[^\s\p{L}\p{N}]`
     fn other(self) -> bool {
-        self.flags & (LETTER | NUMBER | WHITESPACE) == 0
+        self.cp.other()
     }
     fn newline(self) -> bool {
-        self.c == '\r' || self.c == '\n'
+        self.cp.newline()
     }
 }
 
@@ -51,15 +50,15 @@ impl Scanner<'_> {
     fn at(&self, pos: usize) -> Option<Ch> {
         let b = *self.text.as_bytes().get(pos)?;
         if b < 0x80 {
-            return Some(Ch { c: char::from(b), flags: self.ascii[b as usize], len: 1 });
+            return Some(Ch { cp: Cp { ch: char::from(b), flags: self.ascii[b as usize] }, len: 1 });
         }
         let c = self.text.get(pos..)?.chars().next()?;
-        Some(Ch { c, flags: (self.classify)(c), len: c.len_utf8() })
+        Some(Ch { cp: Cp { ch: c, flags: (self.classify)(c) }, len: c.len_utf8() })
     }
 
     /// End of `(?i:'s|'t|'re|'ve|'m|'ll|'d)` at `pos` (which holds `'`), if it matches.
     fn contraction(&self, pos: usize) -> Option<usize> {
-        let lower = |ch: Ch| if self.fold_long_s && ch.c == 'ſ' { 's' } else { ch.c.to_ascii_lowercase() };
+        let lower = |ch: Ch| if self.fold_long_s && ch.cp.ch == 'ſ' { 's' } else { ch.cp.ch.to_ascii_lowercase() };
         let n1 = self.at(pos + 1)?;
         let end1 = pos + 1 + n1.len;
         match lower(n1) {
@@ -106,7 +105,7 @@ impl Scanner<'_> {
 
     /// The end of the piece that starts at `pos` (< text length).
     fn piece_end(&self, pos: usize, c: Ch) -> usize {
-        if c.c == '\''
+        if c.cp.ch == '\''
             && let Some(end) = self.contraction(pos)
         {
             return end;
@@ -128,7 +127,7 @@ impl Scanner<'_> {
             return end;
         }
         // ` ?[^\s\p{L}\p{N}]+[\r\n]*`
-        let (lead, lead_at) = if c.c == ' ' { (next, pos + 1) } else { (Some(c), pos) };
+        let (lead, lead_at) = if c.cp.ch == ' ' { (next, pos + 1) } else { (Some(c), pos) };
         if lead.is_some_and(Ch::other) {
             let end = self.run(lead_at, Ch::other);
             return self.run(end, Ch::newline);

@@ -28,25 +28,25 @@ const LLAMA_MODELS_MAX_RUN_CHARS: usize = 25_000;
 /// One code point with its class flags.
 #[derive(Clone, Copy)]
 pub(crate) struct Cp {
-    ch: char,
-    flags: u8,
+    pub(crate) ch: char,
+    pub(crate) flags: u8,
 }
 
 impl Cp {
-    fn letter(self) -> bool {
+    pub(crate) fn letter(self) -> bool {
         self.flags & LETTER != 0
     }
-    fn number(self) -> bool {
+    pub(crate) fn number(self) -> bool {
         self.flags & NUMBER != 0
     }
-    fn space(self) -> bool {
+    pub(crate) fn space(self) -> bool {
         self.flags & WHITESPACE != 0
     }
     /// `[^\s\p{L}\p{N}]`
-    fn other(self) -> bool {
+    pub(crate) fn other(self) -> bool {
         self.flags & (LETTER | NUMBER | WHITESPACE) == 0
     }
-    fn newline(self) -> bool {
+    pub(crate) fn newline(self) -> bool {
         self.ch == '\r' || self.ch == '\n'
     }
 }
