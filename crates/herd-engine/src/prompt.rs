@@ -8,7 +8,7 @@ use herd_llama::chat::{ChatTemplate, Message};
 use herd_llama::dialog::{self, FunctionSpec, ToolOffer};
 use herd_llama::llama31::{self, Llama31Message};
 use herd_llama::tokenizer::Tokenizer;
-use herd_llama::toolcall::{ToolFormat, py_json};
+use herd_llama::toolcall::{ToolFormat, function_tag_text};
 use std::ops::Range;
 
 /// The rendered prompt and its ids.
@@ -171,11 +171,7 @@ fn template_messages(messages: &[Llama31Message], offer: &ToolOffer) -> Result<V
             content = format!("{content}\n\n{ctx}");
         }
         for c in &m.tool_calls {
-            content.push_str(&format!(
-                "<function={}>{}</function>",
-                c.tool_name,
-                py_json(&serde_json::Value::Object(c.arguments.clone()))
-            ));
+            content.push_str(&function_tag_text(&c.tool_name, &c.arguments));
         }
         let role = if m.role == "ipython" { "tool" } else { m.role.as_str() };
         out.push(Message::new(role, &content));

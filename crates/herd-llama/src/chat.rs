@@ -33,8 +33,13 @@ fn raise_exception(msg: String) -> std::result::Result<String, minijinja::Error>
 /// Hugging Face's `strftime_now(format)` for templates that print today's date
 /// (Llama 3.2's, for one): the UTC date with `%d %m %Y %y %b %B %a %A %H %M %S %%`.
 fn strftime_now(format: String) -> String {
+    format_utc_now(&format)
+}
+
+/// The current UTC time formatted as [`format_utc`] does.
+pub fn format_utc_now(format: &str) -> String {
     let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    format_utc(secs, &format)
+    format_utc(secs, format)
 }
 
 /// Formats a Unix time (UTC) with the strftime subset chat templates use.

@@ -228,13 +228,18 @@ pub fn tool_call_text(t: &ToolCall, fmt: ToolFormat) -> String {
                 ]));
                 py_json(&v)
             }
-            ToolFormat::FunctionTag => format!("<function={name}>{}</function>", py_json(&args())),
+            ToolFormat::FunctionTag => function_tag_text(name, &t.arguments),
             ToolFormat::PythonList => {
                 let kv: Vec<String> = t.arguments.iter().map(|(k, v)| format!("{k}={}", pylist::py_value(v))).collect();
                 format!("[{name}({})]", kv.join(", "))
             }
         },
     }
+}
+
+/// `<function=NAME>{json arguments}</function>`, the function-tag form of a call.
+pub fn function_tag_text(name: &str, arguments: &Map<String, Value>) -> String {
+    format!("<function={name}>{}</function>", py_json(&Value::Object(arguments.clone())))
 }
 
 /// Python's `json.dumps` with its defaults (", " and ": " separators, non-ASCII

@@ -71,3 +71,8 @@ pub fn text_arg(t: &str) -> Result<String> {
         Ok(t.to_string())
     }
 }
+
+/// The contents of FILE, or standard input when FILE is `-`.
+pub fn read_file_arg(path: &str) -> Result<String> {
+    if path == "-" { text_arg("-") } else { std::fs::read_to_string(path).with_context(|| path.to_string()) }
+}

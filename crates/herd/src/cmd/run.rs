@@ -253,7 +253,7 @@ fn chat_once(a: &ChatArgs, files: &ModelFiles, prompt: &str) -> Result<()> {
 /// The conversation --messages starts from.
 fn start_messages(a: &ChatArgs) -> Result<Vec<Llama31Message>> {
     let Some(path) = &a.messages else { return Ok(Vec::new()) };
-    let raw = std::fs::read_to_string(path).with_context(|| path.clone())?;
+    let raw = super::read_file_arg(path)?;
     let api: Vec<herd_llama::dialog::ApiMessage> =
         serde_json::from_str(&raw).with_context(|| format!("{path}: expected a JSON list of messages"))?;
     Ok(herd_llama::dialog::from_api(&api)?)

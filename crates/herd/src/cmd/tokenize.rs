@@ -98,7 +98,7 @@ pub fn render(a: RenderArgs) -> Result<()> {
         };
         (files.tokenizer, tpl)
     };
-    let raw = text_arg_or_file(&a.messages)?;
+    let raw = super::read_file_arg(&a.messages)?;
     let api: Vec<ApiMessage> = serde_json::from_str(&raw)
         .with_context(|| format!("{}: expected a JSON list of messages ({{\"role\", \"content\"}})", a.messages))?;
     let msgs = dialog::from_api(&api)?;
@@ -118,8 +118,4 @@ pub fn render(a: RenderArgs) -> Result<()> {
         eprintln!("herd: {} tokens: {:?}", p.ids.len(), p.ids);
     }
     Ok(())
-}
-
-fn text_arg_or_file(arg: &str) -> Result<String> {
-    if arg == "-" { text_arg("-") } else { std::fs::read_to_string(arg).with_context(|| arg.to_string()) }
 }

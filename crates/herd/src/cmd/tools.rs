@@ -7,7 +7,6 @@ use clap::Args;
 use herd_engine::tools::{CustomTool, Toolbox};
 use herd_llama::dialog::{ApiTool, ToolOffer};
 use herd_llama::toolcall::{StopReason, ToolFormat, decode_assistant};
-use std::path::Path;
 
 /// Tool flags of `herd chat`.
 #[derive(Args, Debug, Clone)]
@@ -45,17 +44,12 @@ pub fn parse_format(s: &str) -> Result<ToolFormat, String> {
 
 /// Today as Meta's system prompt writes it (`%d %B %Y`, UTC).
 pub fn today() -> String {
-    let secs = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-    herd_llama::chat::format_utc(secs, "%d %B %Y")
+    herd_llama::chat::format_utc_now("%d %B %Y")
 }
 
 /// Reads a tools file (OpenAI-style list; `-` for standard input).
 pub fn read_tools(path: &str) -> Result<Vec<ApiTool>> {
-    let raw = if path == "-" {
-        text_arg("-")?
-    } else {
-        std::fs::read_to_string(Path::new(path)).with_context(|| path.to_string())?
-    };
+    let raw = super::read_file_arg(path)?;
     serde_json::from_str(&raw).with_context(|| format!("{path}: expected a JSON list of tools"))
 }
 
