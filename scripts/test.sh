@@ -27,3 +27,7 @@ cargo test --workspace --release --locked 2>&1 | tee "${TMPDIR:-/tmp}/herd-test.
 
 step "benchmarks compile"
 cargo bench --workspace --locked --no-run
+
+# Not a timing: fails if a decode step allocates (the design asks for none).
+step "no allocation in a decode step"
+cargo bench --locked -p herd-engine --bench decode_alloc
