@@ -3,9 +3,8 @@
 //! keeps the previous prompt, so a chat turn only prefills what is new.
 
 use crate::EngineError;
-use crate::detok::StreamDecoder;
 use crate::sampler::{Sampler, SamplingParams};
-use crate::stop::{StopCheck, StopStrings};
+use crate::stop::TextOut;
 use herd_llama::loader::ModelFiles;
 use herd_llama::model::{Batch, KvCache, Model, Scratch};
 use herd_llama::tokenizer::Tokenizer;
@@ -92,7 +91,7 @@ pub struct Generator {
     logits: Vec<f32>,
 }
 
-fn top_n(lp: &[f32], n: usize) -> Vec<TopLogprob> {
+pub(crate) fn top_n(lp: &[f32], n: usize) -> Vec<TopLogprob> {
     let mut idx: Vec<u32> = (0..lp.len() as u32).collect();
     let n = n.min(idx.len());
     if n == 0 {
@@ -201,8 +200,7 @@ impl Generator {
         let t1 = Instant::now();
         let mut sampler = Sampler::new(req.sampling);
         let mut history = req.prompt.clone();
-        let mut detok = StreamDecoder::new();
-        let mut stops = StopStrings::new(req.stop_strings.clone());
+        let mut text = TextOut::new(req.stop_strings.clone());
         let mut out = Generation {
             ids: Vec::new(),
             text: String::new(),
@@ -226,11 +224,7 @@ impl Generator {
                 out.finish_reason = FinishReason::Stop;
                 break;
             }
-            let piece = detok.push(self.tokenizer.token_bytes(id));
-            let (emit, stop) = match stops.push(&piece) {
-                StopCheck::Continue(t) => (t, false),
-                StopCheck::Stop(t) => (t, true),
-            };
+            let (emit, stop) = text.push(self.tokenizer.token_bytes(id));
             out.text.push_str(&emit);
             let flow = on_event(GenEvent::Token { id, text: &emit });
             if stop {
@@ -247,8 +241,7 @@ impl Generator {
             self.feed(&[id])?;
         }
         if out.finish_reason != FinishReason::Stop {
-            let mut rest = detok.finish();
-            rest.push_str(&stops.finish());
+            let rest = text.finish();
             if !rest.is_empty() {
                 out.text.push_str(&rest);
                 let _ = on_event(GenEvent::Token { id: u32::MAX, text: &rest });

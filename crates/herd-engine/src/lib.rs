@@ -11,6 +11,7 @@ pub mod generate;
 pub mod perplexity;
 pub mod prompt;
 pub mod sampler;
+pub mod scheduler;
 pub mod stop;
 pub mod tools;
 

@@ -50,6 +50,45 @@ impl StopStrings {
     }
 }
 
+/// Generated token bytes to the text a caller sees: whole UTF-8 characters (see
+/// `StreamDecoder`), with stop strings cut out.
+#[derive(Debug, Clone, Default)]
+pub struct TextOut {
+    detok: crate::detok::StreamDecoder,
+    stops: StopStrings,
+}
+
+impl TextOut {
+    pub fn new(stop_strings: Vec<String>) -> Self {
+        TextOut { detok: Default::default(), stops: StopStrings::new(stop_strings) }
+    }
+
+    /// The text to emit after `bytes`, and whether a stop string matched (generation
+    /// ends; the stop string itself is not in the text).
+    pub fn push(&mut self, bytes: &[u8]) -> (String, bool) {
+        match self.stops.push(&self.detok.push(bytes)) {
+            StopCheck::Continue(t) => (t, false),
+            StopCheck::Stop(t) => (t, true),
+        }
+    }
+
+    /// Whatever was held back, when generation ends without a stop string.
+    pub fn finish(&mut self) -> String {
+        let mut rest = self.detok.finish();
+        rest = self.stops.push(&rest).into_text();
+        rest.push_str(&self.stops.finish());
+        rest
+    }
+}
+
+impl StopCheck {
+    fn into_text(self) -> String {
+        match self {
+            StopCheck::Continue(t) | StopCheck::Stop(t) => t,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

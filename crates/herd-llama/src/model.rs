@@ -80,6 +80,26 @@ impl KvCache {
     pub fn bytes(&self) -> usize {
         (self.k.len() + self.v.len()) * 2
     }
+    /// Copies the K/V of positions `0..n` of sequence `src` into sequence `dst`, so a
+    /// prompt prefix computed once (a shared system prompt) is not computed again.
+    pub fn copy_prefix(&mut self, src: usize, dst: usize, n: usize) -> Result<()> {
+        if src >= self.n_seqs || dst >= self.n_seqs || n > self.n_ctx {
+            return Err(LlamaError::Model(format!(
+                "KV copy of {n} positions from sequence {src} to {dst} is outside the cache ({} x {})",
+                self.n_seqs, self.n_ctx
+            )));
+        }
+        if src == dst || n == 0 {
+            return Ok(());
+        }
+        let len = n * self.kv_dim;
+        for l in 0..self.n_layers {
+            let (from, to) = (self.at(l, src, 0), self.at(l, dst, 0));
+            self.k.copy_within(from..from + len, to);
+            self.v.copy_within(from..from + len, to);
+        }
+        Ok(())
+    }
     fn at(&self, layer: usize, seq: usize, pos: usize) -> usize {
         ((layer * self.n_seqs + seq) * self.n_ctx + pos) * self.kv_dim
     }
@@ -151,6 +171,11 @@ impl Scratch {
             logit_rows: logit_rows.min(cap),
             trace: None,
         }
+    }
+    /// The logits buffer: the rows of the last `forward` that wanted logits, in batch
+    /// order, then stale rows.
+    pub fn logits(&self) -> &[f32] {
+        &self.logits
     }
     pub fn capacity(&self) -> usize {
         self.cap
@@ -307,8 +332,11 @@ impl Model {
                 scale,
                 // llama.cpp sums scores in another order for multi-row batches;
                 // matching it keeps last-bit differences, which the next 8-bit
-                // quantization can amplify, out of herd's results.
-                multi_row: n > 1,
+                // quantization can amplify, out of herd's results. It is decided per
+                // sequence (a sequence's rows are adjacent in a batch), not per batch,
+                // so a decode row gives the same result whichever other sequences
+                // share its step: continuous batching stays deterministic.
+                multi_row: (r > 0 && b.seqs[r - 1] == b.seqs[r]) || (r + 1 < n && b.seqs[r + 1] == b.seqs[r]),
             };
             attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, out);
         });

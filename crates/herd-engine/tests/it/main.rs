@@ -1,3 +1,5 @@
-//! herd-engine integration tests: tool execution (sandbox, custom tools, web tools).
+//! herd-engine integration tests: tool execution (sandbox, custom tools, web tools) and
+//! the continuous-batching engine.
 
+mod scheduler;
 mod tools;

@@ -1,0 +1,661 @@
+//! Continuous batching: one thread owns the model and its KV cache, and every step runs
+//! one forward pass over all running sequences.
+//!
+//! A step holds one decode row for every sequence that is generating, then fills the
+//! rest of the batch (up to `PREFILL_CHUNK` rows) with prompt rows of the sequences
+//! still prefilling, oldest first, so a long prompt is prefilled in chunks while the
+//! running streams keep flowing (vLLM's and llama-server's policy: decode first).
+//!
+//! The KV cache has one contiguous region per slot (`--parallel` slots of `--ctx`
+//! positions), as llama-server's slots do. Each slot remembers which tokens its cache
+//! holds; a new request takes the free slot whose cache shares the longest prefix with
+//! its prompt, and when another slot holds a longer one, that prefix's K/V is copied
+//! over instead of recomputed, so a repeated system prompt costs a copy, not a prefill.
+//!
+//! Requests arrive on a channel; events go back through an `EventSink` that the caller
+//! implements (the server wraps a tokio channel). A sink that reports itself closed (the
+//! client went away) cancels its sequence at the next step and frees its slot.
+
+use crate::EngineError;
+use crate::generate::{FinishReason, PREFILL_CHUNK, TokenLogprob, top_n};
+use crate::sampler::{Sampler, SamplingParams};
+use crate::stop::TextOut;
+use herd_llama::model::{Batch, KvCache, Model, Scratch};
+use herd_llama::tokenizer::Tokenizer;
+use herd_tensor::ops::log_softmax;
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::mpsc::{Receiver, Sender, channel};
+use std::thread::JoinHandle;
+
+/// Most rows per step that want logits for prompt log-probabilities (`echo`), on top of
+/// one row per slot: it bounds the logits buffer (rows x vocabulary floats).
+const PROMPT_LOGIT_ROWS: usize = 64;
+
+/// A constraint on the output bytes (a JSON schema's grammar): the sampler only picks
+/// tokens whose bytes it accepts, and end-of-generation only once it is complete.
+pub trait OutputConstraint: Send {
+    fn accepts(&self, bytes: &[u8]) -> bool;
+    fn advance(&mut self, bytes: &[u8]) -> bool;
+    fn is_complete(&self) -> bool;
+    fn must_end(&self) -> bool;
+}
+
+/// One sequence to generate.
+pub struct SeqRequest {
+    pub prompt: Vec<u32>,
+    pub sampling: SamplingParams,
+    /// Generated tokens at most (`None`: until the context is full).
+    pub max_tokens: Option<usize>,
+    pub stop_strings: Vec<String>,
+    /// Ids that end generation; the first is the one forced when a constraint ends.
+    pub stop_tokens: Vec<u32>,
+    /// `Some(k)`: report each generated token's log-probability and the top `k`.
+    pub logprobs: Option<usize>,
+    /// `Some(k)`: also report every prompt token's (the first has none), as for
+    /// `echo` with `logprobs` in the completions API. The prompt is then computed in
+    /// full, without prefix reuse.
+    pub prompt_logprobs: Option<usize>,
+    /// Added to the logits before sampling (OpenAI's `logit_bias`).
+    pub logit_bias: Vec<(u32, f32)>,
+    pub constraint: Option<Box<dyn OutputConstraint>>,
+}
+
+impl std::fmt::Debug for SeqRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "SeqRequest({} prompt tokens, max {:?})", self.prompt.len(), self.max_tokens)
+    }
+}
+
+/// What a sequence reports, in order: `Started` once prefill begins, `PromptLogprobs`
+/// if asked, a `Token` per generated token, then exactly one `Done` or `Error`.
+#[derive(Debug, Clone)]
+pub enum SeqEvent {
+    Started { cached_tokens: usize },
+    PromptLogprobs(Vec<Option<TokenLogprob>>),
+    Token { id: u32, text: String, logprob: Option<TokenLogprob> },
+    Done(SeqSummary),
+    Error(String),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SeqSummary {
+    pub finish_reason: FinishReason,
+    pub prompt_tokens: usize,
+    pub completion_tokens: usize,
+    /// Prompt tokens whose K/V came from the cache instead of a forward pass.
+    pub cached_tokens: usize,
+}
+
+/// Where a sequence's events go.
+pub trait EventSink: Send {
+    /// Delivers an event; `false` when the receiver is gone (the sequence is cancelled).
+    fn send(&mut self, ev: SeqEvent) -> bool;
+    /// Whether the receiver is gone, checked every step.
+    fn is_closed(&self) -> bool;
+}
+
+/// Why a request was not queued.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SubmitError {
+    #[error("the queue is full ({0} requests waiting); retry later")]
+    QueueFull(usize),
+    #[error("the engine has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Invalid(String),
+}
+
+/// Settings of the batching engine.
+#[derive(Debug, Clone, Copy)]
+pub struct EngineConfig {
+    /// Sequences that run at once (KV slots).
+    pub parallel: usize,
+    /// Context size of each slot.
+    pub n_ctx: usize,
+    /// Requests that may wait for a slot before new ones are refused.
+    pub max_queue: usize,
+}
+
+/// Counters the engine keeps up to date for `/metrics` and `/health`.
+#[derive(Debug, Default)]
+pub struct EngineStats {
+    /// Requests waiting for a slot.
+    pub queued: AtomicUsize,
+    /// Sequences holding a slot.
+    pub running: AtomicUsize,
+    /// KV positions held by running sequences.
+    pub kv_used: AtomicUsize,
+    /// KV positions held by finished sequences' cached prefixes (reusable).
+    pub kv_cached: AtomicUsize,
+    pub prompt_tokens: AtomicU64,
+    /// Prompt tokens that were computed (not reused).
+    pub prefill_tokens: AtomicU64,
+    pub generated_tokens: AtomicU64,
+    pub steps: AtomicU64,
+    pub cancelled: AtomicU64,
+}
+
+enum Command {
+    Submit(Box<Pending>),
+    Shutdown,
+}
+
+struct Pending {
+    req: SeqRequest,
+    sink: Box<dyn EventSink>,
+}
+
+/// The caller's side: submit requests, read stats, stop the engine.
+#[derive(Debug, Clone)]
+pub struct EngineHandle {
+    tx: Sender<Command>,
+    stats: Arc<EngineStats>,
+    config: EngineConfig,
+    stopped: Arc<AtomicBool>,
+}
+
+impl EngineHandle {
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+    pub fn config(&self) -> EngineConfig {
+        self.config
+    }
+    /// KV positions in all slots together.
+    pub fn kv_capacity(&self) -> usize {
+        self.config.parallel * self.config.n_ctx
+    }
+
+    /// Queues a sequence. Its events (or an `Error` event) go to `sink`.
+    pub fn submit(&self, req: SeqRequest, sink: Box<dyn EventSink>) -> Result<(), SubmitError> {
+        if self.stopped.load(Ordering::Acquire) {
+            return Err(SubmitError::Stopped);
+        }
+        check_request(&req, self.config.n_ctx).map_err(SubmitError::Invalid)?;
+        let q = self.stats.queued.fetch_add(1, Ordering::AcqRel);
+        if q >= self.config.max_queue {
+            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            return Err(SubmitError::QueueFull(q));
+        }
+        self.tx.send(Command::Submit(Box::new(Pending { req, sink }))).map_err(|_| {
+            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            SubmitError::Stopped
+        })
+    }
+
+    /// Stops the engine: running and waiting sequences end with `Interrupted`.
+    pub fn shutdown(&self) {
+        self.stopped.store(true, Ordering::Release);
+        let _ = self.tx.send(Command::Shutdown);
+    }
+}
+
+fn check_request(req: &SeqRequest, n_ctx: usize) -> Result<(), String> {
+    req.sampling.validate()?;
+    if req.prompt.is_empty() {
+        return Err("the prompt is empty (no tokens to start from)".into());
+    }
+    if req.prompt.len() >= n_ctx {
+        return Err(format!(
+            "the prompt has {} tokens but the context holds {n_ctx}; shorten it or raise --ctx",
+            req.prompt.len()
+        ));
+    }
+    Ok(())
+}
+
+/// Starts the engine thread over `model`.
+pub fn spawn(
+    model: Model,
+    tokenizer: Tokenizer,
+    config: EngineConfig,
+) -> Result<(EngineHandle, JoinHandle<()>), EngineError> {
+    if config.parallel == 0 || config.n_ctx < 2 {
+        return Err(EngineError::Request("--parallel must be at least 1 and --ctx at least 2".into()));
+    }
+    let kv = KvCache::new(&model.config, config.n_ctx, config.parallel)?;
+    let scratch = Scratch::new(&model.config, PREFILL_CHUNK, config.parallel + PROMPT_LOGIT_ROWS);
+    let (tx, rx) = channel();
+    let stats = Arc::new(EngineStats::default());
+    let handle = EngineHandle { tx, stats: stats.clone(), config, stopped: Arc::new(AtomicBool::new(false)) };
+    let vocab = model.config.vocab_size;
+    let mut engine = Engine {
+        slots: (0..config.parallel).map(|_| Slot::default()).collect(),
+        model,
+        tokenizer,
+        kv,
+        scratch,
+        batch: Batch::default(),
+        rows: Vec::new(),
+        work: vec![0.0; vocab],
+        waiting: VecDeque::new(),
+        running: Vec::new(),
+        stats,
+        config,
+        clock: 0,
+    };
+    let join = std::thread::Builder::new()
+        .name("herd-engine".into())
+        .spawn(move || engine.run(rx))
+        .map_err(|e| EngineError::Request(format!("cannot start the engine thread: {e}")))?;
+    Ok((handle, join))
+}
+
+#[derive(Debug, Default)]
+struct Slot {
+    /// Tokens whose K/V this slot holds, from position 0.
+    cached: Vec<u32>,
+    busy: bool,
+    last_used: u64,
+}
+
+struct Seq {
+    req: SeqRequest,
+    sink: Box<dyn EventSink>,
+    slot: usize,
+    /// Prompt tokens whose K/V are in the slot.
+    done_prompt: usize,
+    cached_tokens: usize,
+    generated: Vec<u32>,
+    /// Prompt then generated ids, for the penalties.
+    history: Vec<u32>,
+    sampler: Sampler,
+    text: TextOut,
+    prompt_lp: Vec<Option<TokenLogprob>>,
+    finished: Option<FinishReason>,
+}
+
+/// What a logits row of the last batch belongs to.
+#[derive(Clone, Copy)]
+enum Row {
+    /// Sample the next token of running sequence `i`.
+    Next(usize),
+    /// Log-probability of prompt token `pos + 1` of sequence `i`.
+    Prompt(usize, usize),
+}
+
+struct Engine {
+    model: Model,
+    tokenizer: Tokenizer,
+    kv: KvCache,
+    scratch: Scratch,
+    batch: Batch,
+    rows: Vec<Row>,
+    /// One logits row, modified by bias, penalties and masks.
+    work: Vec<f32>,
+    slots: Vec<Slot>,
+    waiting: VecDeque<Pending>,
+    running: Vec<Seq>,
+    stats: Arc<EngineStats>,
+    config: EngineConfig,
+    clock: u64,
+}
+
+impl Engine {
+    fn run(&mut self, rx: Receiver<Command>) {
+        loop {
+            let idle = self.running.is_empty() && self.waiting.is_empty();
+            let cmd = if idle { rx.recv().ok() } else { rx.try_recv().ok() };
+            match cmd {
+                Some(Command::Submit(p)) => {
+                    self.waiting.push_back(*p);
+                    continue;
+                }
+                Some(Command::Shutdown) => break,
+                None if idle => break, // every handle is gone
+                None => {}
+            }
+            self.step();
+        }
+        for mut p in self.waiting.drain(..) {
+            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            let summary = SeqSummary {
+                finish_reason: FinishReason::Interrupted,
+                prompt_tokens: p.req.prompt.len(),
+                completion_tokens: 0,
+                cached_tokens: 0,
+            };
+            p.sink.send(SeqEvent::Done(summary));
+        }
+        for i in 0..self.running.len() {
+            self.running[i].finished.get_or_insert(FinishReason::Interrupted);
+        }
+        self.retire();
+    }
+
+    fn step(&mut self) {
+        self.clock += 1;
+        self.admit();
+        self.drop_cancelled();
+        if self.running.is_empty() {
+            return;
+        }
+        self.build_batch();
+        if self.batch.is_empty() {
+            self.retire();
+            return;
+        }
+        let result = self.model.forward(&self.batch, &mut self.kv, &mut self.scratch);
+        self.stats.steps.fetch_add(1, Ordering::Relaxed);
+        match result {
+            Ok(_) => self.after_forward(),
+            Err(e) => {
+                // A model error (bad id, position past the cache) fails every sequence
+                // of the batch rather than taking the server down.
+                let msg = e.to_string();
+                for s in &mut self.running {
+                    s.sink.send(SeqEvent::Error(msg.clone()));
+                    s.finished = Some(FinishReason::Interrupted);
+                    self.slots[s.slot].cached.clear();
+                }
+            }
+        }
+        self.retire();
+        self.update_kv_stats();
+    }
+
+    /// Moves waiting requests into free slots, reusing cached prefixes.
+    fn admit(&mut self) {
+        while !self.waiting.is_empty() {
+            let Some(p) = self.waiting.pop_front() else { break };
+            let Some(slot) = self.pick_slot(&p.req.prompt) else {
+                self.waiting.push_front(p);
+                break;
+            };
+            self.stats.queued.fetch_sub(1, Ordering::AcqRel);
+            self.stats.running.fetch_add(1, Ordering::AcqRel);
+            self.start(p, slot);
+        }
+    }
+
+    /// The free slot whose cache shares the longest prefix with `prompt`, the least
+    /// recently used among equals.
+    fn pick_slot(&self, prompt: &[u32]) -> Option<usize> {
+        (0..self.slots.len())
+            .filter(|&i| !self.slots[i].busy)
+            .max_by_key(|&i| (common_prefix(&self.slots[i].cached, prompt), u64::MAX - self.slots[i].last_used))
+    }
+
+    fn start(&mut self, p: Pending, slot: usize) {
+        let Pending { req, mut sink } = p;
+        // At least the last prompt token is computed again, so that fresh logits exist.
+        let limit = if req.prompt_logprobs.is_some() { 0 } else { req.prompt.len() - 1 };
+        let mut reuse = common_prefix(&self.slots[slot].cached, &req.prompt).min(limit);
+        // A longer prefix elsewhere (busy slots only ever append, so their early
+        // positions are stable) is copied rather than recomputed.
+        if let Some((src, n)) = (0..self.slots.len())
+            .filter(|&i| i != slot)
+            .map(|i| (i, common_prefix(&self.slots[i].cached, &req.prompt).min(limit)))
+            .max_by_key(|x| x.1)
+            .filter(|x| x.1 > reuse)
+            && self.kv.copy_prefix(src, slot, n).is_ok()
+        {
+            reuse = n;
+        }
+        let s = &mut self.slots[slot];
+        s.cached.truncate(reuse);
+        s.cached.extend_from_slice(&req.prompt[s.cached.len()..reuse]);
+        s.busy = true;
+        s.last_used = self.clock;
+        self.stats.prompt_tokens.fetch_add(req.prompt.len() as u64, Ordering::Relaxed);
+        sink.send(SeqEvent::Started { cached_tokens: reuse });
+        let seq = Seq {
+            slot,
+            done_prompt: reuse,
+            cached_tokens: reuse,
+            generated: Vec::new(),
+            history: req.prompt.clone(),
+            sampler: Sampler::new(req.sampling),
+            text: TextOut::new(req.stop_strings.clone()),
+            prompt_lp: if req.prompt_logprobs.is_some() { vec![None] } else { Vec::new() },
+            finished: None,
+            req,
+            sink,
+        };
+        self.running.push(seq);
+    }
+
+    fn drop_cancelled(&mut self) {
+        for s in &mut self.running {
+            if s.finished.is_none() && s.sink.is_closed() {
+                s.finished = Some(FinishReason::Interrupted);
+            }
+        }
+        self.retire();
+    }
+
+    /// Decode rows first, then prompt rows up to the chunk size.
+    fn build_batch(&mut self) {
+        self.batch.clear();
+        self.rows.clear();
+        // `slots[..].cached` grows by the rows batched here: once the forward pass has
+        // run, it lists exactly the positions whose K/V are written.
+        for (i, s) in self.running.iter_mut().enumerate() {
+            if s.finished.is_some() || s.done_prompt < s.req.prompt.len() {
+                continue;
+            }
+            let Some(&last) = s.generated.last() else { continue };
+            let pos = s.req.prompt.len() + s.generated.len() - 1;
+            if pos >= self.config.n_ctx {
+                s.finished = Some(FinishReason::Length);
+                continue;
+            }
+            self.batch.push(last, pos, s.slot, true);
+            self.rows.push(Row::Next(i));
+            self.slots[s.slot].cached.push(last);
+        }
+        let mut prompt_logit_rows = 0;
+        for (i, s) in self.running.iter_mut().enumerate() {
+            let budget = PREFILL_CHUNK - self.batch.len();
+            if budget == 0 {
+                break;
+            }
+            let n_prompt = s.req.prompt.len();
+            if s.finished.is_some() || s.done_prompt >= n_prompt {
+                continue;
+            }
+            let mut take = budget.min(n_prompt - s.done_prompt);
+            if s.req.prompt_logprobs.is_some() {
+                take = take.min(PROMPT_LOGIT_ROWS - prompt_logit_rows);
+                if take == 0 {
+                    continue;
+                }
+            }
+            for pos in s.done_prompt..s.done_prompt + take {
+                let last = pos + 1 == n_prompt;
+                let want = last || s.req.prompt_logprobs.is_some();
+                self.batch.push(s.req.prompt[pos], pos, s.slot, want);
+                if last {
+                    self.rows.push(Row::Next(i));
+                } else if want {
+                    self.rows.push(Row::Prompt(i, pos));
+                    prompt_logit_rows += 1;
+                }
+            }
+            // A prompt row that is also the last one feeds both the sampler and the
+            // prompt log-probabilities; `Next` handles both.
+            s.done_prompt += take;
+            self.stats.prefill_tokens.fetch_add(take as u64, Ordering::Relaxed);
+            let slot = &mut self.slots[s.slot];
+            slot.cached.extend_from_slice(&s.req.prompt[s.done_prompt - take..s.done_prompt]);
+        }
+    }
+
+    fn after_forward(&mut self) {
+        let vocab = self.model.config.vocab_size;
+        for r in 0..self.rows.len() {
+            let logits = &self.scratch.logits()[r * vocab..(r + 1) * vocab];
+            match self.rows[r] {
+                Row::Prompt(i, pos) => {
+                    let s = &mut self.running[i];
+                    let k = s.req.prompt_logprobs.unwrap_or(0);
+                    let lp = log_softmax(logits);
+                    s.prompt_lp.push(Some(token_logprob(&lp, s.req.prompt[pos + 1], k)));
+                }
+                Row::Next(i) => {
+                    self.work.copy_from_slice(logits);
+                    self.next_token(i);
+                }
+            }
+        }
+    }
+
+    /// Samples, checks and emits the next token of running sequence `i`.
+    fn next_token(&mut self, i: usize) {
+        let s = &mut self.running[i];
+        if s.generated.is_empty() && s.req.prompt_logprobs.is_some() {
+            let lp = std::mem::take(&mut s.prompt_lp);
+            if !s.sink.send(SeqEvent::PromptLogprobs(lp)) {
+                s.finished = Some(FinishReason::Interrupted);
+                return;
+            }
+        }
+        if s.req.max_tokens == Some(0) {
+            s.finished = Some(FinishReason::Length);
+            return;
+        }
+        for &(id, b) in &s.req.logit_bias {
+            if let Some(l) = self.work.get_mut(id as usize) {
+                *l += b;
+            }
+        }
+        let lp = s.req.logprobs.map(|_| log_softmax(&self.work));
+        let id = pick(s, &mut self.work, &self.tokenizer);
+        let logprob = lp.map(|lp| token_logprob(&lp, id, s.req.logprobs.unwrap_or(0)));
+        s.generated.push(id);
+        s.history.push(id);
+        self.stats.generated_tokens.fetch_add(1, Ordering::Relaxed);
+        let pos_after = s.req.prompt.len() + s.generated.len();
+        if s.req.stop_tokens.contains(&id) {
+            // Counted in the usage (it was generated) but not shown as text.
+            s.finished = Some(FinishReason::Stop);
+            return;
+        }
+        if let Some(c) = &mut s.req.constraint {
+            c.advance(self.tokenizer.token_bytes(id));
+        }
+        let (text, stop) = s.text.push(self.tokenizer.token_bytes(id));
+        if !s.sink.send(SeqEvent::Token { id, text, logprob }) {
+            s.finished = Some(FinishReason::Interrupted);
+            return;
+        }
+        if stop {
+            s.finished = Some(FinishReason::Stop);
+        } else if s.req.max_tokens.is_some_and(|m| s.generated.len() >= m) || pos_after >= self.config.n_ctx {
+            s.finished = Some(FinishReason::Length);
+        }
+    }
+
+    /// Frees the slots of finished sequences, then sends their `Done` (so that a
+    /// caller who sees `Done` also sees the slot free in the stats).
+    fn retire(&mut self) {
+        let mut done = Vec::new();
+        let mut i = 0;
+        while i < self.running.len() {
+            if self.running[i].finished.is_none() {
+                i += 1;
+                continue;
+            }
+            let s = self.running.swap_remove(i);
+            // The slot's `cached` lists exactly the positions whose K/V were written
+            // (a token joins it when its row is batched), so it stays as it is.
+            let slot = &mut self.slots[s.slot];
+            slot.busy = false;
+            slot.last_used = self.clock;
+            self.stats.running.fetch_sub(1, Ordering::AcqRel);
+            if s.sink.is_closed() {
+                self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
+            }
+            done.push(s);
+        }
+        if done.is_empty() {
+            return;
+        }
+        self.update_kv_stats();
+        for mut s in done {
+            let reason = s.finished.unwrap_or(FinishReason::Interrupted);
+            if reason != FinishReason::Stop {
+                let rest = s.text.finish();
+                if !rest.is_empty() {
+                    s.sink.send(SeqEvent::Token { id: u32::MAX, text: rest, logprob: None });
+                }
+            }
+            let summary = SeqSummary {
+                finish_reason: reason,
+                prompt_tokens: s.req.prompt.len(),
+                completion_tokens: s.generated.len(),
+                cached_tokens: s.cached_tokens,
+            };
+            s.sink.send(SeqEvent::Done(summary));
+        }
+    }
+
+    fn update_kv_stats(&self) {
+        let (mut used, mut cached) = (0, 0);
+        for s in &self.slots {
+            if s.busy {
+                used += s.cached.len();
+            } else {
+                cached += s.cached.len();
+            }
+        }
+        self.stats.kv_used.store(used, Ordering::Relaxed);
+        self.stats.kv_cached.store(cached, Ordering::Relaxed);
+    }
+}
+
+/// Samples a token, honouring the sequence's constraint: the sampled token is checked
+/// first (cheap when the model is on track); if the constraint refuses it, every token
+/// it refuses is masked and sampling runs again. End-of-generation is allowed only once
+/// the constraint is complete, and forced once nothing else can follow.
+fn pick(s: &mut Seq, work: &mut [f32], tok: &Tokenizer) -> u32 {
+    let Some(c) = &s.req.constraint else {
+        return s.sampler.sample(work, &s.history);
+    };
+    let end = s.req.stop_tokens.first().copied();
+    if c.must_end()
+        && let Some(e) = end
+    {
+        return e;
+    }
+    let ok = |id: u32| {
+        if s.req.stop_tokens.contains(&id) {
+            c.is_complete()
+        } else if tok.is_special(id) {
+            false
+        } else {
+            let b = tok.token_bytes(id);
+            !b.is_empty() && c.accepts(b)
+        }
+    };
+    let saved: Vec<f32> = work.to_vec();
+    let first = s.sampler.sample(work, &s.history);
+    if ok(first) {
+        return first;
+    }
+    work.copy_from_slice(&saved);
+    let mut any = false;
+    for (id, l) in work.iter_mut().enumerate() {
+        if ok(id as u32) {
+            any = true;
+        } else {
+            *l = f32::NEG_INFINITY;
+        }
+    }
+    if !any {
+        // Nothing can follow (should not happen with a well-formed constraint): end.
+        return end.unwrap_or(first);
+    }
+    s.sampler.sample(work, &s.history)
+}
+
+fn common_prefix(a: &[u32], b: &[u32]) -> usize {
+    a.iter().zip(b).take_while(|(x, y)| x == y).count()
+}
+
+/// `id`'s log-probability under `lp` and the `k` most likely tokens.
+pub fn token_logprob(lp: &[f32], id: u32, k: usize) -> TokenLogprob {
+    TokenLogprob { id, logprob: lp.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY), top: top_n(lp, k) }
+}
