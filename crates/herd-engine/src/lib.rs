@@ -8,6 +8,7 @@ pub mod bench;
 pub mod catalog;
 pub mod detok;
 pub mod generate;
+pub mod grammar;
 pub mod perplexity;
 pub mod prompt;
 pub mod sampler;
