@@ -42,6 +42,22 @@ pub trait OutputConstraint: Send {
     fn must_end(&self) -> bool;
 }
 
+/// A JSON schema's matcher constrains output as it is.
+impl OutputConstraint for crate::grammar::Matcher {
+    fn accepts(&self, bytes: &[u8]) -> bool {
+        crate::grammar::Matcher::accepts(self, bytes)
+    }
+    fn advance(&mut self, bytes: &[u8]) -> bool {
+        crate::grammar::Matcher::advance(self, bytes)
+    }
+    fn is_complete(&self) -> bool {
+        crate::grammar::Matcher::is_complete(self)
+    }
+    fn must_end(&self) -> bool {
+        crate::grammar::Matcher::must_end(self)
+    }
+}
+
 /// One sequence to generate.
 pub struct SeqRequest {
     pub prompt: Vec<u32>,
@@ -60,6 +76,9 @@ pub struct SeqRequest {
     /// Added to the logits before sampling (OpenAI's `logit_bias`).
     pub logit_bias: Vec<(u32, f32)>,
     pub constraint: Option<Box<dyn OutputConstraint>>,
+    /// Report the mean of the final-normed hidden states of the prompt (an embedding);
+    /// the prompt is computed in full, without prefix reuse.
+    pub embed: bool,
 }
 
 impl std::fmt::Debug for SeqRequest {
@@ -72,9 +91,17 @@ impl std::fmt::Debug for SeqRequest {
 /// if asked, a `Token` per generated token, then exactly one `Done` or `Error`.
 #[derive(Debug, Clone)]
 pub enum SeqEvent {
-    Started { cached_tokens: usize },
+    Started {
+        cached_tokens: usize,
+    },
     PromptLogprobs(Vec<Option<TokenLogprob>>),
-    Token { id: u32, text: String, logprob: Option<TokenLogprob> },
+    /// The mean final hidden state over the prompt, for `embed` requests.
+    Embedding(Vec<f32>),
+    Token {
+        id: u32,
+        text: String,
+        logprob: Option<TokenLogprob>,
+    },
     Done(SeqSummary),
     Error(String),
 }
@@ -86,6 +113,8 @@ pub struct SeqSummary {
     pub completion_tokens: usize,
     /// Prompt tokens whose K/V came from the cache instead of a forward pass.
     pub cached_tokens: usize,
+    /// The stop token that ended generation, if one did.
+    pub stop_token: Option<u32>,
 }
 
 /// Where a sequence's events go.
@@ -264,6 +293,8 @@ struct Seq {
     sampler: Sampler,
     text: TextOut,
     prompt_lp: Vec<Option<TokenLogprob>>,
+    /// Sum of the prompt's final hidden states, for `embed`.
+    hidden_sum: Vec<f32>,
     finished: Option<FinishReason>,
 }
 
@@ -316,6 +347,7 @@ impl Engine {
                 prompt_tokens: p.req.prompt.len(),
                 completion_tokens: 0,
                 cached_tokens: 0,
+                stop_token: None,
             };
             p.sink.send(SeqEvent::Done(summary));
         }
@@ -381,7 +413,8 @@ impl Engine {
     fn start(&mut self, p: Pending, slot: usize) {
         let Pending { req, mut sink } = p;
         // At least the last prompt token is computed again, so that fresh logits exist.
-        let limit = if req.prompt_logprobs.is_some() { 0 } else { req.prompt.len() - 1 };
+        let every_row = req.prompt_logprobs.is_some() || req.embed;
+        let limit = if every_row { 0 } else { req.prompt.len() - 1 };
         let mut reuse = common_prefix(&self.slots[slot].cached, &req.prompt).min(limit);
         // A longer prefix elsewhere (busy slots only ever append, so their early
         // positions are stable) is copied rather than recomputed.
@@ -410,6 +443,7 @@ impl Engine {
             sampler: Sampler::new(req.sampling),
             text: TextOut::new(req.stop_strings.clone()),
             prompt_lp: if req.prompt_logprobs.is_some() { vec![None] } else { Vec::new() },
+            hidden_sum: if req.embed { vec![0.0; self.model.config.dim] } else { Vec::new() },
             finished: None,
             req,
             sink,
@@ -457,7 +491,8 @@ impl Engine {
                 continue;
             }
             let mut take = budget.min(n_prompt - s.done_prompt);
-            if s.req.prompt_logprobs.is_some() {
+            let every_row = s.req.prompt_logprobs.is_some() || s.req.embed;
+            if every_row {
                 take = take.min(PROMPT_LOGIT_ROWS - prompt_logit_rows);
                 if take == 0 {
                     continue;
@@ -465,7 +500,7 @@ impl Engine {
             }
             for pos in s.done_prompt..s.done_prompt + take {
                 let last = pos + 1 == n_prompt;
-                let want = last || s.req.prompt_logprobs.is_some();
+                let want = last || every_row;
                 self.batch.push(s.req.prompt[pos], pos, s.slot, want);
                 if last {
                     self.rows.push(Row::Next(i));
@@ -484,15 +519,22 @@ impl Engine {
     }
 
     fn after_forward(&mut self) {
-        let vocab = self.model.config.vocab_size;
+        let (vocab, dim) = (self.model.config.vocab_size, self.model.config.dim);
         for r in 0..self.rows.len() {
             let logits = &self.scratch.logits()[r * vocab..(r + 1) * vocab];
+            let (Row::Prompt(i, _) | Row::Next(i)) = self.rows[r];
+            let s = &mut self.running[i];
+            if s.req.embed && s.generated.is_empty() {
+                let h = &self.scratch.hidden()[r * dim..(r + 1) * dim];
+                s.hidden_sum.iter_mut().zip(h).for_each(|(a, b)| *a += b);
+            }
             match self.rows[r] {
                 Row::Prompt(i, pos) => {
                     let s = &mut self.running[i];
-                    let k = s.req.prompt_logprobs.unwrap_or(0);
-                    let lp = log_softmax(logits);
-                    s.prompt_lp.push(Some(token_logprob(&lp, s.req.prompt[pos + 1], k)));
+                    if let Some(k) = s.req.prompt_logprobs {
+                        let lp = log_softmax(logits);
+                        s.prompt_lp.push(Some(token_logprob(&lp, s.req.prompt[pos + 1], k)));
+                    }
                 }
                 Row::Next(i) => {
                     self.work.copy_from_slice(logits);
@@ -508,6 +550,14 @@ impl Engine {
         if s.generated.is_empty() && s.req.prompt_logprobs.is_some() {
             let lp = std::mem::take(&mut s.prompt_lp);
             if !s.sink.send(SeqEvent::PromptLogprobs(lp)) {
+                s.finished = Some(FinishReason::Interrupted);
+                return;
+            }
+        }
+        if s.generated.is_empty() && s.req.embed {
+            let n = s.req.prompt.len() as f32;
+            let mean = s.hidden_sum.iter().map(|v| v / n).collect();
+            if !s.sink.send(SeqEvent::Embedding(mean)) {
                 s.finished = Some(FinishReason::Interrupted);
                 return;
             }
@@ -587,6 +637,7 @@ impl Engine {
                 prompt_tokens: s.req.prompt.len(),
                 completion_tokens: s.generated.len(),
                 cached_tokens: s.cached_tokens,
+                stop_token: s.generated.last().copied().filter(|t| s.req.stop_tokens.contains(t)),
             };
             s.sink.send(SeqEvent::Done(summary));
         }

@@ -177,6 +177,11 @@ impl Scratch {
     pub fn logits(&self) -> &[f32] {
         &self.logits
     }
+    /// The final-normed hidden states of the rows of the last `forward` that wanted
+    /// logits, in batch order (`dim` floats each), then stale rows.
+    pub fn hidden(&self) -> &[f32] {
+        &self.normed
+    }
     pub fn capacity(&self) -> usize {
         self.cap
     }

@@ -32,6 +32,10 @@ enum Command {
     /// Chat interactively: /reset clears the history, /system TEXT sets the system
     /// prompt, /exit or Ctrl-D leaves; Ctrl-C stops the current answer.
     Chat(cmd::run::ChatArgs),
+    /// Serve a model over HTTP: the OpenAI API (/v1/chat/completions, /v1/completions,
+    /// /v1/messages, /v1/embeddings, /v1/models), /tokenize, /detokenize, /health,
+    /// /metrics, and a chat page at /. Sequences are batched continuously.
+    Serve(cmd::serve::ServeArgs),
     /// Fetch a catalogue model into the cache (with a sha256 check).
     Pull(cmd::pull::PullArgs),
     /// Show a model's architecture, hyper-parameters, RoPE scaling, tensors and
@@ -83,6 +87,7 @@ fn main() -> ExitCode {
     let result = match cli.cmd {
         Command::Run(a) => cmd::run::run(a),
         Command::Chat(a) => cmd::run::chat(a),
+        Command::Serve(a) => cmd::serve::serve(a),
         Command::Pull(a) => cmd::pull::pull(a),
         Command::Info(a) => cmd::info::info(a),
         Command::Tokenize(a) => cmd::tokenize::tokenize(a),

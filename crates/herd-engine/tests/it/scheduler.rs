@@ -59,6 +59,7 @@ fn request(prompt: &str, max_tokens: usize) -> SeqRequest {
         prompt_logprobs: None,
         logit_bias: Vec::new(),
         constraint: None,
+        embed: false,
     }
 }
 
@@ -95,6 +96,7 @@ fn collect(rx: &Receiver<SeqEvent>) -> Outcome {
                 return o;
             }
             SeqEvent::Error(e) => panic!("sequence failed: {e}"),
+            SeqEvent::Embedding(_) => {}
         }
     }
 }
@@ -218,7 +220,7 @@ fn a_full_queue_and_a_long_prompt_are_refused_with_reasons() {
     let mut long = request("word ", 1);
     long.prompt = vec![1; 600];
     let (tx, _rx) = channel();
-    let err = h.submit(long, Box::new(ChanSink { tx, closed: Arc::new(AtomicBool::new(false)) })).unwrap_err();
+    let err = h.submit(long, Box::new(ChanSink { tx, closed: Arc::new(AtomicBool::new(false)) })).expect_err("refused");
     assert!(err.to_string().contains("600 tokens") && err.to_string().contains("512"), "{err}");
     h.shutdown();
 }

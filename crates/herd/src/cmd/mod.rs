@@ -8,6 +8,7 @@ pub mod pull;
 pub mod quantize;
 pub mod run;
 pub mod scaling;
+pub mod serve;
 pub mod tokenize;
 pub mod tools;
 
