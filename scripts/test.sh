@@ -19,6 +19,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "test inputs"
 bash scripts/setup-test-data.sh
 
+step "browser test inputs (chromium, playwright-core)"
+bash scripts/setup-browser.sh
+
 step "default model"
 cargo run --quiet --release --locked -p herd -- pull
 
