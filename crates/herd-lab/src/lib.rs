@@ -6,6 +6,7 @@
 pub mod contamination;
 pub mod error;
 pub mod scaling;
+pub mod serve_bench;
 pub mod svg;
 
 pub use error::LabError;

@@ -134,7 +134,7 @@ pub(crate) fn plan(l: &Loaded, req: &ChatRequest) -> Result<(Plan, ToolMode), Ap
         sampling: req.sampling.params()?,
         max_tokens: max,
         stop_strings: req.sampling.stops()?,
-        stop_tokens: l.stop_ids.clone(),
+        stop_tokens: req.sampling.stop_tokens(l),
         logprobs: (req.logprobs == Some(true)).then_some(top),
         prompt_logprobs: None,
         logit_bias: req.sampling.bias(l.vocab_size)?,

@@ -106,7 +106,7 @@ pub async fn handler(State(st): State<Shared>, body: axum::body::Bytes) -> Resul
                 sampling,
                 max_tokens: max_tokens(req.max_tokens, Some(DEFAULT_MAX_TOKENS), true)?,
                 stop_strings: req.sampling.stops()?,
-                stop_tokens: l.stop_ids.clone(),
+                stop_tokens: req.sampling.stop_tokens(&l),
                 logprobs: req.logprobs,
                 prompt_logprobs: if req.echo { req.logprobs } else { None },
                 logit_bias: req.sampling.bias(l.vocab_size)?,

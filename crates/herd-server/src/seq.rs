@@ -49,6 +49,9 @@ pub struct SamplingFields {
     pub stop: Option<StopField>,
     pub logit_bias: Option<HashMap<String, f32>>,
     pub n: Option<usize>,
+    /// Keep generating past end-of-sequence (llama.cpp's and vLLM's extension, for
+    /// benchmarks that need equal work per request).
+    pub ignore_eos: Option<bool>,
 }
 
 /// Most choices one request may ask for.
@@ -88,6 +91,11 @@ impl SamplingFields {
         }
         p.seed = self.seed.unwrap_or_else(rand::random);
         Ok(p)
+    }
+
+    /// The ids that end generation, none with `ignore_eos`.
+    pub fn stop_tokens(&self, l: &Loaded) -> Vec<u32> {
+        if self.ignore_eos == Some(true) { Vec::new() } else { l.stop_ids.clone() }
     }
 
     pub fn n(&self) -> Result<usize, ApiError> {

@@ -8,7 +8,10 @@ use herd_engine::bench::{self, BenchResult, BenchTest};
 use std::collections::BTreeMap;
 
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
+    #[command(subcommand)]
+    pub serve: Option<BenchCmd>,
     /// A GGUF file, a Hugging Face folder or a catalogue name (default model if omitted).
     pub model_path: Option<String>,
     /// Prompt lengths to time (comma-separated; 0 skips the prompt tests).
@@ -41,7 +44,71 @@ fn model_type(files: &herd_llama::loader::ModelFiles) -> String {
     format!("llama {size} {dtype}")
 }
 
+#[derive(clap::Subcommand, Debug)]
+pub enum BenchCmd {
+    /// Load-test an OpenAI-compatible server (herd serve, llama-server, vLLM) as vLLM's
+    /// benchmark_serving does: streamed chat requests from N concurrent clients;
+    /// output tokens/s, time to first token and inter-token latency percentiles.
+    Serve(ServeBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ServeBenchArgs {
+    /// The OpenAI base URL, e.g. http://127.0.0.1:8080/v1.
+    pub url: String,
+    /// Concurrent clients to test (comma-separated).
+    #[arg(long, value_delimiter = ',', default_value = "1,4,16")]
+    pub concurrency: Vec<usize>,
+    /// Requests per concurrency level.
+    #[arg(long, default_value_t = 32)]
+    pub requests: usize,
+    /// Tokens generated per request.
+    #[arg(long, default_value_t = 128)]
+    pub max_tokens: usize,
+    /// Send ignore_eos so every request generates exactly --max-tokens (both herd and
+    /// llama-server honour it); off: requests end where the model stops.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    pub ignore_eos: bool,
+    #[arg(long, default_value = "Write a short story about a lighthouse keeper.")]
+    pub prompt: String,
+    #[arg(long)]
+    pub model: Option<String>,
+    #[arg(long, env = "HERD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Print the reports as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bench_serve(a: ServeBenchArgs) -> Result<()> {
+    use herd_lab::serve_bench::{LoadConfig, run, table};
+    let cfg = LoadConfig {
+        base_url: a.url,
+        api_key: a.api_key,
+        model: a.model,
+        prompt: a.prompt,
+        max_tokens: a.max_tokens,
+        ignore_eos: a.ignore_eos,
+        timeout: std::time::Duration::from_secs(600),
+    };
+    let mut reports = Vec::new();
+    for &c in &a.concurrency {
+        eprintln!("herd bench serve: concurrency {c}, {} requests ...", a.requests);
+        reports.push(run(&cfg, c, a.requests));
+    }
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    } else {
+        print!("{}", table(&reports));
+    }
+    anyhow::ensure!(reports.iter().all(|r| r.failed == 0), "some requests failed (see the failed column)");
+    Ok(())
+}
+
 pub fn bench(a: BenchArgs) -> Result<()> {
+    if let Some(BenchCmd::Serve(s)) = a.serve {
+        return bench_serve(s);
+    }
     let files = load_model(a.model_path.as_deref())?;
     let threads = if a.threads.is_empty() {
         vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)]
