@@ -414,7 +414,10 @@ impl Engine {
         let Pending { req, mut sink } = p;
         // At least the last prompt token is computed again, so that fresh logits exist.
         let every_row = req.prompt_logprobs.is_some() || req.embed;
-        let limit = if every_row { 0 } else { req.prompt.len() - 1 };
+        // At least the last two prompt tokens are computed again: fresh logits are
+        // needed, and a chunk of two or more rows rounds exactly as the chunk the
+        // prefix first ran in (see `prompt_take`).
+        let limit = if every_row { 0 } else { req.prompt.len().saturating_sub(2) };
         let mut reuse = common_prefix(&self.slots[slot].cached, &req.prompt).min(limit);
         // A longer prefix elsewhere (busy slots only ever append, so their early
         // positions are stable) is copied rather than recomputed.
@@ -490,13 +493,14 @@ impl Engine {
             if s.finished.is_some() || s.done_prompt >= n_prompt {
                 continue;
             }
-            let mut take = budget.min(n_prompt - s.done_prompt);
             let every_row = s.req.prompt_logprobs.is_some() || s.req.embed;
+            let mut room = budget;
             if every_row {
-                take = take.min(PROMPT_LOGIT_ROWS - prompt_logit_rows);
-                if take == 0 {
-                    continue;
-                }
+                room = room.min(PROMPT_LOGIT_ROWS - prompt_logit_rows);
+            }
+            let take = prompt_take(n_prompt - s.done_prompt, room);
+            if take == 0 {
+                continue;
             }
             for pos in s.done_prompt..s.done_prompt + take {
                 let last = pos + 1 == n_prompt;
@@ -702,6 +706,23 @@ fn pick(s: &mut Seq, work: &mut [f32], tok: &Tokenizer) -> u32 {
     s.sampler.sample(work, &s.history)
 }
 
+/// Prompt rows to batch this step out of `remaining`, with `room` free rows. Attention
+/// rounds a sequence's lone row differently from rows of a chunk (llama.cpp's two
+/// summation orders), so a prompt is only ever cut into chunks of two or more rows
+/// (unless it is one token long): then every prompt token gets the same bits however
+/// the batch was shared, and a cached prefix equals a recomputed one. Waiting a step
+/// for room costs little; the decode rows that took it are running.
+fn prompt_take(remaining: usize, room: usize) -> usize {
+    if remaining <= 1 {
+        return remaining.min(room);
+    }
+    let mut take = room.min(remaining);
+    if remaining - take == 1 {
+        take -= 1;
+    }
+    if take < 2 { 0 } else { take }
+}
+
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
 }
@@ -709,4 +730,27 @@ fn common_prefix(a: &[u32], b: &[u32]) -> usize {
 /// `id`'s log-probability under `lp` and the `k` most likely tokens.
 pub fn token_logprob(lp: &[f32], id: u32, k: usize) -> TokenLogprob {
     TokenLogprob { id, logprob: lp.get(id as usize).copied().unwrap_or(f32::NEG_INFINITY), top: top_n(lp, k) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::prompt_take;
+
+    #[test]
+    fn prompt_chunks_never_leave_a_lone_row() {
+        assert_eq!(prompt_take(1, 5), 1);
+        assert_eq!(prompt_take(10, 256), 10);
+        assert_eq!(prompt_take(10, 9), 8, "leaves 2, not 1");
+        assert_eq!(prompt_take(10, 1), 0, "waits rather than run one row");
+        assert_eq!(prompt_take(3, 2), 0, "2 would leave 1; 1 alone is refused");
+        for remaining in 1..40 {
+            for room in 0..40 {
+                let t = prompt_take(remaining, room);
+                assert!(t <= room && t <= remaining);
+                if remaining > 1 {
+                    assert!(t == 0 || (t >= 2 && remaining - t != 1), "{remaining} {room} -> {t}");
+                }
+            }
+        }
+    }
 }
