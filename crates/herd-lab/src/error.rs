@@ -27,6 +27,9 @@ pub enum LabError {
     /// is 1-based (0 when the problem is not on one line).
     #[error("{}", csv_message(path, *line, msg))]
     Data { path: String, line: usize, msg: String },
+    /// An evaluation backend (the engine or an HTTP endpoint) failed a request.
+    #[error("{0}")]
+    Backend(String),
 }
 
 fn csv_message(path: &str, line: usize, msg: &str) -> String {

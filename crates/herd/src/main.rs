@@ -36,6 +36,10 @@ enum Command {
     /// /v1/messages, /v1/embeddings, /v1/models), /tokenize, /detokenize, /health,
     /// /metrics, and a chat page at /. Sequences are batched continuously.
     Serve(cmd::serve::ServeArgs),
+    /// Evaluate a model (in process) or an OpenAI-compatible endpoint on the Llama 3
+    /// paper's benchmarks with the paper's settings: results with 95% intervals beside
+    /// the published Llama 3.1 scores, a per-sample log, a response cache.
+    Eval(cmd::eval::EvalArgs),
     /// Fetch a catalogue model into the cache (with a sha256 check).
     Pull(cmd::pull::PullArgs),
     /// Show a model's architecture, hyper-parameters, RoPE scaling, tensors and
@@ -88,6 +92,7 @@ fn main() -> ExitCode {
         Command::Run(a) => cmd::run::run(a),
         Command::Chat(a) => cmd::run::chat(a),
         Command::Serve(a) => cmd::serve::serve(a),
+        Command::Eval(a) => cmd::eval::eval(a),
         Command::Pull(a) => cmd::pull::pull(a),
         Command::Info(a) => cmd::info::info(a),
         Command::Tokenize(a) => cmd::tokenize::tokenize(a),

@@ -1,4 +1,5 @@
 //! herd-lab end to end: each tool on inputs with known answers.
 
 mod contamination;
+mod eval_scorers;
 mod scaling;

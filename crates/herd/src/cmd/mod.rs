@@ -2,6 +2,8 @@
 
 pub mod bench;
 pub mod contamination;
+pub mod eval;
+
 pub mod info;
 pub mod perplexity;
 pub mod pull;

@@ -187,7 +187,7 @@ fn interrupt_flag() -> Result<Arc<AtomicBool>> {
 
 /// The prompt formatter of a model: Llama 3.1's own for Llama 3 models, else the
 /// model's chat template.
-fn formatter(files: &ModelFiles) -> Result<Formatter> {
+pub(crate) fn formatter(files: &ModelFiles) -> Result<Formatter> {
     let tpl = match &files.chat_template {
         Some(src) => Some(ChatTemplate::new(src, &files.bos_token, &files.eos_token)?),
         None => None,

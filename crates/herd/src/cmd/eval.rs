@@ -1,0 +1,165 @@
+//! `herd eval`: flags to an evaluation run; the harness is herd-lab's `eval`.
+
+use anyhow::{Context, Result, bail};
+use clap::Args;
+use herd_engine::catalog;
+use herd_engine::scheduler::EngineConfig;
+use herd_lab::eval::backend::{Backend, Endpoint, InProcess};
+use herd_lab::eval::run::{Cache, RunOptions, TaskResult, run_task, table};
+use herd_lab::eval::tasks::{self, DataSource, Task};
+use indicatif::{ProgressBar, ProgressStyle};
+use std::io::Write;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+#[derive(Args, Debug)]
+pub struct EvalArgs {
+    /// Tasks, comma-separated (see --list), e.g. gsm8k,arc_challenge,humaneval.
+    #[arg(value_delimiter = ',', required_unless_present = "list")]
+    pub tasks: Vec<String>,
+    /// List every task with its setting, metric and data source, then exit.
+    #[arg(long)]
+    pub list: bool,
+    /// Evaluate this model in process (GGUF, HF folder or catalogue name; default:
+    /// the default model unless --endpoint is given).
+    #[arg(long, conflicts_with = "endpoint")]
+    pub model: Option<String>,
+    /// Evaluate an OpenAI-compatible server instead, e.g. http://127.0.0.1:8080/v1.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    #[arg(long, env = "HERD_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// The model name to send to the endpoint (default: its first listed model).
+    #[arg(long)]
+    pub served_model: Option<String>,
+    /// Folder of datasets in their upstream formats (Hugging Face Parquet/JSONL exports).
+    #[arg(long)]
+    pub data: Option<PathBuf>,
+    /// Documents per task (the first N).
+    #[arg(long)]
+    pub limit: Option<usize>,
+    /// Few-shot examples (default: the paper's setting of each task).
+    #[arg(long)]
+    pub shots: Option<usize>,
+    /// Requests in flight at once (in process: the engine's parallel slots).
+    #[arg(long, default_value_t = 4)]
+    pub concurrency: usize,
+    /// Context size in process (0: the model's, capped at 4096).
+    #[arg(long, default_value_t = 0)]
+    pub ctx: usize,
+    /// Threads for the matrix kernels in process (0: one per core).
+    #[arg(long, short = 't', default_value_t = 0)]
+    pub threads: usize,
+    /// Write the results as JSON here.
+    #[arg(long, short = 'o')]
+    pub output: Option<PathBuf>,
+    /// Every sample's prompt, raw output, extracted answer and score, as JSON lines
+    /// (default: beside --output, with .samples.jsonl).
+    #[arg(long)]
+    pub log: Option<PathBuf>,
+    /// Response cache (default: $HERD_HOME/eval-cache/responses.jsonl); a re-run with the
+    /// same model and prompts costs nothing, and an interrupted run resumes.
+    #[arg(long)]
+    pub cache: Option<PathBuf>,
+}
+
+fn list() {
+    println!("| task | style | setting | metric | shots | max tokens | data | Llama 3.1 8B / 70B / 405B |");
+    println!("|---|---|---|---|---:|---:|---|---|");
+    for t in tasks::all() {
+        let i = t.info();
+        let paper = i.paper.map_or("–".into(), |p| format!("{} / {} / {}", p[0], p[1], p[2]));
+        println!(
+            "| {} | {:?} | {} | {} | {} | {} | {} | {} |",
+            i.name, i.style, i.setting, i.metric, i.shots, i.max_tokens, i.data, paper
+        );
+    }
+}
+
+fn backend(a: &EvalArgs) -> Result<Box<dyn Backend>> {
+    if let Some(url) = &a.endpoint {
+        return Ok(Box::new(Endpoint::new(url, a.api_key.clone(), a.served_model.clone())?));
+    }
+    let path = super::resolve_model(a.model.as_deref())?;
+    let files = herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    let formatter = super::run::formatter(&files)?;
+    let n_ctx = super::context_size(a.ctx, files.config.max_ctx);
+    let model = herd_llama::model::Model::from_files(&files, a.threads);
+    let cfg = EngineConfig { parallel: a.concurrency.max(1), n_ctx, max_queue: 4096 };
+    let (engine, _join) = herd_engine::scheduler::spawn(model, files.tokenizer.clone(), cfg)?;
+    let model_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
+    Ok(Box::new(InProcess { engine, tokenizer: files.tokenizer.clone(), formatter, model_id }))
+}
+
+pub fn eval(a: EvalArgs) -> Result<()> {
+    if a.list {
+        list();
+        return Ok(());
+    }
+    let mut chosen: Vec<Box<dyn Task>> = Vec::new();
+    for name in &a.tasks {
+        match tasks::find(name) {
+            Some(t) => chosen.push(t),
+            None => bail!("unknown task {name:?}; `herd eval --list` shows the tasks"),
+        }
+    }
+    let mut src = DataSource { dir: a.data.clone(), fetched: Vec::new() };
+    if a.tasks.iter().any(|t| t == "humaneval") && a.data.as_ref().is_none_or(|d| !d.join("humaneval").exists()) {
+        let p = catalog::pull(&catalog::HUMANEVAL, super::pull_progress())?;
+        src.fetched.push(("humaneval", p));
+    }
+    let backend = backend(&a)?;
+    let cache_path = a.cache.clone().unwrap_or_else(|| catalog::herd_home().join("eval-cache/responses.jsonl"));
+    let cache = Cache::open(&cache_path)?;
+    let log_path = a.log.clone().or_else(|| a.output.as_ref().map(|o| o.with_extension("samples.jsonl")));
+    let log: Option<Mutex<Box<dyn Write + Send>>> = match &log_path {
+        Some(p) => Some(Mutex::new(Box::new(std::io::BufWriter::new(
+            std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
+        )))),
+        None => None,
+    };
+    let opts = RunOptions { limit: a.limit, shots: a.shots, concurrency: a.concurrency.max(1) };
+    let mut results: Vec<(String, TaskResult)> = Vec::new();
+    for task in &chosen {
+        let name = task.info().name;
+        let docs = task.load(&src)?;
+        let n = a.limit.map_or(docs.len(), |l| l.min(docs.len()));
+        let bar = ProgressBar::new(n as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{msg:>20} [{bar:30}] {pos}/{len} ({eta} left)")
+                .unwrap_or_else(|_| ProgressStyle::default_bar())
+                .progress_chars("=> "),
+        );
+        bar.set_message(name);
+        let r = run_task(task.as_ref(), &docs, backend.as_ref(), &cache, &opts, log.as_ref(), &|d, _| {
+            bar.set_position(d as u64)
+        })?;
+        bar.finish_and_clear();
+        eprintln!(
+            "herd eval: {name}: {:.1} ± {:.1} (n = {}, {} cached)",
+            100.0 * r.score,
+            100.0 * r.ci95,
+            r.n,
+            r.cached
+        );
+        results.push((name.to_string(), r));
+    }
+    if let Some(log) = log
+        && let Ok(mut w) = log.into_inner()
+    {
+        w.flush().context("writing the sample log")?;
+    }
+    print!("{}", table(&results));
+    if let Some(out) = &a.output {
+        let json = serde_json::json!({
+            "results": results.iter().map(|(n, r)| (n.clone(), serde_json::to_value(r).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
+            "config": {
+                "backend": backend.id(), "limit": a.limit, "shots": a.shots, "concurrency": a.concurrency,
+                "samples": log_path, "cache": cache_path,
+            },
+        });
+        std::fs::write(out, serde_json::to_string_pretty(&json)?)
+            .with_context(|| format!("cannot write {}", out.display()))?;
+    }
+    Ok(())
+}
