@@ -12,7 +12,8 @@
 #
 # Needs: python3 (3.10+) with pip, node/npm, and network access to PyPI and npm. No GPU,
 # no llama.cpp, no torch: the generator only needs numpy, gguf and safetensors, which go
-# into a venv at ${HERD_HOME:-$HOME/.cache/herd}/venv.
+# into a venv at ${HERD_HOME:-$HOME/.cache/herd}/venv. The server tests' packages (the
+# OpenAI client, jsonschema, pytest: scripts/server-tests/requirements.txt) go there too.
 #
 # --no-models: stop after the tokenizer files (scripts/golden/regen.sh uses this before it
 # regenerates the models and their fixture together).
@@ -84,6 +85,22 @@ else
     fi
     sha256 "$REQS" >"$STAMP"
     say "venv: done"
+fi
+
+# The server tests' packages, with their own stamp (a rebuilt venv loses it).
+SERVER_REQS="$ROOT/scripts/server-tests/requirements.txt"
+SERVER_STAMP="$VENV/.herd-server-tests.sha256"
+if [ -f "$SERVER_STAMP" ] && [ "$(cat "$SERVER_STAMP")" = "$(sha256 "$SERVER_REQS")" ]; then
+    say "venv: server-test packages up to date"
+else
+    say "venv: installing $(grep -cv '^\s*#\|^\s*$' "$SERVER_REQS") pinned server-test packages (openai, jsonschema, pytest and their deps)"
+    if "$VENV/bin/python" -m pip --version >/dev/null 2>&1; then
+        "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$SERVER_REQS"
+    else
+        "$PYTHON" -m pip --python "$VENV/bin/python" install --quiet --disable-pip-version-check -r "$SERVER_REQS"
+    fi
+    sha256 "$SERVER_REQS" >"$SERVER_STAMP"
+    say "venv: server-test packages done"
 fi
 
 # --- 2. llama3/tokenizer.model from the llama-models wheel ---------------------------

