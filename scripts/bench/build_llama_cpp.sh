@@ -3,7 +3,7 @@
 # llama.cpp sources vendored in the pinned llama-cpp-python sdist (PyPI), outside the
 # repository, with -DGGML_NATIVE=ON: the peer of herd's speed and quantization checks.
 #
-# Usage: build_llama_cpp.sh [TARGET...]    Environment: LLAMA_CPP_BUILD (default
+# Usage: build_llama_cpp.sh [TARGET...] (llama-server too)    Environment: LLAMA_CPP_BUILD (default
 # /tmp/herd-llama-cpp), JOBS (default 2), PYTHON. Prints the bin directory last.
 # About 4 minutes of 2 cores for the three tools; re-runs only build what changed.
 set -euo pipefail
@@ -26,9 +26,13 @@ if ! command -v cmake >/dev/null 2>&1; then
     [ -x "$BUILD/cmake-venv/bin/cmake" ] || { "$PYTHON" -m venv "$BUILD/cmake-venv" && "$BUILD/cmake-venv/bin/pip" install --quiet cmake; }
     export PATH="$BUILD/cmake-venv/bin:$PATH"
 fi
-if [ ! -f "$BUILD/build/CMakeCache.txt" ]; then
+# llama-server (for scripts/bench/compare_llama_server.sh) needs the server tools on.
+SERVER=OFF
+case " ${TARGETS[*]} " in *" llama-server "*) SERVER=ON ;; esac
+CACHE="$BUILD/build/CMakeCache.txt"
+if [ ! -f "$CACHE" ] || { [ "$SERVER" = ON ] && ! grep -q "LLAMA_BUILD_SERVER:BOOL=ON" "$CACHE"; }; then
     cmake -S "$BUILD/src/vendor/llama.cpp" -B "$BUILD/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=OFF >&2
+        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=$SERVER >&2
 fi
 cmake --build "$BUILD/build" --target "${TARGETS[@]}" -j"${JOBS:-2}" >&2
 echo "$BUILD/build/bin"

@@ -128,7 +128,7 @@ pub trait EventSink: Send {
 /// Why a request was not queued.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SubmitError {
-    #[error("the queue is full ({0} requests waiting); retry later")]
+    #[error("the queue is full ({0} sequences waiting); retry later")]
     QueueFull(usize),
     #[error("the engine has stopped")]
     Stopped,
@@ -203,8 +203,12 @@ impl EngineHandle {
             return Err(SubmitError::Stopped);
         }
         check_request(&req, self.config.n_ctx).map_err(SubmitError::Invalid)?;
+        // A request may wait while the engine has not admitted it yet even though a
+        // slot is free (a request's `n` sequences arrive together): free slots count as
+        // room on top of the queue.
+        let free = self.config.parallel.saturating_sub(self.stats.running.load(Ordering::Acquire));
         let q = self.stats.queued.fetch_add(1, Ordering::AcqRel);
-        if q >= self.config.max_queue {
+        if q >= self.config.max_queue + free {
             self.stats.queued.fetch_sub(1, Ordering::AcqRel);
             return Err(SubmitError::QueueFull(q));
         }

@@ -17,7 +17,8 @@ pub struct ApiMessage {
     pub role: String,
     #[serde(default)]
     pub content: Option<ApiContent>,
-    #[serde(default)]
+    /// `null` reads as none: clients send back a response message as they got it.
+    #[serde(default, deserialize_with = "null_as_empty")]
     pub tool_calls: Vec<ApiToolCall>,
     #[serde(default)]
     pub tool_call_id: Option<String>,
@@ -25,6 +26,10 @@ pub struct ApiMessage {
     pub context: Option<String>,
     #[serde(default)]
     pub stop_reason: Option<String>,
+}
+
+fn null_as_empty<'de, D: serde::Deserializer<'de>, T: Deserialize<'de>>(d: D) -> std::result::Result<Vec<T>, D::Error> {
+    Ok(Option::<Vec<T>>::deserialize(d)?.unwrap_or_default())
 }
 
 /// A message's content: a string, or a list of parts of which the text parts count.

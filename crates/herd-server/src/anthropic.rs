@@ -121,6 +121,9 @@ fn message(role: &str, text: String) -> ApiMessage {
 
 /// Anthropic messages to OpenAI-shaped ones.
 fn to_chat_messages(req: &MessagesRequest) -> Result<Vec<ApiMessage>, ApiError> {
+    if req.messages.is_empty() {
+        return Err(ApiError::param("messages", "messages must hold at least one message"));
+    }
     let mut out = Vec::new();
     if let Some(s) = &req.system {
         out.push(message("system", blocks_text(s, "system")?));
@@ -143,7 +146,15 @@ fn to_chat_messages(req: &MessagesRequest) -> Result<Vec<ApiMessage>, ApiError> 
         let mut calls = Vec::new();
         for b in blocks {
             match b.get("type").and_then(Value::as_str) {
-                Some("text") => text.push_str(b.get("text").and_then(Value::as_str).unwrap_or_default()),
+                Some("text") => match b.get("text").and_then(Value::as_str) {
+                    Some(t) => text.push_str(t),
+                    None => {
+                        return Err(ApiError::param(
+                            "messages",
+                            format!("messages.{i}: a text block's text must be a string"),
+                        ));
+                    }
+                },
                 Some("tool_use") if m.role == "assistant" => calls.push(ApiToolCall {
                     id: b.get("id").and_then(Value::as_str).map(String::from),
                     function: ApiFunction {
@@ -165,12 +176,18 @@ fn to_chat_messages(req: &MessagesRequest) -> Result<Vec<ApiMessage>, ApiError> 
                     tm.tool_call_id = b.get("tool_use_id").and_then(Value::as_str).map(String::from);
                     out.push(tm);
                 }
-                k => {
+                Some(k @ ("tool_use" | "tool_result")) => {
+                    let belongs = if k == "tool_use" { "assistant" } else { "user" };
                     return Err(ApiError::param(
                         "messages",
-                        format!(
-                            "messages.{i}: content block type {k:?} is not supported (text, tool_use, tool_result)"
-                        ),
+                        format!("messages.{i}: a {k} block belongs in a message of role {belongs}"),
+                    ));
+                }
+                k => {
+                    let k = k.map_or("(missing)".to_string(), |k| format!("{k:?}"));
+                    return Err(ApiError::param(
+                        "messages",
+                        format!("messages.{i}: content block type {k} is not supported (text, tool_use, tool_result)"),
                     ));
                 }
             }

@@ -286,15 +286,33 @@ async fn stream(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, tx: Out,
     let mut open = total;
     while let Some((i, ev)) = rx.recv().await {
         let before = (choices[i].text.len(), choices[i].ids.len());
-        let echo_now = matches!(ev, SeqEvent::Started { .. }) && ctx.echo;
+        // The echoed prompt goes out once its log-probabilities are known (when asked
+        // for), else as soon as the sequence starts.
+        let echo_now = ctx.echo
+            && match ev {
+                SeqEvent::Started { .. } => ctx.logprobs.is_none(),
+                SeqEvent::PromptLogprobs(_) => true,
+                _ => false,
+            };
         if let Err(e) = apply(&mut choices[i], ev) {
             let _ = send(&tx, &e.body()).await;
             return;
         }
         let c = &choices[i];
+        let prompt = &ctx.prompts[i / ctx.n];
+        let echo_len = if ctx.echo { ctx.l.tokenizer.decode(prompt).len() } else { 0 };
         if echo_now {
-            let text = ctx.l.tokenizer.decode(&ctx.prompts[i / ctx.n]);
-            if !send(&tx, &chunk(i, text, Value::Null, None)).await {
+            let lp = if ctx.logprobs.is_some() {
+                let items: Vec<(u32, Option<&TokenLogprob>)> = prompt
+                    .iter()
+                    .enumerate()
+                    .map(|(k, &id)| (id, c.prompt_lps.get(k).and_then(Option::as_ref)))
+                    .collect();
+                logprobs_object(&ctx.l, &items, 0)
+            } else {
+                Value::Null
+            };
+            if !send(&tx, &chunk(i, ctx.l.tokenizer.decode(prompt), lp, None)).await {
                 return;
             }
         }
@@ -304,7 +322,9 @@ async fn stream(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, tx: Out,
                 .zip(&c.lps[before.1.min(c.lps.len())..])
                 .map(|(&id, lp)| (id, Some(lp)))
                 .collect();
-            let lp = if ctx.logprobs.is_some() { logprobs_object(&ctx.l, &items, before.0) } else { Value::Null };
+            // Offsets count from the start of the whole text, the echoed prompt included.
+            let lp =
+                if ctx.logprobs.is_some() { logprobs_object(&ctx.l, &items, echo_len + before.0) } else { Value::Null };
             if !send(&tx, &chunk(i, c.text[before.0..].to_string(), lp, None)).await {
                 return;
             }

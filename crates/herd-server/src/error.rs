@@ -67,7 +67,7 @@ impl ApiError {
             ..Self::new(
                 StatusCode::TOO_MANY_REQUESTS,
                 "rate_limit_error",
-                format!("the server is busy ({waiting} requests already waiting); retry later"),
+                format!("the server is busy ({waiting} sequences already waiting for a slot); retry later"),
             )
         }
     }
