@@ -203,7 +203,9 @@ fn a_full_queue_and_a_long_prompt_are_refused_with_reasons() {
             Err(e) => refused = Some(e),
         }
     }
-    assert!(matches!(refused, Some(SubmitError::QueueFull(1))), "{refused:?}");
+    // How many get in depends on whether the engine admitted the first one yet (a
+    // free slot counts as room), but a flood is refused.
+    assert!(matches!(refused, Some(SubmitError::QueueFull(1 | 2))), "{refused:?}");
     let mut long = request("word ", 1);
     long.prompt = vec![1; 600];
     let (tx, _rx) = channel();
