@@ -81,6 +81,25 @@ pub struct SeqRequest {
     pub embed: bool,
 }
 
+impl SeqRequest {
+    /// `prompt` with `sampling`, until the context is full, no stop rules, no
+    /// log-probabilities, bias or constraint: callers set what they need on top.
+    pub fn new(prompt: Vec<u32>, sampling: SamplingParams) -> Self {
+        SeqRequest {
+            prompt,
+            sampling,
+            max_tokens: None,
+            stop_strings: Vec::new(),
+            stop_tokens: Vec::new(),
+            logprobs: None,
+            prompt_logprobs: None,
+            logit_bias: Vec::new(),
+            constraint: None,
+            embed: false,
+        }
+    }
+}
+
 impl std::fmt::Debug for SeqRequest {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "SeqRequest({} prompt tokens, max {:?})", self.prompt.len(), self.max_tokens)

@@ -10,7 +10,7 @@ use crate::error::ApiError;
 use crate::seq::{SamplingFields, StopField, submit};
 use axum::extract::State;
 use axum::http::StatusCode;
-use axum::response::sse::{Event, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use herd_engine::FinishReason;
 use herd_engine::scheduler::{SeqEvent, SeqSummary};
@@ -18,9 +18,7 @@ use herd_llama::dialog::{ApiContent, ApiFunction, ApiMessage, ApiTool, ApiToolCa
 use herd_llama::toolcall::ToolCall;
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::convert::Infallible;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Debug, Deserialize)]
 struct MessagesRequest {
@@ -270,9 +268,7 @@ pub async fn handler(State(st): State<Shared>, body: axum::body::Bytes) -> Resul
     let mut ctx = Ctx::new(&st, &l, mode, 1, prompt_tokens, false);
     ctx.id = format!("msg_{}", random_id());
     if req.stream {
-        let (tx, out) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(64);
-        tokio::spawn(stream(ctx, rx, tx, stops));
-        Ok(Sse::new(ReceiverStream::new(out)).into_response())
+        Ok(crate::seq::sse(move |tx| stream(ctx, rx, tx, stops)))
     } else {
         Ok(axum::Json(collect(ctx, rx, &stops).await?).into_response())
     }
@@ -322,7 +318,7 @@ async fn collect(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, stops: 
     }))
 }
 
-type Out = tokio::sync::mpsc::Sender<Result<Event, Infallible>>;
+use crate::seq::Out;
 
 async fn event(tx: &Out, name: &str, v: Value) -> bool {
     tx.send(Ok(Event::default().event(name).data(v.to_string()))).await.is_ok()

@@ -7,7 +7,7 @@ use crate::error::ApiError;
 use crate::seq::{Plan, SamplingFields, max_tokens, submit};
 use crate::{Loaded, Shared};
 use axum::extract::State;
-use axum::response::sse::{Event, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use herd_engine::FinishReason;
 use herd_engine::TokenLogprob;
@@ -19,11 +19,9 @@ use herd_llama::tokenizer::Tokenizer;
 use herd_llama::toolcall::{BUILTIN_TOOLS, StopReason, ToolCall, ToolFormat, decode_assistant};
 use serde::Deserialize;
 use serde_json::{Value, json};
-use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Instant;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Debug, Deserialize)]
 pub struct ChatRequest {
@@ -85,9 +83,7 @@ pub async fn handler(State(st): State<Shared>, body: axum::body::Bytes) -> Resul
     let ctx = Ctx::new(&st, &l, mode, n, prompt_tokens, req.logprobs.unwrap_or(false));
     if req.stream {
         let usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-        let (tx, out) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(64);
-        tokio::spawn(stream(ctx, rx, tx, usage));
-        Ok(Sse::new(ReceiverStream::new(out)).into_response())
+        Ok(crate::seq::sse(move |tx| stream(ctx, rx, tx, usage)))
     } else {
         Ok(axum::Json(collect(ctx, rx).await?).into_response())
     }
@@ -458,7 +454,7 @@ pub fn fingerprint() -> String {
     format!("herd-{}", env!("CARGO_PKG_VERSION"))
 }
 
-type Out = tokio::sync::mpsc::Sender<Result<Event, Infallible>>;
+use crate::seq::Out;
 
 /// Sends one SSE data line; `false` once the client is gone.
 pub async fn send(tx: &Out, v: &Value) -> bool {

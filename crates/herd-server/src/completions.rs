@@ -7,17 +7,15 @@ use crate::error::ApiError;
 use crate::seq::{Plan, SamplingFields, max_tokens, submit};
 use crate::{Loaded, Shared};
 use axum::extract::State;
-use axum::response::sse::{Event, Sse};
+use axum::response::sse::Event;
 use axum::response::{IntoResponse, Response};
 use herd_engine::FinishReason;
 use herd_engine::TokenLogprob;
 use herd_engine::scheduler::{OutputConstraint, SeqEvent, SeqSummary};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use std::convert::Infallible;
 use std::sync::Arc;
 use tokio::sync::mpsc::UnboundedReceiver;
-use tokio_stream::wrappers::ReceiverStream;
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
@@ -119,6 +117,7 @@ pub async fn handler(State(st): State<Shared>, body: axum::body::Bytes) -> Resul
         ));
     }
     let prompts: Vec<Vec<u32>> = plans.iter().map(|(p, _)| p.prompt.clone()).collect();
+    let echo = if req.echo { prompts.iter().map(|p| l.tokenizer.decode(p)).collect() } else { Vec::new() };
     let rx = submit(&st, &l, &plans).map_err(|mut e| {
         if e.code == Some("context_length_exceeded") {
             e.param = Some("prompt".into());
@@ -131,14 +130,12 @@ pub async fn handler(State(st): State<Shared>, body: axum::body::Bytes) -> Resul
         id: format!("cmpl-{}", random_id()),
         n,
         prompts,
-        echo: req.echo,
+        echo,
         logprobs: req.logprobs,
     };
     if req.stream {
         let usage = req.stream_options.as_ref().is_some_and(|o| o.include_usage);
-        let (tx, out) = tokio::sync::mpsc::channel::<Result<Event, Infallible>>(64);
-        tokio::spawn(stream(ctx, rx, tx, usage));
-        Ok(Sse::new(ReceiverStream::new(out)).into_response())
+        Ok(crate::seq::sse(move |tx| stream(ctx, rx, tx, usage)))
     } else {
         Ok(axum::Json(collect(ctx, rx).await?).into_response())
     }
@@ -151,7 +148,8 @@ struct Ctx {
     /// Choices per prompt.
     n: usize,
     prompts: Vec<Vec<u32>>,
-    echo: bool,
+    /// The prompts' text for `echo`, decoded once (empty without echo).
+    echo: Vec<String>,
     logprobs: Option<usize>,
 }
 
@@ -248,8 +246,8 @@ async fn collect(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>) -> Resu
             let prompt = &ctx.prompts[i / ctx.n];
             let mut text = String::new();
             let mut items: Vec<(u32, Option<&TokenLogprob>)> = Vec::new();
-            if ctx.echo {
-                text = ctx.l.tokenizer.decode(prompt);
+            if let Some(e) = ctx.echo.get(i / ctx.n) {
+                text = e.clone();
                 items.extend(
                     prompt.iter().enumerate().map(|(k, &id)| (id, c.prompt_lps.get(k).and_then(Option::as_ref))),
                 );
@@ -270,7 +268,7 @@ async fn collect(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>) -> Resu
     }))
 }
 
-type Out = tokio::sync::mpsc::Sender<Result<Event, Infallible>>;
+use crate::seq::Out;
 
 async fn stream(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, tx: Out, with_usage: bool) {
     let total = ctx.prompts.len() * ctx.n;
@@ -288,7 +286,7 @@ async fn stream(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, tx: Out,
         let before = (choices[i].text.len(), choices[i].ids.len());
         // The echoed prompt goes out once its log-probabilities are known (when asked
         // for), else as soon as the sequence starts.
-        let echo_now = ctx.echo
+        let echo_now = !ctx.echo.is_empty()
             && match ev {
                 SeqEvent::Started { .. } => ctx.logprobs.is_none(),
                 SeqEvent::PromptLogprobs(_) => true,
@@ -300,7 +298,7 @@ async fn stream(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, tx: Out,
         }
         let c = &choices[i];
         let prompt = &ctx.prompts[i / ctx.n];
-        let echo_len = if ctx.echo { ctx.l.tokenizer.decode(prompt).len() } else { 0 };
+        let echo_len = ctx.echo.get(i / ctx.n).map_or(0, String::len);
         if echo_now {
             let lp = if ctx.logprobs.is_some() {
                 let items: Vec<(u32, Option<&TokenLogprob>)> = prompt
@@ -312,7 +310,7 @@ async fn stream(ctx: Ctx, mut rx: UnboundedReceiver<(usize, SeqEvent)>, tx: Out,
             } else {
                 Value::Null
             };
-            if !send(&tx, &chunk(i, ctx.l.tokenizer.decode(prompt), lp, None)).await {
+            if !send(&tx, &chunk(i, ctx.echo[i / ctx.n].clone(), lp, None)).await {
                 return;
             }
         }

@@ -4,10 +4,13 @@
 
 use crate::error::ApiError;
 use crate::{AppState, Loaded};
+use axum::response::sse::{Event, Sse};
+use axum::response::{IntoResponse, Response};
 use herd_engine::SamplingParams;
 use herd_engine::scheduler::{EventSink, OutputConstraint, SeqEvent, SeqRequest, SubmitError};
 use serde::Deserialize;
 use std::collections::HashMap;
+use std::convert::Infallible;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 /// Delivers a sequence's events, tagged with its choice index, to the handler; the
@@ -220,18 +223,7 @@ pub async fn embed(st: &AppState, l: &Loaded, ids: Vec<u32>) -> Result<Vec<f32>,
     if let Some(bad) = ids.iter().find(|&&i| i as usize >= l.vocab_size) {
         return Err(ApiError::param("input", format!("token id {bad} is outside the vocabulary of {}", l.vocab_size)));
     }
-    let req = SeqRequest {
-        prompt: ids,
-        sampling: SamplingParams::default(),
-        max_tokens: Some(0),
-        stop_strings: Vec::new(),
-        stop_tokens: Vec::new(),
-        logprobs: None,
-        prompt_logprobs: None,
-        logit_bias: Vec::new(),
-        constraint: None,
-        embed: true,
-    };
+    let req = SeqRequest { max_tokens: Some(0), embed: true, ..SeqRequest::new(ids, SamplingParams::default()) };
     let (tx, mut rx) = unbounded_channel();
     l.engine.submit(req, Box::new(ChanSink { index: 0, tx })).map_err(refused)?;
     st.metrics.requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -248,4 +240,20 @@ pub async fn embed(st: &AppState, l: &Loaded, ids: Vec<u32>) -> Result<Vec<f32>,
         }
     }
     Err(ApiError::unavailable("the engine stopped before the embedding was computed"))
+}
+
+/// Where a streaming handler's task writes its SSE events; sending fails once the
+/// client is gone.
+pub type Out = tokio::sync::mpsc::Sender<Result<Event, Infallible>>;
+
+/// An SSE response fed by `task`, which runs on its own and writes into the channel it
+/// is given. Dropping the response (the client left) closes the channel, which ends the
+/// task and, through its engine receiver, cancels the sequences.
+pub fn sse<F>(task: impl FnOnce(Out) -> F) -> Response
+where
+    F: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, out) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(task(tx));
+    Sse::new(tokio_stream::wrappers::ReceiverStream::new(out)).into_response()
 }

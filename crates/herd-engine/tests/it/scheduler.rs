@@ -49,18 +49,7 @@ fn request(prompt: &str, max_tokens: usize) -> SeqRequest {
     let tok = &files().tokenizer;
     let mut ids = vec![tok.bos_id().unwrap_or(0)];
     ids.extend(tok.encode(prompt, false));
-    SeqRequest {
-        prompt: ids,
-        sampling: greedy(),
-        max_tokens: Some(max_tokens),
-        stop_strings: Vec::new(),
-        stop_tokens: tok.stop_ids(),
-        logprobs: None,
-        prompt_logprobs: None,
-        logit_bias: Vec::new(),
-        constraint: None,
-        embed: false,
-    }
+    SeqRequest { max_tokens: Some(max_tokens), stop_tokens: tok.stop_ids(), ..SeqRequest::new(ids, greedy()) }
 }
 
 fn submit(h: &EngineHandle, req: SeqRequest) -> (Receiver<SeqEvent>, Arc<AtomicBool>) {

@@ -123,18 +123,7 @@ impl InProcess {
     }
 
     fn greedy(prompt: Vec<u32>) -> SeqRequest {
-        SeqRequest {
-            prompt,
-            sampling: SamplingParams { temperature: 0.0, ..Default::default() },
-            max_tokens: None,
-            stop_strings: Vec::new(),
-            stop_tokens: Vec::new(),
-            logprobs: None,
-            prompt_logprobs: None,
-            logit_bias: Vec::new(),
-            constraint: None,
-            embed: false,
-        }
+        SeqRequest::new(prompt, SamplingParams { temperature: 0.0, ..Default::default() })
     }
 }
 
