@@ -453,9 +453,13 @@ impl Engine {
         {
             reuse = n;
         }
+        // The slot now holds the prompt's first `reuse` positions, whether they were its
+        // own or copied over its old ones: its token list must say so, not keep the old
+        // tokens of copied positions (a later request matching those would reuse K/V
+        // computed for other tokens).
         let s = &mut self.slots[slot];
-        s.cached.truncate(reuse);
-        s.cached.extend_from_slice(&req.prompt[s.cached.len()..reuse]);
+        s.cached.clear();
+        s.cached.extend_from_slice(&req.prompt[..reuse]);
         s.busy = true;
         s.last_used = self.clock;
         self.stats.prompt_tokens.fetch_add(req.prompt.len() as u64, Ordering::Relaxed);

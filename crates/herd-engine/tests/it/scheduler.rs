@@ -278,3 +278,38 @@ fn same_seed_same_text_in_a_batch() {
     assert_eq!(a.ids, b.ids);
     assert_ne!(a.ids, c.ids);
 }
+
+/// Requests of four families (a shared system prompt, then a family's own longer
+/// prefix) arrive staggered into 4 slots, so slots keep being reused by other families
+/// and prefixes keep being copied between them. Each answer must equal the prompt's
+/// answer alone. This caught a slot that, after a copied prefix overwrote its old
+/// positions, still listed its old tokens for them: a later request of the old family
+/// then reused keys and values computed for the other family's tokens (2 of 24 greedy
+/// answers changed in every run before the fix).
+#[test]
+fn staggered_requests_with_shared_prefixes_match_alone() {
+    let h = engine(4, 64);
+    let system = "You are a careful assistant. Read the problem, think step by step, and end with the final answer as a number. Example: Tom has 3 apples and buys 2 more, so he has 3 + 2 = 5 apples. The final answer is 5. ";
+    let kinds = [
+        "A shop sells pens for $3 each. Ben buys",
+        "Ava reads 4 pages a day for",
+        "Hiro has 12 marbles and gives away",
+        "A baker made 30 loaves and sold",
+    ];
+    let prompts: Vec<String> =
+        (0..24).map(|i| format!("{system}Problem: {} {} of them. How many?", kinds[i % 4], 2 + i)).collect();
+    let mut rxs = Vec::new();
+    for (i, p) in prompts.iter().enumerate() {
+        rxs.push(submit(&h, request(p, 8)));
+        std::thread::sleep(Duration::from_millis([0, 15, 40, 5, 90, 0, 25][i % 7]));
+    }
+    let mut bad = Vec::new();
+    for (p, (rx, _)) in prompts.iter().zip(&rxs) {
+        let got = collect(rx);
+        let (ids, _) = alone(&request(p, 8));
+        if got.ids != ids {
+            bad.push((p.clone(), got.cached, got.ids, ids));
+        }
+    }
+    assert!(bad.is_empty(), "{} of {} differ from alone: {bad:?}", bad.len(), prompts.len());
+}
