@@ -366,6 +366,13 @@ def test_401_missing_or_wrong_key(key):
             r = h.get(path) if path.endswith("models") else h.post(path, json={"messages": HELLO})
             assert r.status_code == 401, (path, r.text)
             assert_envelope(r.json())
+        # Anthropic's route answers in Anthropic's envelope, and takes its x-api-key header.
+        msg = {"model": "any", "max_tokens": 1, "messages": HELLO}
+        r = h.post("/v1/messages", json=msg, headers={"x-api-key": key + "-wrong"})
+        assert r.status_code == 401, r.text
+        assert r.json()["error"]["type"] == "authentication_error" and r.json()["type"] == "error", r.text
+        r = h.post("/v1/messages", json=msg, headers={"x-api-key": key})
+        assert r.status_code == 200, r.text
     with make_client(url, key) as c:  # the right key works
         assert c.models.list().data
 
@@ -470,6 +477,15 @@ def test_413_body_too_large_has_the_envelope(http):
     r = http.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text[:200]
     assert_envelope(r.json())
+
+
+def test_anthropic_route_errors_keep_anthropics_envelope(http):
+    # axum answers a wrong method itself; /v1/messages clients still get Anthropic's shape.
+    r = http.get("/v1/messages")
+    assert r.status_code == 405, r.text
+    body = r.json()
+    assert body["type"] == "error" and body["error"]["type"] and body["error"]["message"], body
+    assert "code" not in body["error"], body
 
 
 def test_completions_context_error_names_prompt():

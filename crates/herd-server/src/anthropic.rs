@@ -74,6 +74,7 @@ impl IntoResponse for AnthropicError {
         let kind = match self.0.status {
             StatusCode::UNAUTHORIZED => "authentication_error",
             StatusCode::NOT_FOUND => "not_found_error",
+            StatusCode::PAYLOAD_TOO_LARGE => "request_too_large",
             StatusCode::TOO_MANY_REQUESTS => "rate_limit_error",
             StatusCode::SERVICE_UNAVAILABLE => "overloaded_error",
             s if s.is_server_error() => "api_error",

@@ -20,7 +20,7 @@ use crate::metrics::{Gauges, Metrics};
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, Request, State};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use herd_engine::prompt::Formatter;
 use herd_engine::scheduler::{EngineConfig, EngineHandle};
@@ -187,13 +187,19 @@ pub fn app(state: Shared) -> Router {
 }
 
 /// `Authorization: Bearer KEY` (or Anthropic's `x-api-key: KEY`) when a key is set.
-async fn require_key(State(st): State<Shared>, req: Request, next: Next) -> Result<Response, ApiError> {
-    let Some(key) = &st.api_key else { return Ok(next.run(req).await) };
+async fn require_key(State(st): State<Shared>, req: Request, next: Next) -> Response {
+    let Some(key) = &st.api_key else { return next.run(req).await };
     let h = req.headers();
     let bearer = h.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
     let x_key = h.get("x-api-key").and_then(|v| v.to_str().ok());
     let ok = [bearer, x_key].into_iter().flatten().any(|k| constant_time_eq(k.trim().as_bytes(), key.as_bytes()));
-    if ok { Ok(next.run(req).await) } else { Err(ApiError::unauthorized()) }
+    if ok {
+        next.run(req).await
+    } else if req.uri().path().starts_with("/v1/messages") {
+        anthropic::AnthropicError::from(ApiError::unauthorized()).into_response()
+    } else {
+        ApiError::unauthorized().into_response()
+    }
 }
 
 /// Compares without an early exit, so response time does not leak the key's prefix.
@@ -280,4 +286,68 @@ async fn shutdown_signal() {
     #[cfg(not(unix))]
     let term = std::future::pending::<()>();
     tokio::select! { _ = ctrl_c => {}, _ = term => {} }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    /// One HTTP/1.1 exchange on a fresh connection: (status, body).
+    async fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        let req = format!(
+            "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        );
+        let out = tokio::task::spawn_blocking(move || {
+            let mut s = std::net::TcpStream::connect(addr).expect("connect");
+            s.set_read_timeout(Some(Duration::from_secs(30))).expect("timeout");
+            s.write_all(req.as_bytes()).expect("write");
+            let mut out = String::new();
+            s.read_to_string(&mut out).expect("read");
+            out
+        })
+        .await
+        .expect("join");
+        let status = out.get(9..12).and_then(|c| c.parse().ok()).unwrap_or(0);
+        let json = out.split_once("\r\n\r\n").and_then(|(_, b)| serde_json::from_str(b).ok()).unwrap_or_default();
+        (status, json)
+    }
+
+    /// While the model loads (and after it failed to), every route that needs it answers
+    /// 503 in its API's envelope, and /health says why; nothing waits or hangs.
+    #[tokio::test]
+    async fn the_loading_phase_answers_503_with_the_envelope() {
+        let state = Arc::new(AppState::new("m".into(), None));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(axum::serve(listener, app(state.clone())).into_future());
+
+        let (status, body) = call(addr, "GET", "/health", "").await;
+        assert_eq!(status, 503, "{body}");
+        assert!(body["error"]["message"].as_str().unwrap_or_default().contains("loading"), "{body}");
+        let chat = r#"{"messages":[{"role":"user","content":"hi"}]}"#;
+        for (method, path, body) in [
+            ("POST", "/v1/chat/completions", chat),
+            ("POST", "/v1/completions", r#"{"prompt":"hi"}"#),
+            ("POST", "/v1/embeddings", r#"{"input":"hi"}"#),
+            ("POST", "/tokenize", r#"{"content":"hi"}"#),
+        ] {
+            let (status, v) = call(addr, method, path, body).await;
+            assert_eq!(status, 503, "{path}: {v}");
+            assert_eq!(v["error"]["type"], "service_unavailable", "{path}: {v}");
+            assert!(v["error"]["message"].as_str().unwrap_or_default().contains("loading"), "{path}: {v}");
+        }
+        let msgs = r#"{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#;
+        let (status, v) = call(addr, "POST", "/v1/messages", msgs).await;
+        assert_eq!((status, v["type"].as_str()), (503, Some("error")), "{v}");
+        assert_eq!(v["error"]["type"], "overloaded_error", "{v}");
+
+        state.fail_load("truncated file".into());
+        let (status, v) = call(addr, "POST", "/v1/chat/completions", chat).await;
+        assert_eq!(status, 503, "{v}");
+        assert!(v["error"]["message"].as_str().unwrap_or_default().contains("failed to load: truncated file"), "{v}");
+        let (status, v) = call(addr, "GET", "/health", "").await;
+        assert_eq!(status, 503, "{v}");
+    }
 }

@@ -160,6 +160,8 @@ pub async fn fallback(uri: Uri) -> ApiError {
 /// Gives error responses that axum itself writes (405 with an empty body, 413 and 415
 /// as plain text) OpenAI's JSON envelope, so every error a client sees has one shape.
 pub async fn envelope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    // Anthropic clients parse Anthropic's envelope, also on the errors axum writes itself.
+    let anthropic = req.uri().path().starts_with("/v1/messages");
     let resp = next.run(req).await;
     let status = resp.status();
     let json = resp
@@ -178,5 +180,6 @@ pub async fn envelope(req: axum::extract::Request, next: axum::middleware::Next)
             s => s.canonical_reason().unwrap_or("error").to_string(),
         };
     }
-    ApiError::status(status, msg).into_response()
+    let err = ApiError::status(status, msg);
+    if anthropic { crate::anthropic::AnthropicError::from(err).into_response() } else { err.into_response() }
 }
