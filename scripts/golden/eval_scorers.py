@@ -64,7 +64,8 @@ def ensure_references() -> None:
         pass
     venv = herd_home() / "golden-eval-venv"
     py = venv / "bin" / "python"
-    if Path(sys.executable).resolve() == py.resolve():
+    # A venv's python is a link to the base interpreter, so compare prefixes, not paths.
+    if Path(sys.prefix).resolve() == venv.resolve():
         raise SystemExit(f"the references do not import in {venv}; delete it and rerun")
     stamp = venv / ".herd-golden-eval-requirements.sha256"
     want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()

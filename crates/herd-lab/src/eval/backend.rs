@@ -36,6 +36,16 @@ pub struct GenRequest {
     pub stop: Vec<String>,
 }
 
+/// Sampling instead of greedy decoding, for pass@k with several samples per problem
+/// (`--samples`, `--temperature`); sample `i` of a run seeded `s` uses seed `s + i`, so
+/// a sampled run is reproducible on a backend that honours seeds.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Sampling {
+    pub temperature: f64,
+    pub top_p: f64,
+    pub seed: u64,
+}
+
 /// The log-probability of `continuation` after `context` (raw text, no chat format).
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct LoglikRequest {
@@ -51,12 +61,34 @@ pub enum Response {
     Loglik { logprob: f64, tokens: usize },
 }
 
+/// What long-context tasks need to fit a document into the model: its tokenizer and
+/// context length (the benchmarks cut documents by tokens, not characters).
+pub trait ModelLimits: Sync {
+    /// The ids of `text` as plain text (no BOS, special-token text not special).
+    fn encode(&self, text: &str) -> Result<Vec<u32>, LabError>;
+    /// The text of `ids` (bytes cut inside a character become U+FFFD, as Hugging Face's
+    /// and tiktoken's `decode` make them).
+    fn decode(&self, ids: &[u32]) -> Result<String, LabError>;
+    /// Tokens the model attends to, prompt and generation together.
+    fn context_len(&self) -> usize;
+    /// Ids of [`ModelLimits::encode`] per real token: 1 for a tokenizer, more for an
+    /// estimate whose ids are characters.
+    fn ids_per_token(&self) -> usize {
+        1
+    }
+}
+
 /// Something that answers evaluation requests. `id` names it in the response cache, so
 /// a cached answer is only reused for the same model behind the same kind of backend.
 pub trait Backend: Sync {
     fn id(&self) -> String;
-    fn generate(&self, r: &GenRequest) -> Result<Response, LabError>;
+    /// Greedy when `sampling` is `None`.
+    fn generate(&self, r: &GenRequest, sampling: Option<&Sampling>) -> Result<Response, LabError>;
     fn loglikelihood(&self, r: &LoglikRequest) -> Result<Response, LabError>;
+    /// The model's tokenizer and context, where the backend can lend them.
+    fn limits(&self) -> Option<&dyn ModelLimits> {
+        None
+    }
 }
 
 fn err(msg: impl Into<String>) -> LabError {
@@ -93,6 +125,20 @@ pub struct InProcess {
     pub tokenizer: Tokenizer,
     pub formatter: Formatter,
     pub model_id: String,
+    /// The engine's context per sequence.
+    pub n_ctx: usize,
+}
+
+impl ModelLimits for InProcess {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, LabError> {
+        Ok(self.tokenizer.encode(text, false))
+    }
+    fn decode(&self, ids: &[u32]) -> Result<String, LabError> {
+        Ok(self.tokenizer.decode(ids))
+    }
+    fn context_len(&self) -> usize {
+        self.n_ctx
+    }
 }
 
 struct Sink(Sender<SeqEvent>);
@@ -132,7 +178,11 @@ impl Backend for InProcess {
         format!("herd:{}", self.model_id)
     }
 
-    fn generate(&self, r: &GenRequest) -> Result<Response, LabError> {
+    fn limits(&self) -> Option<&dyn ModelLimits> {
+        Some(self)
+    }
+
+    fn generate(&self, r: &GenRequest, sampling: Option<&Sampling>) -> Result<Response, LabError> {
         let msgs: Vec<Llama31Message> = r
             .messages
             .iter()
@@ -146,7 +196,18 @@ impl Backend for InProcess {
             .collect();
         let offer = ToolOffer::default();
         let prompt = self.formatter.render(&self.tokenizer, &msgs, &offer).map_err(|e| err(e.to_string()))?;
-        let mut req = Self::greedy(prompt.ids);
+        let mut req = match sampling {
+            None => Self::greedy(prompt.ids),
+            Some(s) => SeqRequest::new(
+                prompt.ids,
+                SamplingParams {
+                    temperature: s.temperature as f32,
+                    top_p: s.top_p as f32,
+                    seed: s.seed,
+                    ..Default::default()
+                },
+            ),
+        };
         req.max_tokens = Some(r.max_tokens);
         req.stop_strings = r.stop.clone();
         req.stop_tokens = self.tokenizer.stop_ids();
@@ -190,6 +251,10 @@ pub struct Endpoint {
     /// The model to name; the server's first model when `None`.
     pub model: String,
     agent: ureq::Agent,
+    /// The server's context length, when it offers vLLM's and herd's `/tokenize` (with
+    /// `max_model_len`) and `/detokenize` beside `/v1`; then long-context tasks cut
+    /// documents with the server's own tokenizer.
+    context: Option<usize>,
 }
 
 impl Endpoint {
@@ -200,8 +265,13 @@ impl Endpoint {
             .http_status_as_error(false)
             .build()
             .into();
-        let mut e =
-            Endpoint { base_url: base_url.trim_end_matches('/').to_string(), api_key, model: String::new(), agent };
+        let mut e = Endpoint {
+            base_url: base_url.trim_end_matches('/').to_string(),
+            api_key,
+            model: String::new(),
+            agent,
+            context: None,
+        };
         e.model = match model {
             Some(m) => m,
             None => {
@@ -212,11 +282,28 @@ impl Endpoint {
                     .to_string()
             }
         };
+        e.context =
+            e.tokenize("a").ok().and_then(|v| v.get("max_model_len").and_then(Value::as_u64)).map(|n| n as usize);
         Ok(e)
     }
 
+    /// The server root: `/tokenize` sits beside `/v1`, not under it.
+    fn root(&self) -> &str {
+        self.base_url.strip_suffix("/v1").unwrap_or(&self.base_url)
+    }
+
+    fn tokenize(&self, text: &str) -> Result<Value, LabError> {
+        // herd reads `add_special`, vLLM `add_special_tokens`: plain text, no BOS.
+        let body = json!({"model": self.model, "prompt": text, "add_special": false, "add_special_tokens": false});
+        self.call_url("POST", &format!("{}/tokenize", self.root()), Some(&body))
+    }
+
     fn call(&self, method: &str, path: &str, body: Option<&Value>) -> Result<Value, LabError> {
-        let url = format!("{}/{path}", self.base_url);
+        self.call_url(method, &format!("{}/{path}", self.base_url), body)
+    }
+
+    fn call_url(&self, method: &str, url: &str, body: Option<&Value>) -> Result<Value, LabError> {
+        let url = url.to_string();
         let auth = self.api_key.as_ref().map(|k| format!("Bearer {k}"));
         // Retry busy servers (429/503) with a backoff; other errors are final.
         let mut wait = Duration::from_millis(200);
@@ -254,16 +341,51 @@ impl Endpoint {
     }
 }
 
+impl ModelLimits for Endpoint {
+    fn encode(&self, text: &str) -> Result<Vec<u32>, LabError> {
+        let v = self.tokenize(text)?;
+        let ids = v.get("tokens").and_then(Value::as_array).ok_or_else(|| err("/tokenize answered no tokens"))?;
+        ids.iter()
+            .map(|t| t.as_u64().map(|t| t as u32).ok_or_else(|| err("/tokenize answered a token that is not an id")))
+            .collect()
+    }
+    fn decode(&self, ids: &[u32]) -> Result<String, LabError> {
+        let v = self.call_url(
+            "POST",
+            &format!("{}/detokenize", self.root()),
+            Some(&json!({"model": self.model, "tokens": ids})),
+        )?;
+        // vLLM answers `prompt`, llama.cpp `content` (herd both).
+        v.get("prompt")
+            .or_else(|| v.get("content"))
+            .and_then(Value::as_str)
+            .map(String::from)
+            .ok_or_else(|| err("/detokenize answered no text"))
+    }
+    fn context_len(&self) -> usize {
+        self.context.unwrap_or(0)
+    }
+}
+
 impl Backend for Endpoint {
     fn id(&self) -> String {
         format!("endpoint:{}", self.model)
     }
 
-    fn generate(&self, r: &GenRequest) -> Result<Response, LabError> {
+    fn limits(&self) -> Option<&dyn ModelLimits> {
+        self.context.is_some().then_some(self as &dyn ModelLimits)
+    }
+
+    fn generate(&self, r: &GenRequest, sampling: Option<&Sampling>) -> Result<Response, LabError> {
         let mut body = json!({
             "model": self.model, "messages": r.messages, "max_tokens": r.max_tokens,
             "temperature": 0.0, "seed": 0,
         });
+        if let Some(s) = sampling {
+            body["temperature"] = json!(s.temperature);
+            body["top_p"] = json!(s.top_p);
+            body["seed"] = json!(s.seed);
+        }
         // OpenAI allows at most 4 stop strings.
         if !r.stop.is_empty() {
             body["stop"] = json!(r.stop.iter().take(4).collect::<Vec<_>>());

@@ -2,8 +2,8 @@
 //! cache (so a re-run or a re-score costs nothing, and an interrupted run resumes), then
 //! scores, a sample log, and the result with the paper's 95% interval.
 
-use super::backend::{Backend, Response};
-use super::tasks::{Request, Scored, Task};
+use super::backend::{Backend, Response, Sampling};
+use super::tasks::{Aggregate, Request, Scored, Style, Task, TaskInfo};
 use crate::LabError;
 use serde::Serialize;
 use serde_json::{Value, json};
@@ -72,22 +72,32 @@ impl Cache {
     }
 }
 
-/// The cache key: the backend's identity and the whole request (prompt and settings).
-fn key(backend: &dyn Backend, req: &Request) -> String {
+/// The cache key: the backend's identity and the whole request (prompt and settings;
+/// a greedy request's key has no sampling part, so greedy caches stay valid).
+fn key(backend: &dyn Backend, req: &Request, sampling: Option<&Sampling>) -> String {
     let mut h = Sha256::new();
     h.update(backend.id().as_bytes());
     h.update([0]);
     h.update(serde_json::to_string(req).unwrap_or_default().as_bytes());
+    if let Some(s) = sampling {
+        h.update([0]);
+        h.update(serde_json::to_string(s).unwrap_or_default().as_bytes());
+    }
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn ask(backend: &dyn Backend, cache: &Cache, req: &Request) -> Result<(Response, bool), LabError> {
-    let k = key(backend, req);
+fn ask(
+    backend: &dyn Backend,
+    cache: &Cache,
+    req: &Request,
+    sampling: Option<&Sampling>,
+) -> Result<(Response, bool), LabError> {
+    let k = key(backend, req, sampling);
     if let Some(r) = cache.get(&k) {
         return Ok((r, true));
     }
     let r = match req {
-        Request::Gen(g) => backend.generate(g)?,
+        Request::Gen(g) => backend.generate(g, sampling)?,
         Request::Loglik(l) => backend.loglikelihood(l)?,
     };
     cache.put(k, &r)?;
@@ -104,6 +114,56 @@ pub struct RunOptions {
     /// Caps every task's generation length (quick smoke runs; results then differ from
     /// the paper's setting).
     pub max_tokens: Option<usize>,
+    /// Generations per request (code tasks: pass@k from n samples); 1 is greedy unless
+    /// `temperature` is set.
+    pub samples: usize,
+    /// Sample at this temperature instead of decoding greedily.
+    pub temperature: Option<f64>,
+    pub top_p: f64,
+    /// Seed of the first sample (sample i uses seed + i).
+    pub seed: u64,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            limit: None,
+            shots: None,
+            concurrency: 1,
+            max_tokens: None,
+            samples: 1,
+            temperature: None,
+            top_p: 1.0,
+            seed: 0,
+        }
+    }
+}
+
+impl RunOptions {
+    /// The sampling of each of a request's generations: one greedy, or `samples` seeded
+    /// ones. Several greedy generations would all be the same, so `samples > 1` needs a
+    /// temperature, and only the code tasks (pass@k) know what to do with several.
+    fn generations(&self, task: &TaskInfo) -> Result<Vec<Option<Sampling>>, LabError> {
+        let samples = self.samples.max(1);
+        if samples > 1 && task.style != Style::Code {
+            return Err(LabError::Invalid(format!(
+                "--samples {samples}: {} scores one answer per question; several samples are for the code tasks' pass@k",
+                task.name
+            )));
+        }
+        match self.temperature {
+            None if samples > 1 => Err(LabError::Invalid(format!(
+                "--samples {samples} needs --temperature (greedy samples are all the same; the pass@k papers use 0.8)"
+            ))),
+            None => Ok(vec![None]),
+            Some(t) if !(t.is_finite() && t >= 0.0) => {
+                Err(LabError::Invalid(format!("--temperature {t} must be a finite number ≥ 0")))
+            }
+            Some(t) => Ok((0..samples as u64)
+                .map(|i| Some(Sampling { temperature: t, top_p: self.top_p, seed: self.seed.wrapping_add(i) }))
+                .collect()),
+        }
+    }
 }
 
 /// A task's result, as `results.json` records it.
@@ -115,6 +175,9 @@ pub struct TaskResult {
     pub n: usize,
     /// Half-width of the 95% interval, the paper's `1.96·sqrt(S(1−S)/N)`.
     pub ci95: f64,
+    /// The parts of the score (a macro average's groups, IFEval's four accuracies).
+    #[serde(skip_serializing_if = "serde_json::Map::is_empty")]
+    pub breakdown: serde_json::Map<String, Value>,
     /// Requests answered from the cache.
     pub cached: usize,
     /// Llama 3.1 8B / 70B / 405B as published (percent).
@@ -150,12 +213,13 @@ pub fn run_task(
     progress: &(dyn Fn(usize, usize) + Sync),
 ) -> Result<TaskResult, LabError> {
     let info = task.info();
+    let generations = opts.generations(&info)?;
     let n = opts.limit.map_or(docs.len(), |l| l.min(docs.len()));
     let shots = opts.shots.unwrap_or(info.shots);
     let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
     let cached = AtomicUsize::new(0);
-    let scores: Mutex<Vec<Option<f64>>> = Mutex::new(vec![None; n]);
+    let scores: Mutex<Vec<Option<Scored>>> = Mutex::new(vec![None; n]);
     let first_error: Mutex<Option<LabError>> = Mutex::new(None);
     std::thread::scope(|s| {
         for _ in 0..opts.concurrency.max(1) {
@@ -167,7 +231,10 @@ pub fn run_task(
                     }
                     let doc = &docs[i];
                     let result = (|| -> Result<(), LabError> {
-                        let mut reqs = task.requests(doc, shots)?;
+                        let mut reqs = match backend.limits() {
+                            Some(l) => task.requests_fitted(doc, shots, l)?,
+                            None => task.requests(doc, shots)?,
+                        };
                         if let Some(cap) = opts.max_tokens {
                             for r in &mut reqs {
                                 if let Request::Gen(g) = r {
@@ -176,10 +243,16 @@ pub fn run_task(
                             }
                         }
                         let mut responses = Vec::with_capacity(reqs.len());
+                        // A generation request's samples answer in a row: a task with
+                        // one request sees its `samples` answers as `responses`.
                         for r in &reqs {
-                            let (resp, hit) = ask(backend, cache, r)?;
-                            cached.fetch_add(usize::from(hit), Ordering::Relaxed);
-                            responses.push(resp);
+                            let runs: &[Option<Sampling>] =
+                                if matches!(r, Request::Gen(_)) { &generations } else { &[None] };
+                            for s in runs {
+                                let (resp, hit) = ask(backend, cache, r, s.as_ref())?;
+                                cached.fetch_add(usize::from(hit), Ordering::Relaxed);
+                                responses.push(resp);
+                            }
                         }
                         let scored = task.score(doc, &responses);
                         if let Some(log) = log {
@@ -195,7 +268,7 @@ pub fn run_task(
                             }
                         }
                         if let Ok(mut sc) = scores.lock() {
-                            sc[i] = Some(scored.score);
+                            sc[i] = Some(scored);
                         }
                         Ok(())
                     })();
@@ -213,13 +286,16 @@ pub fn run_task(
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
-    let scores: Vec<f64> = scores.into_inner().unwrap_or_default().into_iter().flatten().collect();
-    let mean = if scores.is_empty() { 0.0 } else { scores.iter().sum::<f64>() / scores.len() as f64 };
+    let scores = scores.into_inner().unwrap_or_default();
+    let (docs, scored): (Vec<&Value>, Vec<&Scored>) =
+        docs.iter().zip(&scores).filter_map(|(d, s)| Some((d, s.as_ref()?))).unzip();
+    let Aggregate { score, breakdown } = task.aggregate(&docs, &scored);
     Ok(TaskResult {
         metric: info.metric.to_string(),
-        score: mean,
-        n: scores.len(),
-        ci95: ci95(mean, scores.len()),
+        score,
+        n: scored.len(),
+        ci95: ci95(score, scored.len()),
+        breakdown: breakdown.into_iter().map(|(k, v)| (k, json!(v))).collect(),
         cached: cached.into_inner(),
         paper: info.paper,
     })
@@ -246,9 +322,110 @@ pub fn table(results: &[(String, TaskResult)]) -> String {
     out
 }
 
+/// The parts behind each score that has them (macro groups, pass@k, IFEval's four), one
+/// line a task: `task: part 12.3, part 45.6`.
+pub fn breakdown(results: &[(String, TaskResult)]) -> String {
+    let mut out = String::new();
+    for (name, r) in results.iter().filter(|(_, r)| !r.breakdown.is_empty()) {
+        let parts: Vec<String> =
+            r.breakdown.iter().map(|(k, v)| format!("{k} {:.1}", 100.0 * v.as_f64().unwrap_or(f64::NAN))).collect();
+        out.push_str(&format!("{name}: {}\n", parts.join(", ")));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    use crate::eval::backend::{GenRequest, LoglikRequest, Msg};
+    use crate::eval::tasks::{DataSource, TaskInfo};
+
+    /// Answers "yes" when the sampling seed is even, "no" when odd, "greedy" without one.
+    struct Seeds;
+    impl Backend for Seeds {
+        fn id(&self) -> String {
+            "seeds".into()
+        }
+        fn generate(&self, _: &GenRequest, s: Option<&Sampling>) -> Result<Response, LabError> {
+            let text = match s {
+                None => "greedy",
+                Some(s) if s.seed % 2 == 0 => "yes",
+                Some(_) => "no",
+            };
+            Ok(Response::Text { text: text.into(), finish_reason: "stop".into() })
+        }
+        fn loglikelihood(&self, _: &LoglikRequest) -> Result<Response, LabError> {
+            Err(LabError::Backend("no".into()))
+        }
+    }
+
+    /// A code task whose "program" passes when the answer is "yes".
+    struct YesTask(Style);
+    impl Task for YesTask {
+        fn info(&self) -> TaskInfo {
+            TaskInfo {
+                name: "yes",
+                style: self.0,
+                setting: "",
+                metric: "pass@1",
+                shots: 0,
+                max_tokens: 1,
+                data: "",
+                paper: None,
+            }
+        }
+        fn load(&self, _: &DataSource) -> Result<Vec<Value>, LabError> {
+            Ok(Vec::new())
+        }
+        fn requests(&self, _: &Value, _: usize) -> Result<Vec<Request>, LabError> {
+            Ok(vec![Request::Gen(GenRequest { messages: vec![Msg::new("user", "?")], max_tokens: 1, stop: vec![] })])
+        }
+        fn score(&self, _: &Value, r: &[Response]) -> Scored {
+            super::super::tasks::pass_scored(r, "", |a| (a.to_string(), a == "yes"))
+        }
+        fn aggregate(&self, _: &[&Value], scored: &[&Scored]) -> Aggregate {
+            super::super::tasks::pass_at_k_aggregate(scored)
+        }
+    }
+
+    fn run(task: &dyn Task, opts: &RunOptions) -> Result<TaskResult, LabError> {
+        let dir = std::env::temp_dir().join(format!("herd-run-test-{}-{}", std::process::id(), opts.seed));
+        let cache = Cache::open(&dir.join("c.jsonl"))?;
+        let docs = vec![json!({}); 3];
+        let r = run_task(task, &docs, &Seeds, &cache, opts, None, &|_, _| {});
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn samples_are_seeded_in_a_row_and_give_pass_at_k() {
+        let code = YesTask(Style::Code);
+        // Greedy: one generation, "greedy" fails.
+        let r = run(&code, &RunOptions::default()).expect("greedy run");
+        assert_eq!((r.score, r.n), (0.0, 3));
+        assert!(r.breakdown.is_empty());
+        // 10 samples from seed 1: seeds 1..=10, the five even ones pass.
+        let opts = RunOptions { samples: 10, temperature: Some(0.8), seed: 1, ..RunOptions::default() };
+        let r = run(&code, &opts).expect("sampled run");
+        assert_eq!(r.score, 0.5);
+        assert_eq!(r.breakdown["pass@1"], json!(0.5));
+        assert_eq!(r.breakdown["pass@10"], json!(1.0));
+        // Several greedy samples, or samples for a task that scores one answer, are refused.
+        let greedy_samples = RunOptions { samples: 2, ..RunOptions::default() };
+        assert!(run(&code, &greedy_samples).is_err());
+        assert!(run(&YesTask(Style::Generate), &opts).is_err());
+    }
+
+    #[test]
+    fn a_macro_average_weighs_groups_equally() {
+        let s = |x: f64| Scored::new(x, "", "");
+        let (a, b, c) = (s(1.0), s(1.0), s(0.0));
+        let agg = Aggregate::macro_mean([("x".to_string(), &a), ("x".to_string(), &b), ("y".to_string(), &c)]);
+        assert_eq!(agg.score, 0.5);
+        assert_eq!(agg.breakdown, vec![("x".to_string(), 1.0), ("y".to_string(), 0.0)]);
+        assert!((Aggregate::mean(&[&a, &b, &c]).score - 2.0 / 3.0).abs() < 1e-12);
+    }
 
     #[test]
     fn the_papers_interval() {

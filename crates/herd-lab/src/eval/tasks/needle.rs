@@ -282,7 +282,7 @@ impl Task for MultiNeedle {
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         let targets = strs(doc, "targets");
         let (score, found) = string_match_all(gen_text(r), &targets);
-        Scored { score, extracted: found.join(", "), target: targets.join(", ") }
+        Scored::new(score, found.join(", "), targets.join(", "))
     }
 }
 
