@@ -195,11 +195,18 @@ async fn require_key(State(st): State<Shared>, req: Request, next: Next) -> Resp
     let ok = [bearer, x_key].into_iter().flatten().any(|k| constant_time_eq(k.trim().as_bytes(), key.as_bytes()));
     if ok {
         next.run(req).await
-    } else if req.uri().path().starts_with("/v1/messages") {
+    } else if is_anthropic(&req) {
         anthropic::AnthropicError::from(ApiError::unauthorized()).into_response()
     } else {
         ApiError::unauthorized().into_response()
     }
+}
+
+/// Whether `req` is for Anthropic's route, whose clients parse Anthropic's error envelope.
+/// Inside the `/v1` nest the path has lost its prefix; the original URI keeps it.
+pub(crate) fn is_anthropic(req: &Request) -> bool {
+    let original = req.extensions().get::<axum::extract::OriginalUri>().map(|u| u.path());
+    original.unwrap_or(req.uri().path()).starts_with("/v1/messages")
 }
 
 /// Compares without an early exit, so response time does not leak the key's prefix.
@@ -295,8 +302,18 @@ mod tests {
 
     /// One HTTP/1.1 exchange on a fresh connection: (status, body).
     async fn call(addr: SocketAddr, method: &str, path: &str, body: &str) -> (u16, serde_json::Value) {
+        call_with(addr, method, path, "", body).await
+    }
+
+    async fn call_with(
+        addr: SocketAddr,
+        method: &str,
+        path: &str,
+        headers: &str,
+        body: &str,
+    ) -> (u16, serde_json::Value) {
         let req = format!(
-            "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nhost: x\r\nconnection: close\r\n{headers}content-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
             body.len()
         );
         let out = tokio::task::spawn_blocking(move || {
@@ -349,5 +366,27 @@ mod tests {
         assert!(v["error"]["message"].as_str().unwrap_or_default().contains("failed to load: truncated file"), "{v}");
         let (status, v) = call(addr, "GET", "/health", "").await;
         assert_eq!(status, 503, "{v}");
+    }
+
+    /// With --api-key, a missing or wrong key is a 401 in the route's own envelope
+    /// (Anthropic's on /v1/messages, which also takes the key as `x-api-key`).
+    #[tokio::test]
+    async fn a_wrong_key_is_refused_in_each_apis_envelope() {
+        let state = Arc::new(AppState::new("m".into(), Some("sekret".into())));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        tokio::spawn(axum::serve(listener, app(state)).into_future());
+        let msgs = r#"{"model":"m","max_tokens":4,"messages":[{"role":"user","content":"hi"}]}"#;
+
+        let (status, v) = call_with(addr, "POST", "/v1/messages", "x-api-key: nope\r\n", msgs).await;
+        assert_eq!((status, v["type"].as_str()), (401, Some("error")), "{v}");
+        assert_eq!(v["error"]["type"], "authentication_error", "{v}");
+        let (status, v) = call(addr, "POST", "/v1/chat/completions", r#"{"messages":[]}"#).await;
+        assert_eq!(status, 401, "{v}");
+        assert_eq!(v["error"]["type"], "authentication_error", "{v}");
+        assert!(v.get("type").is_none(), "OpenAI's envelope: {v}");
+        // The right key passes the check (and meets the loading model).
+        let (status, v) = call_with(addr, "POST", "/v1/messages", "x-api-key: sekret\r\n", msgs).await;
+        assert_eq!((status, v["error"]["type"].as_str()), (503, Some("overloaded_error")), "{v}");
     }
 }

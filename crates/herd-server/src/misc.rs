@@ -161,7 +161,7 @@ pub async fn fallback(uri: Uri) -> ApiError {
 /// as plain text) OpenAI's JSON envelope, so every error a client sees has one shape.
 pub async fn envelope(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
     // Anthropic clients parse Anthropic's envelope, also on the errors axum writes itself.
-    let anthropic = req.uri().path().starts_with("/v1/messages");
+    let anthropic = crate::is_anthropic(&req);
     let resp = next.run(req).await;
     let status = resp.status();
     let json = resp
