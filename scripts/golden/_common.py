@@ -49,3 +49,28 @@ def write_json(path: Path, obj: Any, indent: int | None = 1) -> None:
 
 def log(msg: str) -> None:
     print(f"[golden] {msg}", flush=True)
+
+
+def run_in_venv(script: str, name: str, requirements: Path, python: str | None = None,
+                pip_args: tuple[str, ...] = ()) -> None:
+    """Re-runs `script` inside ${HERD_HOME}/<name>, made from `requirements` with
+    `pip install --no-deps` (so exactly the pinned set), when the caller's references did
+    not import here. Reinstalls when the requirements file changes; never returns."""
+    import subprocess
+    import sys
+
+    venv = herd_home() / name
+    py = venv / "bin" / "python"
+    # A venv's python is a link to the base interpreter, so compare prefixes, not paths.
+    if Path(sys.prefix).resolve() == venv.resolve():
+        raise SystemExit(f"the references do not import in {venv}; delete it and rerun")
+    stamp = venv / f".herd-{name}-requirements.sha256"
+    want = hashlib.sha256(requirements.read_bytes()).hexdigest()
+    if not (py.exists() and stamp.exists() and stamp.read_text().strip() == want):
+        log(f"venv {venv}: installing {requirements.name}")
+        if not py.exists():
+            subprocess.run([python or sys.executable, "-m", "venv", str(venv)], check=True)
+        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "--no-deps"]
+        subprocess.run([*pip, *pip_args, "-r", str(requirements)], check=True)
+        stamp.write_text(want + "\n")
+    os.execv(str(py), [str(py), script, *sys.argv[1:]])

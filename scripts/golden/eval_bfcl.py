@@ -36,18 +36,15 @@ from __future__ import annotations
 import argparse
 import ast
 import copy
-import hashlib
 import importlib.util
 import json
-import os
 import re
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FIXTURES, herd_home, log, write_json_lines_array  # noqa: E402
+from _common import FIXTURES, log, write_json_lines_array, run_in_venv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements-bfcl.txt"
@@ -66,21 +63,7 @@ EXTRA_IDS = {
 def ensure_reference() -> None:
     if importlib.util.find_spec("bfcl_eval") is not None:
         return
-    venv = herd_home() / "golden-bfcl-venv"
-    py = venv / "bin" / "python"
-    # sys.prefix, not the interpreter's path: a venv's python is a symlink to the system one.
-    if Path(sys.prefix).resolve() == venv.resolve():
-        raise SystemExit(f"bfcl_eval does not import in {venv}; delete it and rerun")
-    stamp = venv / ".herd-golden-bfcl-requirements.sha256"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not (py.exists() and stamp.exists() and stamp.read_text().strip() == want):
-        log(f"venv {venv}: installing requirements-bfcl.txt")
-        if not py.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--no-deps", "--require-hashes", "-r", str(REQUIREMENTS)], check=True)
-        stamp.write_text(want + "\n")
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    run_in_venv(__file__, "golden-bfcl-venv", REQUIREMENTS, pip_args=("--require-hashes",))
 
 
 ensure_reference()

@@ -26,16 +26,13 @@ no compiler) and re-runs itself there. Takes a few seconds.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import importlib.util
-import os
-import subprocess
 import sys
 import types
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FIXTURES, dumps, herd_home, log  # noqa: E402
+from _common import FIXTURES, dumps, herd_home, log, run_in_venv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements-ifeval.txt"
@@ -53,21 +50,7 @@ def ensure_references() -> None:
         return
     except ImportError:
         pass
-    venv = herd_home() / "golden-ifeval-venv"
-    py = venv / "bin" / "python"
-    # sys.prefix, not the resolved executable: a venv's python is a symlink to the base one.
-    if Path(sys.prefix).resolve() == venv.resolve():
-        raise SystemExit(f"the references do not import in {venv}; delete it and rerun")
-    stamp = venv / ".herd-golden-ifeval-requirements.sha256"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not (py.exists() and stamp.exists() and stamp.read_text().strip() == want):
-        log(f"venv {venv}: installing requirements-ifeval.txt")
-        if not py.exists():
-            subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--no-deps", "-r", str(REQUIREMENTS)], check=True)
-        stamp.write_text(want + "\n")
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    run_in_venv(__file__, "golden-ifeval-venv", REQUIREMENTS)
 
 
 ensure_references()

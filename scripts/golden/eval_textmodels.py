@@ -26,14 +26,13 @@ $PYTHON312, python3.13/python3.12 on PATH, or a pyenv version) and re-runs itsel
 from __future__ import annotations
 
 import argparse
-import hashlib
 import os
 import subprocess
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _common import FIXTURES, dumps, herd_home, log  # noqa: E402
+from _common import FIXTURES, dumps, log, run_in_venv  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 REQUIREMENTS = HERE / "requirements-textmodels.txt"
@@ -65,21 +64,7 @@ def ensure_references() -> None:
             return
     except ImportError:
         pass
-    venv = herd_home() / "golden-textmodels-venv"
-    py = venv / "bin" / "python"
-    # A venv's python is a link to the base interpreter, so compare prefixes, not paths.
-    if Path(sys.prefix).resolve() == venv.resolve():
-        raise SystemExit(f"the references do not import in {venv}; delete it and rerun")
-    stamp = venv / ".herd-golden-textmodels-requirements.sha256"
-    want = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if not (py.exists() and stamp.exists() and stamp.read_text().strip() == want):
-        log(f"venv {venv}: installing requirements-textmodels.txt")
-        if not py.exists():
-            subprocess.run([_python312(), "-m", "venv", str(venv)], check=True)
-        pip = [str(py), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
-        subprocess.run([*pip, "--no-deps", "-r", str(REQUIREMENTS)], check=True)
-        stamp.write_text(want + "\n")
-    os.execv(str(py), [str(py), __file__, *sys.argv[1:]])
+    run_in_venv(__file__, "golden-textmodels-venv", REQUIREMENTS, python=_python312())
 
 
 ensure_references()

@@ -460,24 +460,50 @@ pub fn ast_check(functions: &[Value], decoded: &Value, answers: &[Value], catego
 
 const PYTHON_TAG: &str = "<|python_tag|>";
 
+/// Tells which characters of Python source lie outside string literals (`'…'` or `"…"`,
+/// backslash escapes), fed one character at a time.
+#[derive(Debug, Default)]
+pub(crate) struct PyStrings {
+    quote: Option<char>,
+    escaped: bool,
+}
+
+impl PyStrings {
+    /// Whether `c` is code: outside a literal and not one of its quotes.
+    pub(crate) fn code(&mut self, c: char) -> bool {
+        match self.quote {
+            Some(q) => {
+                if self.escaped {
+                    self.escaped = false;
+                } else if c == '\\' {
+                    self.escaped = true;
+                } else if c == q {
+                    self.quote = None;
+                }
+                false
+            }
+            None if c == '"' || c == '\'' => {
+                self.quote = Some(c);
+                false
+            }
+            None => true,
+        }
+    }
+    pub(crate) fn in_string(&self) -> bool {
+        self.quote.is_some()
+    }
+}
+
 /// Splits `s` at top-level `sep` (outside strings and brackets); `None` when the brackets
 /// or quotes do not balance.
 fn split_top_level(s: &str, sep: char) -> Option<Vec<&str>> {
-    let (mut depth, mut quote, mut escaped, mut start) = (0i32, None::<char>, false, 0);
+    let (mut depth, mut strings, mut start) = (0i32, PyStrings::default(), 0);
     let mut parts = Vec::new();
     for (i, c) in s.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
+        if !strings.code(c) {
             continue;
         }
         match c {
-            '"' | '\'' => quote = Some(c),
             '[' | '{' | '(' => depth += 1,
             ']' | '}' | ')' => {
                 depth -= 1;
@@ -492,7 +518,7 @@ fn split_top_level(s: &str, sep: char) -> Option<Vec<&str>> {
             _ => {}
         }
     }
-    (depth == 0 && quote.is_none()).then(|| {
+    (depth == 0 && !strings.in_string()).then(|| {
         parts.push(&s[start..]);
         parts
     })

@@ -402,20 +402,12 @@ pub fn nexus_decode(answer: &str, names: &[&str]) -> Option<(String, Map<String,
 /// The end (exclusive) of the call that starts `s`: just after the `)` that closes its
 /// first `(`, outside string literals.
 fn call_end(s: &str) -> Option<usize> {
-    let (mut depth, mut quote, mut escaped) = (0i32, None::<char>, false);
+    let (mut depth, mut strings) = (0i32, crate::eval::score::bfcl::PyStrings::default());
     for (i, c) in s.char_indices() {
-        if let Some(q) = quote {
-            if escaped {
-                escaped = false;
-            } else if c == '\\' {
-                escaped = true;
-            } else if c == q {
-                quote = None;
-            }
+        if !strings.code(c) {
             continue;
         }
         match c {
-            '"' | '\'' => quote = Some(c),
             '(' | '[' | '{' => depth += 1,
             ')' | ']' | '}' => {
                 depth -= 1;
