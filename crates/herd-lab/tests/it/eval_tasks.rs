@@ -57,6 +57,7 @@ fn the_tasks_are_listed_with_metas_settings() {
         ("mmlu", 5, 10, [69.4, 83.6, 87.3]),
         ("mmlu_pro", 5, 1024, [48.3, 66.4, 73.3]),
         ("gpqa", 0, 2048, [32.8, 46.7, 51.1]),
+        ("mmlu_cot", 0, 1024, [73.0, 86.0, 88.6]),
         ("math", 0, 5120, [51.9, 68.0, 73.8]),
         ("mgsm", 0, 2048, [68.9, 86.9, 91.6]),
         ("mbpp", 0, 1024, [72.8, 86.0, 88.6]),
@@ -77,6 +78,7 @@ fn missing_data_names_the_expected_files() {
     let src = DataSource { dir: Some(empty.path().to_path_buf()), fetched: Vec::new() };
     for (name, file) in [
         ("mmlu", "mmlu/all/test-"),
+        ("mmlu_cot", "mmlu/all/test-"),
         ("mmlu_pro", "mmlu_pro/data/test-"),
         ("gpqa", "gpqa_main.csv"),
         ("math", "math/<subject>/test-"),
@@ -88,6 +90,46 @@ fn missing_data_names_the_expected_files() {
         let none = DataSource { dir: None, fetched: Vec::new() };
         assert!(task(name).load(&none).expect_err("no --data").to_string().contains("--data"), "{name}");
     }
+}
+
+#[test]
+fn mmlu_cot_asks_metas_step_by_step_question_and_macro_averages() {
+    let (t, docs) = loaded("mmlu_cot");
+    let g = request(t.as_ref(), &docs[0]);
+    assert_eq!((g.messages.len(), g.max_tokens), (1, 1024));
+    let q = last_user(&g);
+    assert!(q.starts_with("Given the following question and four candidate answers (A, B, C and D), choose the best answer.\n\nQuestion: "), "{q}");
+    assert!(q.ends_with("where the [the_answer_letter] is one of A, B, C or D.\n\nLet's think step by step."), "{q}");
+    let gold = ["A", "B", "C", "D"][docs[0]["answer"].as_u64().expect("answer") as usize];
+    let right = answer(
+        t.as_ref(),
+        &docs[0],
+        &format!("## Step 1: think\nThe best answer is B. No: the best answer is {gold}."),
+    );
+    assert_eq!(right.score, 1.0, "{right:?}");
+    assert_eq!(answer(t.as_ref(), &docs[0], "I am not sure.").score, 0.0);
+    // Macro: right on the first subject's questions only. Every subject weighs the same
+    // whatever its size, so the score is 1 / subjects; the micro average is in the breakdown.
+    let first = s(&docs[0], "subject");
+    let letter = |d: &Value| ["A", "B", "C", "D"][d["answer"].as_u64().expect("answer") as usize];
+    let scored: Vec<Scored> = docs
+        .iter()
+        .map(|d| {
+            let text =
+                if s(d, "subject") == first { format!("The best answer is {}.", letter(d)) } else { "none".into() };
+            answer(t.as_ref(), d, &text)
+        })
+        .collect();
+    let mut subjects: Vec<&str> = docs.iter().map(|d| s(d, "subject")).collect();
+    let n_first = subjects.iter().filter(|&&x| x == first).count();
+    subjects.sort();
+    subjects.dedup();
+    assert!(subjects.len() > 1, "the fixture has several subjects");
+    let refs: Vec<&Value> = docs.iter().collect();
+    let agg = t.aggregate(&refs, &scored.iter().collect::<Vec<_>>());
+    assert!((agg.score - 1.0 / subjects.len() as f64).abs() < 1e-12, "{agg:?}");
+    let micro = agg.breakdown.iter().find(|(k, _)| k == "micro").map(|(_, v)| *v);
+    assert_eq!(micro, Some(n_first as f64 / docs.len() as f64));
 }
 
 #[test]

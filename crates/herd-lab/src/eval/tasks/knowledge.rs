@@ -28,6 +28,7 @@ use std::sync::{LazyLock, RwLock};
 pub fn tasks() -> Vec<Box<dyn Task>> {
     vec![
         Box::new(Mmlu::default()),
+        Box::new(MmluCot),
         Box::new(MmluPro::default()),
         Box::new(Gpqa),
         Box::new(Math),
@@ -221,6 +222,54 @@ impl Task for Mmlu {
         }
         messages.push(Msg::new("user", mmlu_question(doc)?));
         Ok(gen_request(messages, 10))
+    }
+    fn score(&self, doc: &Value, r: &[Response]) -> Scored {
+        letter_scored(gen_text(r), mmlu_gold(doc).ok().map(letter))
+    }
+    fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
+        macro_over(docs, scored, "subject")
+    }
+}
+
+/// MMLU 0-shot CoT as Meta evaluates Llama 3.1 Instruct: Meta's step-by-step prompt
+/// (lm-eval 0.4.13's `mmlu_cot_llama`, from Meta's evaluation details), the model reasons
+/// and ends "The best answer is X.", `best answer is ([A-Z])` (last match), greedy, 1024
+/// tokens, macro average over subjects.
+struct MmluCot;
+
+fn mmlu_cot_question(doc: &Value) -> Result<String, LabError> {
+    let c = mmlu_choices(doc)?;
+    Ok(format!(
+        "Given the following question and four candidate answers (A, B, C and D), choose the best answer.\n\nQuestion: {}\nA. {}\nB. {}\nC. {}\nD. {}\n\n- For simple problems:\nDirectly provide the answer with minimal explanation.\n\n- For complex problems:\nUse this step-by-step format:\n## Step 1: [Concise description]\n[Brief explanation]\n## Step 2: [Concise description]\n[Brief explanation]\n\nRegardless of the approach, always conclude with:\nThe best answer is [the_answer_letter].\nwhere the [the_answer_letter] is one of A, B, C or D.\n\nLet's think step by step.",
+        py_strip(text(doc, "question")?),
+        c[0],
+        c[1],
+        c[2],
+        c[3]
+    ))
+}
+
+impl Task for MmluCot {
+    fn info(&self) -> TaskInfo {
+        TaskInfo {
+            name: "mmlu_cot",
+            style: Style::Generate,
+            setting: "0-shot CoT (Meta's step-by-step prompt, lm-eval mmlu_cot_llama), `best answer is ([A-Z])` (last match), greedy, max 1024 tokens; macro average over subjects as Meta reports it (the micro average is in the breakdown)",
+            metric: "exact_match_macro",
+            shots: 0,
+            max_tokens: 1024,
+            data: "--data DIR: mmlu/all/test-*.parquet (cais/mmlu; fields question, subject, choices, answer)",
+            paper: Some([73.0, 86.0, 88.6]),
+        }
+    }
+    fn load(&self, src: &DataSource) -> Result<Vec<Value>, LabError> {
+        folder_split(src.dir("mmlu_cot")?, "mmlu", Some("all"), "test", MMLU_FILES)
+    }
+    fn doc_id(&self, doc: &Value, index: usize) -> String {
+        format!("{}/{index}", doc.get("subject").and_then(Value::as_str).unwrap_or_default())
+    }
+    fn requests(&self, doc: &Value, _shots: usize) -> Result<Vec<Request>, LabError> {
+        Ok(gen_request(vec![Msg::new("user", mmlu_cot_question(doc)?)], 1024))
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         letter_scored(gen_text(r), mmlu_gold(doc).ok().map(letter))
