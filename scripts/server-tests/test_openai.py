@@ -367,7 +367,8 @@ def test_401_missing_or_wrong_key(key):
             assert r.status_code == 401, (path, r.text)
             assert_envelope(r.json())
         # Anthropic's route answers in Anthropic's envelope, and takes its x-api-key header.
-        msg = {"model": "any", "max_tokens": 1, "messages": HELLO}
+        served = h.get("/v1/models", headers={"Authorization": f"Bearer {key}"}).json()["data"][0]["id"]
+        msg = {"model": served, "max_tokens": 1, "messages": HELLO}
         r = h.post("/v1/messages", json=msg, headers={"x-api-key": key + "-wrong"})
         assert r.status_code == 401, r.text
         assert r.json()["error"]["type"] == "authentication_error" and r.json()["type"] == "error", r.text
