@@ -75,7 +75,7 @@ unsafe fn attend_fma(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut
 mod avx2 {
     use super::{AttnScratch, HeadView};
     use crate::ops::softmax_f64_sum;
-    use crate::simd::{ggml_f16_lane, reduce_ggml_f16_lanes, reduce8};
+    use crate::simd::{ggml_f16_lane, reduce_ggml_f16_lanes};
     use std::arch::x86_64::*;
 
     /// f32 -> f16 -> f32, round to nearest even (as `half`'s conversion).
@@ -96,13 +96,31 @@ mod avx2 {
         _mm256_cvtph_ps(unsafe { _mm_loadu_si128(p as *const __m128i) })
     }
 
+    /// `reduce8` in registers: the same additions in the same order (halves, then the
+    /// pairs of the 4-lane sum), so the same bits, without a trip through memory (it runs
+    /// once per cached position of every head).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn lanes(v: __m256) -> [f32; 8] {
-        let mut l = [0f32; 8];
-        // SAFETY: `l` is 8 writable f32.
-        unsafe { _mm256_storeu_ps(l.as_mut_ptr(), v) };
-        l
+    fn reduce8_vec(acc: __m256) -> f32 {
+        // q = [a0+a4, a1+a5, a2+a6, a3+a7]
+        let q = _mm_add_ps(_mm256_castps256_ps128(acc), _mm256_extractf128_ps::<1>(acc));
+        // h = [q0+q2, q1+q3, ..]
+        let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
+        _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
+    }
+
+    /// `reduce_ggml_f16_lanes` over the four accumulators, in registers: the same
+    /// additions in the same order, so the same bits.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn reduce_ggml_f16_vec(acc: [__m256; 4]) -> f32 {
+        // x0[l] = (acc0[l] + acc2[l]) + (acc1[l] + acc3[l])
+        let x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
+        // t0 = [x0 + x4, x1 + x5, x2 + x6, x3 + x7]
+        let t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps::<1>(x0));
+        // (t0 + t1) + (t2 + t3): two horizontal adds
+        let h = _mm_hadd_ps(t0, t0);
+        _mm_cvtss_f32(_mm_hadd_ps(h, h))
     }
 
     /// # Safety
@@ -128,23 +146,33 @@ mod avx2 {
                     let qx = unsafe { _mm256_loadu_ps(s.qh.as_ptr().add(c)) };
                     acc = _mm256_fmadd_ps(k, qx, acc);
                 }
-                reduce8(lanes(acc))
+                reduce8_vec(acc)
             } else {
                 // ggml's f16 vec_dot order: four accumulators fed round-robin.
-                let mut acc = [_mm256_setzero_ps(); 4];
-                for c in (0..hd).step_by(8) {
-                    // SAFETY: as above.
-                    let k = unsafe { load_f16x8(kp.add(c)) };
-                    // SAFETY: as above.
-                    let qx = unsafe { _mm256_loadu_ps(s.qh.as_ptr().add(c)) };
-                    let a = &mut acc[(c / 8) % 4];
-                    *a = _mm256_fmadd_ps(k, qx, *a);
+                // Whole groups of four vectors first, with the accumulators in registers
+                // (indexed by `c` in an array they lived in memory: a 1200-position head
+                // took ~48 µs instead of ~28 µs here), then the rest, which continues the
+                // round-robin at accumulator 0.
+                let qp = s.qh.as_ptr();
+                // SAFETY (both closures' callers): c + 8 <= hd, inside row t of the cache
+                // (asserted above) and inside qh (hd values).
+                let fma = |c: usize, a: __m256| unsafe {
+                    _mm256_fmadd_ps(load_f16x8(kp.add(c)), _mm256_loadu_ps(qp.add(c)), a)
+                };
+                let (mut a0, mut a1, mut a2, mut a3) =
+                    (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+                let whole = hd / 32 * 32;
+                for c in (0..whole).step_by(32) {
+                    a0 = fma(c, a0);
+                    a1 = fma(c + 8, a1);
+                    a2 = fma(c + 16, a2);
+                    a3 = fma(c + 24, a3);
                 }
-                let mut all = [0f32; 32];
-                for (j, a) in acc.iter().enumerate() {
-                    all[j * 8..j * 8 + 8].copy_from_slice(&lanes(*a));
+                let mut acc = [a0, a1, a2, a3];
+                for (j, c) in (whole..hd).step_by(8).enumerate() {
+                    acc[j] = fma(c, acc[j]);
                 }
-                reduce_ggml_f16_lanes(&all)
+                reduce_ggml_f16_vec(acc)
             };
             s.scores.push(d * h.scale);
         }
@@ -239,7 +267,16 @@ mod tests {
     #[test]
     fn portable_and_dispatched_agree_across_shapes() {
         for (hd, len, stride, base) in
-            [(64, 1, 64, 0), (64, 300, 192, 64), (128, 33, 128, 0), (8, 5, 24, 8), (12, 9, 12, 0)]
+            // 8, 40 and 80 leave one, one and two vectors after the groups of four.
+            [
+                (64, 1, 64, 0),
+                (64, 300, 192, 64),
+                (128, 33, 128, 0),
+                (8, 5, 24, 8),
+                (12, 9, 12, 0),
+                (40, 17, 120, 40),
+                (80, 50, 80, 0),
+            ]
         {
             let n = base + len * stride + hd;
             let k: Vec<f16> = (0..n).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 30.0 - 1.7)).collect();
