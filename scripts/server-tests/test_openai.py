@@ -478,11 +478,15 @@ def test_413_body_too_large_has_the_envelope(http):
     r = http.post("/v1/chat/completions", content=body, headers={"Content-Type": "application/json"})
     assert r.status_code == 413, r.text[:200]
     assert_envelope(r.json())
+    # The unread rest of the body makes the connection unusable; the server says so.
+    assert r.headers.get("connection", "").lower() == "close", r.headers
 
 
-def test_anthropic_route_errors_keep_anthropics_envelope(http):
+def test_anthropic_route_errors_keep_anthropics_envelope(url, key):
     # axum answers a wrong method itself; /v1/messages clients still get Anthropic's shape.
-    r = http.get("/v1/messages")
+    # A fresh connection: the shared client's may be the one a 413 just closed.
+    with make_http(url, key) as h:
+        r = h.get("/v1/messages")
     assert r.status_code == 405, r.text
     body = r.json()
     assert body["type"] == "error" and body["error"]["type"] and body["error"]["message"], body

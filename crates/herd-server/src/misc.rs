@@ -181,5 +181,12 @@ pub async fn envelope(req: axum::extract::Request, next: axum::middleware::Next)
         };
     }
     let err = ApiError::status(status, msg);
-    if anthropic { crate::anthropic::AnthropicError::from(err).into_response() } else { err.into_response() }
+    let mut resp =
+        if anthropic { crate::anthropic::AnthropicError::from(err).into_response() } else { err.into_response() };
+    if status == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the oversized body is never read, so the connection cannot carry
+        // another request; saying so keeps clients from reusing it.
+        resp.headers_mut().insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+    }
+    resp
 }
