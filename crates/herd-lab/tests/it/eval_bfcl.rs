@@ -217,6 +217,12 @@ fn the_real_bfcl_wheel_loads() {
     let want: BTreeMap<&str, usize> =
         [("multiple", 200), ("parallel", 200), ("parallel_multiple", 200), ("simple_python", 400)].into();
     assert_eq!(n, want);
+    // Interleaved, so that `--limit 8` samples every category twice.
+    let first: Vec<&str> = docs[..8].iter().map(|d| d["category"].as_str().unwrap_or_default()).collect();
+    let four = ["simple_python", "multiple", "parallel", "parallel_multiple"];
+    assert_eq!(first, [four, four].concat());
+    assert_eq!(docs[0]["id"], "simple_python_0");
+    assert_eq!(docs[4]["id"], "simple_python_1");
 }
 
 // ---------------------------------------------------------------------------------------

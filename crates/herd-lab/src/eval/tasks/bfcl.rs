@@ -101,8 +101,9 @@ fn bfcl_file(src: &Path, rel: &str) -> Result<Vec<Value>, LabError> {
 /// The documents of the four categories from the bfcl-eval wheel or a folder with its
 /// `data/` layout: each test entry with its `ground_truth` and `category`.
 pub fn load_bfcl(src: &Path) -> Result<Vec<Value>, LabError> {
-    let mut docs = Vec::new();
+    let mut by_cat = Vec::new();
     for cat in BFCL_CATEGORIES {
+        let mut docs = Vec::new();
         let file = format!("{BFCL_PREFIX}{cat}.json");
         let entries = bfcl_file(src, &file)?;
         let answers = bfcl_file(src, &format!("possible_answer/{file}"))?;
@@ -121,8 +122,18 @@ pub fn load_bfcl(src: &Path) -> Result<Vec<Value>, LabError> {
             e["category"] = json!(cat);
             docs.push(e);
         }
+        by_cat.push(docs.into_iter());
     }
-    Ok(docs)
+    // The categories interleaved, each in its file's order: `--limit N` then samples
+    // every category (not N simple ones), and a full run scores the same documents.
+    let mut docs = Vec::new();
+    loop {
+        let before = docs.len();
+        docs.extend(by_cat.iter_mut().filter_map(Iterator::next));
+        if docs.len() == before {
+            return Ok(docs);
+        }
+    }
 }
 
 /// The chat messages BFCL's Llama 3.1 FC handler sends for a test entry: its system turn
