@@ -150,9 +150,9 @@ mod avx2 {
             } else {
                 // ggml's f16 vec_dot order: four accumulators fed round-robin.
                 // Whole groups of four vectors first, with the accumulators in registers
-                // (indexed by `c` in an array they lived in memory: a 1200-position head
-                // took ~48 µs instead of ~28 µs here), then the rest, which continues the
-                // round-robin at accumulator 0.
+                // (indexed by `c` in an array they lived in memory; `benches/attention.rs`
+                // times it), then the rest, which continues the round-robin at
+                // accumulator 0.
                 let qp = s.qh.as_ptr();
                 // SAFETY (both closures' callers): c + 8 <= hd, inside row t of the cache
                 // (asserted above) and inside qh (hd values).
