@@ -180,6 +180,16 @@ fn mmlu_gold(doc: &Value) -> Result<usize, LabError> {
         .ok_or_else(|| invalid(format!("answer is not a choice index 0..=3: {}", short(doc))))
 }
 
+/// `subject/index`, the id both MMLU settings log.
+fn mmlu_doc_id(doc: &Value, index: usize) -> String {
+    format!("{}/{index}", doc.get("subject").and_then(Value::as_str).unwrap_or_default())
+}
+
+/// Both MMLU settings score the last "best answer is X" against the gold letter.
+fn mmlu_scored(doc: &Value, r: &[Response]) -> Scored {
+    letter_scored(gen_text(r), mmlu_gold(doc).ok().map(letter))
+}
+
 fn mmlu_question(doc: &Value) -> Result<String, LabError> {
     let c = mmlu_choices(doc)?;
     Ok(format!(
@@ -212,7 +222,7 @@ impl Task for Mmlu {
         Ok(docs)
     }
     fn doc_id(&self, doc: &Value, index: usize) -> String {
-        format!("{}/{index}", doc.get("subject").and_then(Value::as_str).unwrap_or_default())
+        mmlu_doc_id(doc, index)
     }
     fn requests(&self, doc: &Value, shots: usize) -> Result<Vec<Request>, LabError> {
         let mut messages = Vec::new();
@@ -224,7 +234,7 @@ impl Task for Mmlu {
         Ok(gen_request(messages, 10))
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
-        letter_scored(gen_text(r), mmlu_gold(doc).ok().map(letter))
+        mmlu_scored(doc, r)
     }
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
         macro_over(docs, scored, "subject")
@@ -266,13 +276,13 @@ impl Task for MmluCot {
         folder_split(src.dir("mmlu_cot")?, "mmlu", Some("all"), "test", MMLU_FILES)
     }
     fn doc_id(&self, doc: &Value, index: usize) -> String {
-        format!("{}/{index}", doc.get("subject").and_then(Value::as_str).unwrap_or_default())
+        mmlu_doc_id(doc, index)
     }
     fn requests(&self, doc: &Value, _shots: usize) -> Result<Vec<Request>, LabError> {
         Ok(gen_request(vec![Msg::new("user", mmlu_cot_question(doc)?)], 1024))
     }
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
-        letter_scored(gen_text(r), mmlu_gold(doc).ok().map(letter))
+        mmlu_scored(doc, r)
     }
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
         macro_over(docs, scored, "subject")
