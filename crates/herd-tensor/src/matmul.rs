@@ -3,12 +3,16 @@
 //! The activations of every token are first quantized to the weight's vec_dot_type
 //! (see `qdot`), as llama.cpp does; then rows of W are split among threads and each
 //! row is dotted with every token's quantized activations, so a weight row is read
-//! from memory once per call however many tokens the batch holds (prefill).
+//! from memory once per call however many tokens the batch holds (prefill, and the
+//! server's batched decode). For the 32-value block types, tokens go four at a time
+//! through a kernel that decodes each weight block once for eight tokens, over tiles
+//! of 32 tokens that stay in cache; the sums are the one-token kernel's, bit for bit,
+//! so a token's logits never depend on the batch it ran in.
 
 use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
-use crate::qdot::{QuantActs, act_format, quantize_acts, vec_dot, vec_dot4};
+use crate::qdot::{Q8Quad, QuantActs, act_format, has_quad_kernel, quantize_acts, vec_dot, vec_dot_quads};
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
 
@@ -51,8 +55,17 @@ impl<'a> WeightRef<'a> {
 /// The matmul engine: owns the thread pool so that `--threads` is honoured everywhere.
 pub struct MatMul {
     pool: Pool,
-    /// Quantized activations, one entry per token, reused across calls.
-    acts: Mutex<Vec<QuantActs>>,
+    /// Quantized activations, reused across calls.
+    acts: Mutex<Acts>,
+}
+
+/// One `QuantActs` per token, and for the batched 32-value block kernel the same
+/// blocks regrouped four tokens at a time (`quads[g * blocks + i]`: block `i` of
+/// tokens `4g..4g+4`).
+#[derive(Default)]
+struct Acts {
+    rows: Vec<QuantActs>,
+    quads: Vec<Q8Quad>,
 }
 
 impl std::fmt::Debug for MatMul {
@@ -61,30 +74,42 @@ impl std::fmt::Debug for MatMul {
     }
 }
 
-/// A raw output pointer shared by the row tasks, each of which writes a disjoint set
-/// of elements (its own rows, for every token).
-#[derive(Clone, Copy)]
-struct OutPtr(*mut f32);
-// SAFETY: tasks write disjoint indices (distinct rows), so sharing the pointer across
-// threads cannot race; the buffer outlives the scoped parallel loop.
-unsafe impl Send for OutPtr {}
-// SAFETY: as above.
-unsafe impl Sync for OutPtr {}
-
-impl OutPtr {
-    /// # Safety
-    /// `i` is in bounds of the output buffer and no other task writes index `i`.
-    #[inline]
-    unsafe fn write(&self, i: usize, v: f32) {
-        // SAFETY: guaranteed by the caller.
-        unsafe { *self.0.add(i) = v };
+/// A raw pointer shared by parallel tasks, each of which writes a disjoint set of
+/// elements (its own rows of the output for every token; its own tokens' quantized
+/// activations).
+struct Disjoint<T>(*mut T);
+impl<T> Clone for Disjoint<T> {
+    fn clone(&self) -> Self {
+        *self
     }
 }
+impl<T> Copy for Disjoint<T> {}
+// SAFETY: tasks touch disjoint indices, so sharing the pointer across threads cannot
+// race; the buffer is exclusively borrowed for, and outlives, the parallel loop.
+unsafe impl<T: Send> Send for Disjoint<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Disjoint<T> {}
+
+impl<T> Disjoint<T> {
+    /// # Safety
+    /// `i` is in bounds of the buffer and no other task touches index `i` during the
+    /// parallel loop.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn at(&self, i: usize) -> &mut T {
+        // SAFETY: guaranteed by the caller.
+        unsafe { &mut *self.0.add(i) }
+    }
+}
+
+/// Groups of four tokens whose quads one task of the row loop keeps in cache while it
+/// runs down its rows: 8 groups are 32 tokens, 23 KiB of quads at 576 columns.
+const TILE_GROUPS: usize = 8;
 
 impl MatMul {
     /// `threads == 0`: one per available core.
     pub fn new(threads: usize) -> Self {
-        MatMul { pool: Pool::new(threads), acts: Mutex::new(Vec::new()) }
+        MatMul { pool: Pool::new(threads), acts: Mutex::new(Acts::default()) }
     }
 
     pub fn threads(&self) -> usize {
@@ -101,35 +126,71 @@ impl MatMul {
         assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let rows = w.rows;
-        let mut acts = self.acts.lock().unwrap_or_else(|p| p.into_inner());
+        let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
+        let Acts { rows: acts, quads } = &mut *guard;
         if acts.len() < n_tok {
             acts.resize_with(n_tok, QuantActs::default);
         }
         let fmt = act_format(w.dtype);
-        for (t, a) in acts.iter_mut().take(n_tok).enumerate() {
-            quantize_acts(fmt, &x[t * w.cols..(t + 1) * w.cols], a);
-        }
-        let acts = &acts[..n_tok];
-        let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
-        let ptr = OutPtr(out.as_mut_ptr());
-        self.pool.run(rows.div_ceil(chunk), &|c| {
-            for r in c * chunk..((c + 1) * chunk).min(rows) {
-                let row = w.row(r);
-                let mut t = 0;
-                while t + 4 <= n_tok {
-                    let mut v = [0f32; 4];
-                    vec_dot4(w.dtype, row, [&acts[t], &acts[t + 1], &acts[t + 2], &acts[t + 3]], &mut v);
-                    for (j, x) in v.iter().enumerate() {
-                        // SAFETY: (t+j)*rows + r < n_tok*rows == out.len()
-                        // (asserted above), and only this task writes row r.
-                        unsafe { ptr.write((t + j) * rows + r, *x) };
-                    }
-                    t += 4;
+        // Tokens in whole groups of four go through the quad kernel where one exists;
+        // the rest (all of them for a single decode row) one by one.
+        let groups = if has_quad_kernel(w.dtype) { n_tok / 4 } else { 0 };
+        let blocks = w.cols / w.dtype.block_len();
+        let zero = Q8Quad { d: [0.0; 4], s: [0.0; 4], qs: [[0; 32]; 4] };
+        quads.clear();
+        quads.resize(groups * blocks, zero);
+        // Quantizing is a pass over all activations: on the pool too, a group of
+        // four tokens (then each leftover token) per task.
+        let (acts_at, quads_at) = (Disjoint(acts.as_mut_ptr()), Disjoint(quads.as_mut_ptr()));
+        self.pool.run(groups + (n_tok - 4 * groups), &|k| {
+            let toks = if k < groups { 4 * k..4 * k + 4 } else { 3 * groups + k..3 * groups + k + 1 };
+            for t in toks {
+                // SAFETY: t < n_tok <= acts.len(), and token t belongs to this task only.
+                quantize_acts(fmt, &x[t * w.cols..(t + 1) * w.cols], unsafe { acts_at.at(t) });
+            }
+            if k < groups {
+                // SAFETY: the four tokens were written by this task just above; the
+                // quads of group k are this task's only.
+                let four: [&[_]; 4] = std::array::from_fn(|j| unsafe { &acts_at.at(4 * k + j).q8[..] });
+                for i in 0..blocks {
+                    // SAFETY: k*blocks + i < groups*blocks == quads.len().
+                    unsafe { *quads_at.at(k * blocks + i) = Q8Quad::gather(four, i) };
                 }
-                for (t, a) in acts.iter().enumerate().skip(t) {
-                    let v = vec_dot(w.dtype, row, a);
-                    // SAFETY: as above.
-                    unsafe { ptr.write(t * rows + r, v) };
+            }
+        });
+        let acts = &acts[..n_tok];
+        let quads = &quads[..];
+        let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
+        let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
+        let out_at = Disjoint(out.as_mut_ptr());
+        self.pool.run(rows.div_ceil(chunk), &|c| {
+            let my_rows = c * chunk..((c + 1) * chunk).min(rows);
+            // SAFETY (every write below): token t < n_tok, so t*rows + r <
+            // n_tok*rows == out.len() (asserted above), and only this task writes
+            // the rows of its chunk.
+            let put = |t: usize, r: usize, v: f32| unsafe { *out_at.at(t * rows + r) = v };
+            for tile in (0..groups).step_by(TILE_GROUPS) {
+                let end = (tile + TILE_GROUPS).min(groups);
+                for r in my_rows.clone() {
+                    let row = w.row(r);
+                    let mut g = tile;
+                    while g + 2 <= end {
+                        let mut v = [[0f32; 4]; 2];
+                        vec_dot_quads::<2>(w.dtype, row, [group(g), group(g + 1)], &mut v);
+                        v.iter().flatten().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
+                        g += 2;
+                    }
+                    if g < end {
+                        let mut v = [[0f32; 4]; 1];
+                        vec_dot_quads::<1>(w.dtype, row, [group(g)], &mut v);
+                        v[0].iter().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
+                    }
+                }
+            }
+            for r in my_rows {
+                let row = w.row(r);
+                for (t, a) in acts.iter().enumerate().skip(4 * groups) {
+                    put(t, r, vec_dot(w.dtype, row, a));
                 }
             }
         });

@@ -22,6 +22,26 @@ pub struct Q8Block {
     pub qs: [i8; 32],
 }
 
+/// Four activation rows' Q8 blocks of one column block, interleaved for the batched
+/// kernel: their scales and sums side by side (one vector load each, one multiply
+/// for all four products with the weight's scale), and each row's 32 values at a
+/// 32-byte boundary (no load straddles a cache line, as a 40-byte `Q8Block` stride
+/// makes three loads in eight do).
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
+pub struct Q8Quad {
+    pub d: [f32; 4],
+    pub s: [f32; 4],
+    pub qs: [[i8; 32]; 4],
+}
+
+impl Q8Quad {
+    /// Block `i` of each of the four rows.
+    pub fn gather(rows: [&[Q8Block]; 4], i: usize) -> Self {
+        Q8Quad { d: rows.map(|r| r[i].d), s: rows.map(|r| r[i].s), qs: rows.map(|r| r[i].qs) }
+    }
+}
+
 /// 256 activations quantized for the k-quants: `x ≈ d * qs`, with sums of each run
 /// of 16 (`bsums`) for the weight minimums.
 #[derive(Debug, Clone, Copy)]
@@ -221,20 +241,37 @@ fn nibbles(qs: &[u8]) -> [u8; 32] {
     v
 }
 
-/// `out[j] = dot(row, acts[j])` for 4 activation rows at once where a SIMD kernel
-/// exists (Q4_0, Q4_1, Q5_0, Q8_0), bit-identical to four `vec_dot` calls.
-pub fn vec_dot4(dtype: DType, row: &[u8], acts: [&QuantActs; 4], out: &mut [f32; 4]) {
+/// `out[g][j] = dot(row, row j of quad group g)` for `G` groups of four activation
+/// rows (`quads[g]` holds one `Q8Quad` per block of the row), bit-identical to
+/// `vec_dot` on each row. Only for Q4_0, Q4_1, Q5_0 and Q8_0 with AVX2 (see
+/// `has_quad_kernel`).
+pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]; G], out: &mut [[f32; 4]; G]) {
+    assert!(has_quad_kernel(dtype), "vec_dot_quads: no quad kernel for {dtype:?} on this CPU");
+    let blocks = row.len() / dtype.block_bytes();
+    assert!(quads.iter().all(|q| q.len() >= blocks), "vec_dot_quads: fewer activation blocks than weight blocks");
     #[cfg(target_arch = "x86_64")]
-    if matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0) && crate::simd::has_avx2_fma() {
-        let a = [&acts[0].q8[..], &acts[1].q8[..], &acts[2].q8[..], &acts[3].q8[..]];
-        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row holds
-        // whole blocks and each activation row was quantized from as many columns.
-        unsafe { avx2::dot_q32_rows::<4>(dtype, row, &a, out) };
-        return;
-    }
-    for j in 0..4 {
-        out[j] = vec_dot(dtype, row, acts[j]);
-    }
+    // SAFETY: AVX2, FMA and F16C are present and the dtype is a 32-value block type
+    // (asserted by `has_quad_kernel`); every group has a block per weight block
+    // (asserted above).
+    unsafe {
+        match dtype {
+            DType::Q4_0 => avx2::dot_q32_quads::<G, 0>(row, quads, out),
+            DType::Q4_1 => avx2::dot_q32_quads::<G, 1>(row, quads, out),
+            DType::Q5_0 => avx2::dot_q32_quads::<G, 2>(row, quads, out),
+            _ => avx2::dot_q32_quads::<G, 3>(row, quads, out),
+        }
+    };
+}
+
+/// Whether `vec_dot_quads` runs for `dtype` on this CPU.
+pub fn has_quad_kernel(dtype: DType) -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0) && crate::simd::has_avx2_fma();
+    #[cfg(not(target_arch = "x86_64"))]
+    return {
+        let _ = dtype;
+        false
+    };
 }
 
 /// The portable reference of the 32-value block dots (and the fallback without AVX2).
@@ -502,6 +539,65 @@ mod avx2 {
         // SAFETY: forwarded from the caller.
         unsafe { dot_q32_rows::<1>(dtype, row, &[a], &mut out) };
         out[0]
+    }
+
+    /// `G` groups of four activation rows against one weight row: the weight block is
+    /// decoded once for 4·G rows, the four scale products come from one multiply and
+    /// the Q4_1 minimum terms from one multiply and one add. Each (row, activation)
+    /// pair still sees exactly `dot_q32`'s operations in `dot_q32`'s order (the same
+    /// integer lanes, `dw * d` rounded once, one FMA per block into its own lanes,
+    /// `summs + mw * s` per block, the same final reduction), so the results are
+    /// bit-identical to it.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `row` holds whole blocks of `dtype`
+    /// (Q4_0, Q4_1, Q5_0 or Q8_0), and every `quads[g]` at least as many blocks.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_q32_quads<const G: usize, const T: u8>(
+        row: &[u8],
+        quads: [&[super::Q8Quad]; G],
+        out: &mut [[f32; 4]; G],
+    ) {
+        // The type as a constant, so that each type's loop is compiled without the
+        // others' branches.
+        let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][T as usize];
+        let bb = dtype.block_bytes();
+        let q41 = T == 1;
+        let mut acc = [[_mm256_setzero_ps(); 4]; G];
+        let mut summs = [_mm_setzero_ps(); G];
+        let lane = [_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2), _mm256_set1_epi32(3)];
+        for (i, b) in row.chunks_exact(bb).enumerate() {
+            let (qx, dw) = weight_block(dtype, b);
+            // Signed weights: |x| once per block, the sign moved onto each activation.
+            let ax = _mm256_sign_epi8(qx, qx);
+            let mw = if q41 { h2f(b, 2) } else { 0.0 };
+            for g in 0..G {
+                // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
+                let q = unsafe { quads[g].get_unchecked(i) };
+                // SAFETY: `d` and `s` are 4 f32 each; `Q8Quad` is 32-byte aligned and
+                // its `qs` rows start at offsets 32, 64, 96 and 128.
+                let (dv, sv) = unsafe { (_mm_loadu_ps(q.d.as_ptr()), _mm_loadu_ps(q.s.as_ptr())) };
+                let p = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(dw), dv));
+                if q41 {
+                    summs[g] = _mm_add_ps(summs[g], _mm_mul_ps(_mm_set1_ps(mw), sv));
+                }
+                for j in 0..4 {
+                    // SAFETY: as above: 32 aligned bytes.
+                    let qy = unsafe { _mm256_load_si256(q.qs[j].as_ptr() as *const __m256i) };
+                    let xy = if q41 { madd_u8_i8(qx, qy) } else { madd_u8_i8(ax, _mm256_sign_epi8(qy, qx)) };
+                    let scale = _mm256_permutevar8x32_ps(p, lane[j]);
+                    acc[g][j] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(xy), acc[g][j]);
+                }
+            }
+        }
+        for g in 0..G {
+            let mut s = [0f32; 4];
+            // SAFETY: `s` is 4 writable f32.
+            unsafe { _mm_storeu_ps(s.as_mut_ptr(), summs[g]) };
+            for j in 0..4 {
+                out[g][j] = if q41 { hsum(acc[g][j]) + s[j] } else { hsum(acc[g][j]) };
+            }
+        }
     }
 
     /// Sum of the 8 i32 lanes.

@@ -87,6 +87,39 @@ fn threaded_matmul_matches_scalar_reference_for_every_dtype() {
     }
 }
 
+/// A token's output does not depend on the batch it came in: every token count,
+/// whatever mix of four-token groups (the quad kernels, tiled) and leftover tokens it
+/// makes, gives each token exactly the bits of a one-token `vec_dot`.
+#[test]
+fn batched_matmul_equals_one_token_dots_bit_for_bit() {
+    use herd_tensor::qdot::{QuantActs, act_format, quantize_acts, vec_dot};
+    let mut rng = StdRng::seed_from_u64(17);
+    let mm = MatMul::new(2);
+    for dtype in ALL {
+        let (rows, cols) = (37, 256);
+        let data = random_blocks(dtype, rows, cols, &mut rng);
+        let w = WeightRef::new(dtype, rows, cols, &data).expect("valid weight");
+        for n_tok in [1usize, 3, 4, 6, 8, 12, 37, 71] {
+            let x: Vec<f32> = (0..n_tok * cols).map(|_| rng.random_range(-2.0..2.0)).collect();
+            let mut out = vec![0f32; n_tok * rows];
+            mm.matmul(w, &x, n_tok, &mut out);
+            let mut acts = QuantActs::default();
+            for t in 0..n_tok {
+                quantize_acts(act_format(dtype), &x[t * cols..(t + 1) * cols], &mut acts);
+                for r in 0..rows {
+                    let want = vec_dot(dtype, w.row(r), &acts);
+                    let got = out[t * rows + r];
+                    assert_eq!(
+                        got.to_bits(),
+                        want.to_bits(),
+                        "{dtype:?} n_tok={n_tok} token {t} row {r}: {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn quantize_then_dequantize_round_trips_within_budget() {
     let mut rng = StdRng::seed_from_u64(3);

@@ -1,0 +1,82 @@
+//! Quantized matmul at the shapes of the default model (SmolLM2-135M: dim 576, ffn
+//! 1536, 192-wide K/V, the 49,152-row Q8_0 output), for the token counts a server
+//! step sees: 1 (one stream decoding), 4 and 16 (that many streams batched), 64 (a
+//! prompt chunk). Each weight type is also timed through the scalar reference on one
+//! shape, so the table shows what the SIMD kernels buy.
+//!
+//! `cargo bench -p herd-tensor --bench matmul` prints GMAC/s (median of 5 rounds);
+//! `HERD_BENCH_THREADS` sets the pool size (default 1). Compare builds on the same
+//! idle machine.
+
+use herd_tensor::dtype::DType;
+use herd_tensor::matmul::{MatMul, WeightRef, matmul_reference};
+use herd_tensor::quantize::quantize_row;
+use std::time::Instant;
+
+fn weights(dtype: DType, rows: usize, cols: usize) -> Vec<u8> {
+    let mut data = Vec::new();
+    let mut row = vec![0f32; cols];
+    for r in 0..rows {
+        for (c, v) in row.iter_mut().enumerate() {
+            *v = (((r * 7919 + c * 104729) % 2003) as f32 / 1001.5 - 1.0) * 0.05;
+        }
+        data.extend(quantize_row(dtype, &row).expect("whole blocks"));
+    }
+    data
+}
+
+fn median_secs(mut f: impl FnMut(), min_calls: usize) -> f64 {
+    f();
+    let mut rounds: Vec<f64> = (0..5)
+        .map(|_| {
+            let t = Instant::now();
+            for _ in 0..min_calls {
+                f();
+            }
+            t.elapsed().as_secs_f64() / min_calls as f64
+        })
+        .collect();
+    rounds.sort_by(f64::total_cmp);
+    rounds[2]
+}
+
+fn main() {
+    let threads = std::env::var("HERD_BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let mm = MatMul::new(threads);
+    let shapes: [(&str, DType, usize, usize); 5] = [
+        ("wq 576x576", DType::Q4_1, 576, 576),
+        ("wk 192x576", DType::Q4_1, 192, 576),
+        ("gate 1536x576", DType::Q4_1, 1536, 576),
+        ("down 576x1536", DType::Q4_1, 576, 1536),
+        ("output 49152x576", DType::Q8_0, 49152, 576),
+    ];
+    println!("matmul, {threads} thread(s), GMAC/s (median of 5 rounds)");
+    println!("| weight | type | 1 tok | 4 tok | 16 tok | 64 tok |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (name, dtype, rows, cols) in shapes {
+        let data = weights(dtype, rows, cols);
+        let w = WeightRef::new(dtype, rows, cols, &data).expect("shape");
+        let mut cells = Vec::new();
+        for n in [1usize, 4, 16, 64] {
+            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect();
+            let mut out = vec![0f32; n * rows];
+            let macs = (n * rows * cols) as f64;
+            let calls = ((2e8 / macs) as usize).max(1);
+            let s = median_secs(|| mm.matmul(w, &x, n, &mut out), calls);
+            cells.push(format!("{:.1}", macs / s / 1e9));
+            std::hint::black_box(&out);
+        }
+        println!("| {name} | {dtype:?} | {} |", cells.join(" | "));
+    }
+    for dtype in [DType::Q4_1, DType::Q8_0] {
+        let (rows, cols, n) = (576, 576, 4);
+        let data = weights(dtype, rows, cols);
+        let w = WeightRef::new(dtype, rows, cols, &data).expect("shape");
+        let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect();
+        let s = median_secs(|| drop(std::hint::black_box(matmul_reference(w, &x, n))), 3);
+        println!(
+            "scalar reference, {dtype:?} {rows}x{cols}, {n} tok: {:.2} GMAC/s",
+            (n * rows * cols) as f64 / s / 1e9
+        );
+    }
+}
