@@ -6,11 +6,12 @@
 //! still prefilling, oldest first, so a long prompt is prefilled in chunks while the
 //! running streams keep flowing (vLLM's and llama-server's policy: decode first).
 //!
-//! The KV cache has one contiguous region per slot (`--parallel` slots of `--ctx`
-//! positions), as llama-server's slots do. Each slot remembers which tokens its cache
-//! holds; a new request takes the free slot whose cache shares the longest prefix with
-//! its prompt, and when another slot holds a longer one, that prefix's K/V is copied
-//! over instead of recomputed, so a repeated system prompt costs a copy, not a prefill.
+//! A sequence runs in one of `--parallel` slots of up to `--ctx` positions, as in
+//! llama-server; its K/V lives in blocks of the cache's shared pool (see `KvCache`).
+//! Each slot remembers which tokens its blocks hold; a new request takes the free slot
+//! whose cache shares the longest prefix with its prompt, and when another slot holds a
+//! longer one, that prefix's blocks are shared instead of recomputed, so a repeated
+//! system prompt is held once and costs no prefill.
 //!
 //! Requests arrive on a channel; events go back through an `EventSink` that the caller
 //! implements (the server wraps a tokio channel). A sink that reports itself closed (the
@@ -173,9 +174,10 @@ pub struct EngineStats {
     pub queued: AtomicUsize,
     /// Sequences holding a slot.
     pub running: AtomicUsize,
-    /// KV positions held by running sequences.
+    /// KV positions in blocks held by running sequences (a shared block counts once).
     pub kv_used: AtomicUsize,
-    /// KV positions held by finished sequences' cached prefixes (reusable).
+    /// KV positions in blocks held only by finished sequences' cached prefixes
+    /// (reusable).
     pub kv_cached: AtomicUsize,
     pub prompt_tokens: AtomicU64,
     /// Prompt tokens that were computed (not reused).
@@ -211,9 +213,9 @@ impl EngineHandle {
     pub fn config(&self) -> EngineConfig {
         self.config
     }
-    /// KV positions in all slots together.
+    /// KV positions in the block pool (room for every slot's full context).
     pub fn kv_capacity(&self) -> usize {
-        self.config.parallel * self.config.n_ctx
+        self.config.parallel * self.config.n_ctx.div_ceil(herd_llama::model::KV_BLOCK) * herd_llama::model::KV_BLOCK
     }
 
     /// Queues a sequence. Its events (or an `Error` event) go to `sink`.
@@ -404,6 +406,7 @@ impl Engine {
                     s.sink.send(SeqEvent::Error(msg.clone()));
                     s.finished = Some(FinishReason::Interrupted);
                     self.slots[s.slot].cached.clear();
+                    self.kv.truncate(s.slot, 0);
                 }
             }
         }
@@ -443,19 +446,21 @@ impl Engine {
         let limit = if every_row { 0 } else { req.prompt.len().saturating_sub(2) };
         let mut reuse = common_prefix(&self.slots[slot].cached, &req.prompt).min(limit);
         // A longer prefix elsewhere (busy slots only ever append, so their early
-        // positions are stable) is copied rather than recomputed.
+        // positions are stable) is shared block by block rather than recomputed.
         if let Some((src, n)) = (0..self.slots.len())
             .filter(|&i| i != slot)
             .map(|i| (i, common_prefix(&self.slots[i].cached, &req.prompt).min(limit)))
             .max_by_key(|x| x.1)
             .filter(|x| x.1 > reuse)
-            && self.kv.copy_prefix(src, slot, n).is_ok()
+            && self.kv.share_prefix(src, slot, n).is_ok()
         {
             reuse = n;
         }
+        // Blocks past the reused prefix go back to the pool.
+        self.kv.truncate(slot, reuse);
         // The slot now holds the prompt's first `reuse` positions, whether they were its
-        // own or copied over its old ones: its token list must say so, not keep the old
-        // tokens of copied positions (a later request matching those would reuse K/V
+        // own or shared from another slot: its token list must say so, not keep the old
+        // tokens of replaced positions (a later request matching those would reuse K/V
         // computed for other tokens).
         let s = &mut self.slots[slot];
         s.cached.clear();
@@ -647,6 +652,9 @@ impl Engine {
             slot.last_used = self.clock;
             self.stats.running.fetch_sub(1, Ordering::AcqRel);
             if s.sink.is_closed() {
+                // A client that went away frees its blocks at once, prefix included.
+                slot.cached.clear();
+                self.kv.truncate(s.slot, 0);
                 self.stats.cancelled.fetch_add(1, Ordering::Relaxed);
             }
             done.push(s);
@@ -674,15 +682,9 @@ impl Engine {
         }
     }
 
-    fn update_kv_stats(&self) {
-        let (mut used, mut cached) = (0, 0);
-        for s in &self.slots {
-            if s.busy {
-                used += s.cached.len();
-            } else {
-                cached += s.cached.len();
-            }
-        }
+    fn update_kv_stats(&mut self) {
+        let slots = &self.slots;
+        let (used, cached) = self.kv.usage(|seq| slots[seq].busy);
         self.stats.kv_used.store(used, Ordering::Relaxed);
         self.stats.kv_cached.store(cached, Ordering::Relaxed);
     }

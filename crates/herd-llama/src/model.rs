@@ -46,29 +46,69 @@ impl Batch {
     }
 }
 
-/// The KV cache, preallocated for `n_seqs` sequences of `n_ctx` positions. Stored as
-/// f16, as llama.cpp does by default, which halves its size.
+/// Positions per KV block (a power of two: the attention kernel finds a position's
+/// row with a shift and a mask).
+pub const KV_BLOCK_SHIFT: u32 = 5;
+pub const KV_BLOCK: usize = 1 << KV_BLOCK_SHIFT;
+
+/// The KV cache: a pool of blocks of `KV_BLOCK` positions shared by all sequences
+/// (vLLM's paged layout). Each sequence has a table of the blocks holding its
+/// positions in order; a block can be in several tables at once, which is how a
+/// common prompt prefix is kept once however many sequences use it. A sequence
+/// writes only blocks no other table holds: writing into a shared block first gives
+/// it a private copy (copy on write). Stored as f16, as llama.cpp does by default,
+/// which halves its size.
+///
+/// The pool has room for `n_seqs` full tables of `n_ctx` positions, so a sequence
+/// never waits for blocks; what blocks buy is sharing (a repeated system prompt is
+/// neither recomputed nor copied) and blocks that go back to the pool the moment a
+/// table lets go of them.
 #[derive(Debug)]
 pub struct KvCache {
     n_layers: usize,
     n_seqs: usize,
     n_ctx: usize,
     kv_dim: usize,
-    k: Vec<f16>, // [n_layers, n_seqs, n_ctx, kv_dim]
-    v: Vec<f16>, // [n_layers, n_seqs, n_ctx, kv_dim]
+    n_blocks: usize,
+    k: Vec<f16>, // [n_layers, n_blocks, KV_BLOCK, kv_dim]
+    v: Vec<f16>, // [n_layers, n_blocks, KV_BLOCK, kv_dim]
+    /// Per sequence, the blocks of its positions `0..KV_BLOCK * len` in order.
+    tables: Vec<Vec<u32>>,
+    /// Per block, how many tables hold it.
+    refs: Vec<u32>,
+    /// Blocks no table holds.
+    free: Vec<u32>,
+    /// Scratch for `usage`, a flag per block.
+    mark: Vec<bool>,
 }
 
 impl KvCache {
     pub fn new(cfg: &Config, n_ctx: usize, n_seqs: usize) -> Result<Self> {
         let kv_dim = cfg.n_kv_heads * cfg.head_dim;
+        let per_seq = n_ctx.div_ceil(KV_BLOCK);
+        let too_large = || LlamaError::Model(format!("KV cache for {n_seqs} x {n_ctx} positions is too large"));
+        let n_blocks = n_seqs.checked_mul(per_seq).filter(|n| *n <= u32::MAX as usize).ok_or_else(too_large)?;
         let n = cfg
             .n_layers
-            .checked_mul(n_seqs)
-            .and_then(|x| x.checked_mul(n_ctx))
+            .checked_mul(n_blocks)
+            .and_then(|x| x.checked_mul(KV_BLOCK))
             .and_then(|x| x.checked_mul(kv_dim))
             .filter(|n| *n <= 1 << 40)
-            .ok_or_else(|| LlamaError::Model(format!("KV cache for {n_seqs} x {n_ctx} positions is too large")))?;
-        Ok(KvCache { n_layers: cfg.n_layers, n_seqs, n_ctx, kv_dim, k: vec![f16::ZERO; n], v: vec![f16::ZERO; n] })
+            .ok_or_else(too_large)?;
+        Ok(KvCache {
+            n_layers: cfg.n_layers,
+            n_seqs,
+            n_ctx,
+            kv_dim,
+            n_blocks,
+            k: vec![f16::ZERO; n],
+            v: vec![f16::ZERO; n],
+            // Full capacity up front: growing a table never allocates in a decode step.
+            tables: (0..n_seqs).map(|_| Vec::with_capacity(per_seq)).collect(),
+            refs: vec![0; n_blocks],
+            free: (0..n_blocks as u32).rev().collect(),
+            mark: vec![false; n_blocks],
+        })
     }
     pub fn n_ctx(&self) -> usize {
         self.n_ctx
@@ -80,28 +120,111 @@ impl KvCache {
     pub fn bytes(&self) -> usize {
         (self.k.len() + self.v.len()) * 2
     }
-    /// Copies the K/V of positions `0..n` of sequence `src` into sequence `dst`, so a
-    /// prompt prefix computed once (a shared system prompt) is not computed again.
-    pub fn copy_prefix(&mut self, src: usize, dst: usize, n: usize) -> Result<()> {
-        if src >= self.n_seqs || dst >= self.n_seqs || n > self.n_ctx {
+    /// Blocks in the pool.
+    pub fn n_blocks(&self) -> usize {
+        self.n_blocks
+    }
+    /// Blocks some table holds.
+    pub fn blocks_in_use(&self) -> usize {
+        self.n_blocks - self.free.len()
+    }
+    /// Blocks held by the tables of sequences for which `busy` is true, and blocks
+    /// held only by the others (cached prefixes), in positions (`KV_BLOCK` each). A
+    /// block shared by several tables counts once.
+    pub fn usage(&mut self, busy: impl Fn(usize) -> bool) -> (usize, usize) {
+        self.mark.iter_mut().for_each(|m| *m = false);
+        let mut used = 0;
+        for (seq, t) in self.tables.iter().enumerate() {
+            if busy(seq) {
+                for &b in t {
+                    if !std::mem::replace(&mut self.mark[b as usize], true) {
+                        used += 1;
+                    }
+                }
+            }
+        }
+        (used * KV_BLOCK, (self.blocks_in_use() - used) * KV_BLOCK)
+    }
+    /// Positions the pool holds.
+    pub fn capacity(&self) -> usize {
+        self.n_blocks * KV_BLOCK
+    }
+    /// The blocks of sequence `seq`, in position order.
+    pub fn table(&self, seq: usize) -> &[u32] {
+        &self.tables[seq]
+    }
+
+    /// Makes sequence `dst` hold positions `0..n` of sequence `src` by sharing its
+    /// blocks (no copy): a prompt prefix computed once is not computed again. `dst`
+    /// lets go of its own blocks first. The block holding position `n` (if `n` is not
+    /// a block boundary) is shared too; `dst`'s first write into it copies it.
+    pub fn share_prefix(&mut self, src: usize, dst: usize, n: usize) -> Result<()> {
+        let blocks = n.div_ceil(KV_BLOCK);
+        if src >= self.n_seqs || dst >= self.n_seqs || n > self.n_ctx || blocks > self.tables[src].len() {
             return Err(LlamaError::Model(format!(
-                "KV copy of {n} positions from sequence {src} to {dst} is outside the cache ({} x {})",
+                "KV share of {n} positions from sequence {src} to {dst} is outside the cache ({} x {})",
                 self.n_seqs, self.n_ctx
             )));
         }
-        if src == dst || n == 0 {
+        if src == dst {
             return Ok(());
         }
-        let len = n * self.kv_dim;
-        for l in 0..self.n_layers {
-            let (from, to) = (self.at(l, src, 0), self.at(l, dst, 0));
-            self.k.copy_within(from..from + len, to);
-            self.v.copy_within(from..from + len, to);
+        self.truncate(dst, 0);
+        for i in 0..blocks {
+            let b = self.tables[src][i];
+            self.refs[b as usize] += 1;
+            self.tables[dst].push(b);
         }
         Ok(())
     }
-    fn at(&self, layer: usize, seq: usize, pos: usize) -> usize {
-        ((layer * self.n_seqs + seq) * self.n_ctx + pos) * self.kv_dim
+
+    /// Keeps positions `0..len` of sequence `seq` and gives back the blocks past them.
+    pub fn truncate(&mut self, seq: usize, len: usize) {
+        let keep = len.div_ceil(KV_BLOCK);
+        while self.tables[seq].len() > keep {
+            let Some(b) = self.tables[seq].pop() else { break };
+            self.release(b);
+        }
+    }
+
+    fn release(&mut self, b: u32) {
+        let r = &mut self.refs[b as usize];
+        *r -= 1;
+        if *r == 0 {
+            self.free.push(b);
+        }
+    }
+
+    /// The block that position `pos` of `seq` is written to: the table grows to cover
+    /// it, and a block another table also holds is first copied (copy on write).
+    fn writable_block(&mut self, seq: usize, pos: usize) -> Result<u32> {
+        let i = pos / KV_BLOCK;
+        let full = || LlamaError::Model("KV cache has no free block (every sequence at its context size)".into());
+        while self.tables[seq].len() <= i {
+            let b = self.free.pop().ok_or_else(full)?;
+            self.refs[b as usize] = 1;
+            self.tables[seq].push(b);
+        }
+        let b = self.tables[seq][i];
+        if self.refs[b as usize] == 1 {
+            return Ok(b);
+        }
+        let fresh = self.free.pop().ok_or_else(full)?;
+        self.refs[fresh as usize] = 1;
+        self.release(b);
+        let len = KV_BLOCK * self.kv_dim;
+        for l in 0..self.n_layers {
+            let (from, to) = (self.at(l, b, 0), self.at(l, fresh, 0));
+            self.k.copy_within(from..from + len, to);
+            self.v.copy_within(from..from + len, to);
+        }
+        self.tables[seq][i] = fresh;
+        Ok(fresh)
+    }
+
+    /// Element offset of row `off` of block `block` in layer `layer`.
+    fn at(&self, layer: usize, block: u32, off: usize) -> usize {
+        ((layer * self.n_blocks + block as usize) * KV_BLOCK + off) * self.kv_dim
     }
 }
 
@@ -121,6 +244,7 @@ pub struct Scratch {
     gate: Vec<f32>,        // [cap, ffn_dim]
     up: Vec<f32>,          // [cap, ffn_dim]
     rope: Vec<(f32, f32)>, // [cap, head_dim/2] (cos, sin) per row
+    kv_block: Vec<u32>,    // [cap] the KV block each row's K/V is written to
     normed: Vec<f32>,      // [cap, dim] final-normed rows that want logits
     logits: Vec<f32>,      // [logit_rows, vocab]
     logit_rows: usize,
@@ -166,6 +290,7 @@ impl Scratch {
             gate: vec![0.0; cap * cfg.ffn_dim],
             up: vec![0.0; cap * cfg.ffn_dim],
             rope: vec![(1.0, 0.0); cap * cfg.head_dim / 2],
+            kv_block: vec![0; cap],
             normed: vec![0.0; cap * cfg.dim],
             logits: vec![0.0; logit_rows.min(cap) * cfg.vocab_size],
             logit_rows: logit_rows.min(cap),
@@ -255,6 +380,9 @@ impl Model {
         self.check(b, kv, s)?;
         let c = &self.config;
         let n = b.len();
+        for r in 0..n {
+            s.kv_block[r] = kv.writable_block(b.seqs[r], b.positions[r])?;
+        }
         let (dim, hd) = (c.dim, c.head_dim);
         let half = hd / 2;
         for (r, &tok) in b.tokens.iter().enumerate() {
@@ -316,7 +444,7 @@ impl Model {
             let cs = &s.rope[r * half..(r + 1) * half];
             rope_heads(&mut s.q[r * qd..(r + 1) * qd], hd, cs);
             rope_heads(&mut s.k[r * kvd..(r + 1) * kvd], hd, cs);
-            let at = kv.at(l, b.seqs[r], b.positions[r]);
+            let at = kv.at(l, s.kv_block[r], b.positions[r] % KV_BLOCK);
             kv.k[at..at + kvd].convert_from_f32_slice(&s.k[r * kvd..(r + 1) * kvd]);
             kv.v[at..at + kvd].convert_from_f32_slice(&s.v[r * kvd..(r + 1) * kvd]);
         }
@@ -331,8 +459,10 @@ impl Model {
             let view = HeadView {
                 k: &kvr.k,
                 v: &kvr.v,
-                base: kvr.at(l, b.seqs[r], 0) + (h / group) * hd,
+                base: kvr.at(l, 0, 0) + (h / group) * hd,
                 stride: kvr.kv_dim,
+                blocks: kvr.table(b.seqs[r]),
+                block_shift: KV_BLOCK_SHIFT,
                 len: b.positions[r] + 1,
                 scale,
                 // llama.cpp sums scores in another order for multi-row batches;

@@ -14,7 +14,7 @@ fn main() {
     let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut out = vec![0f32; hd];
     for (name, multi_row) in [("decode row", false), ("prompt-chunk row", true)] {
-        let h = HeadView { k: &k, v: &v, base: 0, stride: hd, len, scale: 0.125, multi_row };
+        let h = HeadView::contiguous(&k, &v, 0, hd, len, 0.125, multi_row);
         let mut rounds: Vec<f64> = (0..7)
             .map(|_| {
                 let t = Instant::now();

@@ -19,13 +19,75 @@ use half::slice::HalfFloatSliceExt;
 pub struct HeadView<'a> {
     pub k: &'a [f16],
     pub v: &'a [f16],
+    /// Offset of position 0's row in block 0 (the layer's and the head's offset).
     pub base: usize,
+    /// Elements between consecutive positions of a block.
     pub stride: usize,
+    /// The cache blocks holding positions `0..len` in order: position `t` is row
+    /// `t % block_len` of block `blocks[t / block_len]`, `block_len = 1 << block_shift`.
+    pub blocks: &'a [u32],
+    pub block_shift: u32,
     /// Positions 0..len are attended (causal: len = position + 1).
     pub len: usize,
     pub scale: f32,
     /// The batch has more than one row (llama.cpp then sums scores in another order).
     pub multi_row: bool,
+}
+
+impl<'a> HeadView<'a> {
+    /// A view of one contiguous run of positions (a single block as long as the cache).
+    pub fn contiguous(
+        k: &'a [f16],
+        v: &'a [f16],
+        base: usize,
+        stride: usize,
+        len: usize,
+        scale: f32,
+        multi_row: bool,
+    ) -> Self {
+        HeadView { k, v, base, stride, blocks: &[0], block_shift: usize::BITS - 1, len, scale, multi_row }
+    }
+
+    /// Where position `t`'s row starts in `k` and `v`.
+    #[inline(always)]
+    pub fn row(&self, t: usize) -> usize {
+        let sh = self.block_shift;
+        let block = self.blocks[t >> sh] as usize;
+        self.base + ((block << sh) | (t & ((1usize << sh) - 1))) * self.stride
+    }
+
+    /// The view as runs of consecutive positions, one per block in position order:
+    /// (offset of the run's first row, number of positions). The kernels walk runs, so
+    /// paging costs a table lookup per block, not per position.
+    #[inline]
+    pub fn runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
+        let sh = self.block_shift;
+        let n_blocks = if self.len == 0 { 0 } else { ((self.len - 1) >> sh) + 1 };
+        self.blocks[..n_blocks].iter().enumerate().map(move |(i, &b)| {
+            let first = i << sh;
+            let n = (self.len - first).min(if sh >= usize::BITS - 1 { usize::MAX } else { 1 << sh });
+            (self.base + ((b as usize) << sh) * self.stride, n)
+        })
+    }
+
+    /// Whether every row of positions `0..len`, `width` values long, lies inside `k`
+    /// and `v` (rows only grow within a block, so each block's last row is checked).
+    fn in_bounds(&self, width: usize) -> bool {
+        let bl = 1usize << self.block_shift.min(usize::BITS - 2);
+        let mut t = 0;
+        while t < self.len {
+            let last = (t | (bl - 1)).min(self.len - 1);
+            if t >> self.block_shift >= self.blocks.len() {
+                return false;
+            }
+            let end = self.row(last) + width;
+            if end > self.k.len() || end > self.v.len() {
+                return false;
+            }
+            t = last + 1;
+        }
+        true
+    }
 }
 
 /// Per-thread buffers, reused across heads, layers and decode steps (they grow to
@@ -129,68 +191,73 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn attend(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
         let hd = q.len();
-        let last = h.base + (h.len.max(1) - 1) * h.stride + hd;
-        assert!(h.len == 0 || (last <= h.k.len() && last <= h.v.len()), "attention: the view runs past the cache");
+        assert!(h.in_bounds(hd), "attention: the view runs past the cache");
         s.qh.clear();
         s.qh.extend(q.iter().map(|v| round_f16(*v)));
         s.scores.clear();
-        for t in 0..h.len {
-            let kp = h.k[h.base + t * h.stride..].as_ptr();
-            let d = if h.multi_row {
-                // tinyBLAS order: one 8-lane accumulator, then `reduce8`.
-                let mut acc = _mm256_setzero_ps();
-                for c in (0..hd).step_by(8) {
-                    // SAFETY: row t spans hd values inside the cache (asserted above).
-                    let k = unsafe { load_f16x8(kp.add(c)) };
-                    // SAFETY: c + 8 <= hd = qh.len().
-                    let qx = unsafe { _mm256_loadu_ps(s.qh.as_ptr().add(c)) };
-                    acc = _mm256_fmadd_ps(k, qx, acc);
-                }
-                reduce8_vec(acc)
-            } else {
-                // ggml's f16 vec_dot order: four accumulators fed round-robin.
-                // Whole groups of four vectors first, with the accumulators in registers
-                // (indexed by `c` in an array they lived in memory; `benches/attention.rs`
-                // times it), then the rest, which continues the round-robin at
-                // accumulator 0.
-                let qp = s.qh.as_ptr();
-                // SAFETY (both closures' callers): c + 8 <= hd, inside row t of the cache
-                // (asserted above) and inside qh (hd values).
-                let fma = |c: usize, a: __m256| unsafe {
-                    _mm256_fmadd_ps(load_f16x8(kp.add(c)), _mm256_loadu_ps(qp.add(c)), a)
+        for (off, n) in h.runs() {
+            for i in 0..n {
+                let kp = h.k[off + i * h.stride..].as_ptr();
+                let d = if h.multi_row {
+                    // tinyBLAS order: one 8-lane accumulator, then `reduce8`.
+                    let mut acc = _mm256_setzero_ps();
+                    for c in (0..hd).step_by(8) {
+                        // SAFETY: row t spans hd values inside the cache (asserted above).
+                        let k = unsafe { load_f16x8(kp.add(c)) };
+                        // SAFETY: c + 8 <= hd = qh.len().
+                        let qx = unsafe { _mm256_loadu_ps(s.qh.as_ptr().add(c)) };
+                        acc = _mm256_fmadd_ps(k, qx, acc);
+                    }
+                    reduce8_vec(acc)
+                } else {
+                    // ggml's f16 vec_dot order: four accumulators fed round-robin.
+                    // Whole groups of four vectors first, with the accumulators in registers
+                    // (indexed by `c` in an array they lived in memory; `benches/attention.rs`
+                    // times it), then the rest, which continues the round-robin at
+                    // accumulator 0.
+                    let qp = s.qh.as_ptr();
+                    // SAFETY (both closures' callers): c + 8 <= hd, inside row t of the cache
+                    // (asserted above) and inside qh (hd values).
+                    let fma = |c: usize, a: __m256| unsafe {
+                        _mm256_fmadd_ps(load_f16x8(kp.add(c)), _mm256_loadu_ps(qp.add(c)), a)
+                    };
+                    let (mut a0, mut a1, mut a2, mut a3) =
+                        (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
+                    let whole = hd / 32 * 32;
+                    for c in (0..whole).step_by(32) {
+                        a0 = fma(c, a0);
+                        a1 = fma(c + 8, a1);
+                        a2 = fma(c + 16, a2);
+                        a3 = fma(c + 24, a3);
+                    }
+                    let mut acc = [a0, a1, a2, a3];
+                    for (j, c) in (whole..hd).step_by(8).enumerate() {
+                        acc[j] = fma(c, acc[j]);
+                    }
+                    reduce_ggml_f16_vec(acc)
                 };
-                let (mut a0, mut a1, mut a2, mut a3) =
-                    (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-                let whole = hd / 32 * 32;
-                for c in (0..whole).step_by(32) {
-                    a0 = fma(c, a0);
-                    a1 = fma(c + 8, a1);
-                    a2 = fma(c + 16, a2);
-                    a3 = fma(c + 24, a3);
-                }
-                let mut acc = [a0, a1, a2, a3];
-                for (j, c) in (whole..hd).step_by(8).enumerate() {
-                    acc[j] = fma(c, acc[j]);
-                }
-                reduce_ggml_f16_vec(acc)
-            };
-            s.scores.push(d * h.scale);
+                s.scores.push(d * h.scale);
+            }
         }
         softmax_f64_sum(&mut s.scores);
         // vacc[lane * hd + d]: lane = the position's ggml f16 lane, as in `attend_body`.
         s.vacc.clear();
         s.vacc.resize(hd * 32, 0.0);
-        for (t, p) in s.scores.iter().enumerate() {
-            let pv = _mm256_set1_ps(round_f16(*p));
-            let vp = h.v[h.base + t * h.stride..].as_ptr();
-            let row = &mut s.vacc[ggml_f16_lane(t) * hd..][..hd];
-            for c in (0..hd).step_by(8) {
-                // SAFETY: row t spans hd values inside the cache; c + 8 <= hd = row.len().
-                unsafe {
-                    let v = load_f16x8(vp.add(c));
-                    let a = _mm256_loadu_ps(row.as_ptr().add(c));
-                    _mm256_storeu_ps(row.as_mut_ptr().add(c), _mm256_fmadd_ps(v, pv, a));
+        let mut t = 0;
+        for (off, n) in h.runs() {
+            for i in 0..n {
+                let pv = _mm256_set1_ps(round_f16(s.scores[t]));
+                let vp = h.v[off + i * h.stride..].as_ptr();
+                let row = &mut s.vacc[ggml_f16_lane(t) * hd..][..hd];
+                for c in (0..hd).step_by(8) {
+                    // SAFETY: row t spans hd values inside the cache; c + 8 <= hd = row.len().
+                    unsafe {
+                        let v = load_f16x8(vp.add(c));
+                        let a = _mm256_loadu_ps(row.as_ptr().add(c));
+                        _mm256_storeu_ps(row.as_mut_ptr().add(c), _mm256_fmadd_ps(v, pv, a));
+                    }
                 }
+                t += 1;
             }
         }
         let mut col = [0f32; 32];
@@ -211,7 +278,7 @@ fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]
     s.buf.resize(hd, 0.0);
     s.scores.clear();
     for t in 0..h.len {
-        let o = h.base + t * h.stride;
+        let o = h.row(t);
         h.k[o..o + hd].convert_to_f32_slice(&mut s.buf);
         let d = if h.multi_row { dot_portable(&s.buf, &s.qh) } else { dot_ggml_f16_order(&s.buf, &s.qh) };
         s.scores.push(d * h.scale);
@@ -224,7 +291,7 @@ fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]
     s.vacc.resize(hd * 32, 0.0);
     for (t, p) in s.scores.iter().enumerate() {
         let p = f16::from_f32(*p).to_f32();
-        let o = h.base + t * h.stride;
+        let o = h.row(t);
         h.v[o..o + hd].convert_to_f32_slice(&mut s.buf);
         let lane = ggml_f16_lane(t);
         for (d, v) in s.buf.iter().enumerate() {
@@ -283,7 +350,7 @@ mod tests {
             let v: Vec<f16> = (0..n).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.2)).collect();
             let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
             for multi_row in [false, true] {
-                let h = HeadView { k: &k, v: &v, base, stride, len, scale: 0.125, multi_row };
+                let h = HeadView::contiguous(&k, &v, base, stride, len, 0.125, multi_row);
                 let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
                 attend_head(&q, &h, &mut a);
                 attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
@@ -301,7 +368,7 @@ mod tests {
         let v: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.0)).collect();
         let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin()).collect();
         for multi_row in [false, true] {
-            let h = HeadView { k: &k, v: &v, base: 0, stride: hd, len, scale: 0.125, multi_row };
+            let h = HeadView::contiguous(&k, &v, 0, hd, len, 0.125, multi_row);
             let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
             attend_head(&q, &h, &mut a);
             attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
@@ -318,6 +385,58 @@ mod tests {
             for d in 0..hd {
                 let want: f64 = (0..len).map(|t| sc[t] / z * v[t * hd + d].to_f64()).sum();
                 assert!((a[d] as f64 - want).abs() < 2e-3, "d {d}: {} vs {want}", a[d]);
+            }
+        }
+    }
+
+    /// Positions spread over blocks in any order of the cache give the bits of the
+    /// same positions stored in one run, in both summation orders and both kernels.
+    #[test]
+    fn paged_view_equals_contiguous_bit_for_bit() {
+        let (hd, kv_dim, shift) = (64usize, 192usize, 4u32);
+        let bl = 1usize << shift;
+        for len in [1usize, 15, 16, 17, 70, 200] {
+            let n_blocks = len.div_ceil(bl);
+            // Block i of the sequence lives in cache block perm[i] (a shuffle with a spare
+            // block between, so a wrong index reads other data).
+            let perm: Vec<u32> = (0..n_blocks).map(|i| ((i * 7 + 3) % (2 * n_blocks + 1)) as u32).collect();
+            let cells = (2 * n_blocks + 1) * bl * kv_dim;
+            let mut kp = vec![f16::ZERO; cells];
+            let mut vp = vec![f16::ZERO; cells];
+            let mut kc = vec![f16::ZERO; len * kv_dim];
+            let mut vc = vec![f16::ZERO; len * kv_dim];
+            for t in 0..len {
+                for c in 0..kv_dim {
+                    let (kx, vx) = (
+                        f16::from_f32((((t * kv_dim + c) * 7919) % 113) as f32 / 30.0 - 1.7),
+                        f16::from_f32((((t * kv_dim + c) * 104729) % 97) as f32 / 40.0 - 1.2),
+                    );
+                    let at = ((perm[t / bl] as usize * bl) + t % bl) * kv_dim + c;
+                    (kp[at], vp[at], kc[t * kv_dim + c], vc[t * kv_dim + c]) = (kx, vx, kx, vx);
+                }
+            }
+            let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+            for multi_row in [false, true] {
+                let head = 64; // the second KV head of the row
+                let paged = HeadView {
+                    k: &kp,
+                    v: &vp,
+                    base: head,
+                    stride: kv_dim,
+                    blocks: &perm,
+                    block_shift: shift,
+                    len,
+                    scale: 0.125,
+                    multi_row,
+                };
+                let flat = HeadView::contiguous(&kc, &vc, head, kv_dim, len, 0.125, multi_row);
+                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                let (mut a, mut b, mut c) = (vec![0f32; hd], vec![0f32; hd], vec![0f32; hd]);
+                attend_head(&q, &paged, &mut a);
+                attend_head(&q, &flat, &mut b);
+                attend_body(&q, &paged, &mut AttnScratch::default(), &mut c);
+                assert_eq!(bits(&a), bits(&b), "len {len} multi_row {multi_row}: paged vs contiguous");
+                assert_eq!(bits(&a), bits(&c), "len {len} multi_row {multi_row}: fast vs portable");
             }
         }
     }

@@ -132,6 +132,62 @@ fn two_sequences_in_one_batch_do_not_see_each_other() {
     assert!(nmse(&both[v..], &alone(&bt)) < 1e-12);
 }
 
+/// The block pool: a prefix shared by two sequences is held once, a write into a
+/// shared block copies it first (the other sequence keeps its bits), and truncating
+/// gives blocks back. Every answer equals the same tokens run in a cache of their own.
+#[test]
+fn a_shared_prefix_is_held_once_and_copied_on_write() {
+    use herd_llama::model::KV_BLOCK;
+    let c = tiny_config();
+    let model = Model::new(c.clone(), random_weights(&c, DType::Q8_0, 4), 2);
+    let p = prompt(70);
+    let mut q = p[..66].to_vec();
+    q.extend([7, 8, 9, 10]);
+    // Runs positions `from..` of `toks` for `seq`, one batch up to each of `ends`,
+    // returning the last logits.
+    let run = |kv: &mut KvCache, seq: usize, toks: &[u32], from: usize, ends: &[usize]| {
+        let mut s = Scratch::new(&c, 128, 1);
+        let mut b = Batch::default();
+        let (mut last, mut start) = (Vec::new(), from);
+        for &end in ends {
+            b.clear();
+            for i in start..end {
+                b.push(toks[i], i, seq, i + 1 == end);
+            }
+            last = model.forward(&b, kv, &mut s).expect("forward").to_vec();
+            start = end;
+        }
+        last
+    };
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let mut kv = KvCache::new(&c, 128, 3).expect("kv");
+    let p_logits = run(&mut kv, 0, &p, 0, &[70]);
+    assert_eq!(kv.blocks_in_use(), 70usize.div_ceil(KV_BLOCK));
+    kv.share_prefix(0, 1, 66).expect("share");
+    assert_eq!(kv.blocks_in_use(), 3, "sharing holds no new block");
+    assert_eq!(kv.table(1), kv.table(0));
+    let q_logits = run(&mut kv, 1, &q, 66, &[70]);
+    assert_eq!(kv.blocks_in_use(), 4, "the write into the shared third block copied it");
+    assert_ne!(kv.table(1)[2], kv.table(0)[2]);
+    assert_eq!(kv.table(1)[..2], kv.table(0)[..2]);
+    // Alone: each in a cache of its own, the prefix in the same chunks.
+    let mut alone = KvCache::new(&c, 128, 1).expect("kv");
+    assert_eq!(bits(&q_logits), bits(&run(&mut alone, 0, &q, 0, &[66, 70])));
+    let mut alone = KvCache::new(&c, 128, 1).expect("kv");
+    assert_eq!(bits(&p_logits), bits(&run(&mut alone, 0, &p, 0, &[70])));
+    // Sequence 0 goes on after sequence 1's write: its third block is untouched.
+    let mut p2 = p.clone();
+    p2.push(42);
+    let next = run(&mut kv, 0, &p2, 70, &[71]);
+    let mut alone = KvCache::new(&c, 128, 1).expect("kv");
+    assert_eq!(bits(&next), bits(&run(&mut alone, 0, &p2, 0, &[70, 71])));
+    kv.truncate(1, 0);
+    assert_eq!(kv.blocks_in_use(), 3, "the copy went back; the shared blocks stay with sequence 0");
+    kv.truncate(0, 33);
+    assert_eq!(kv.blocks_in_use(), 2);
+    assert!(kv.share_prefix(0, 2, 100).is_err(), "sharing more than the source holds");
+}
+
 #[test]
 fn bad_batches_are_errors_not_panics() {
     let c = tiny_config();
