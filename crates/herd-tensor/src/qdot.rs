@@ -104,18 +104,16 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
         ActFormat::BF16 => out.f32s.extend(x.iter().map(|v| bf16::from_f32(*v).to_f32())),
         ActFormat::Q8_0 | ActFormat::Q8_1 => {
             for blk in x.chunks_exact(32) {
-                let amax = blk.iter().fold(0f32, |a, v| a.max(v.abs()));
-                let d = amax / 127.0;
-                // ggml's AVX2 quantizer multiplies by 127/amax, not 1/d: the two can
-                // differ in the last bit and so in a rounding.
-                let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
-                let mut qs = [0i8; 32];
-                let mut sum = 0i32;
-                for (q, v) in qs.iter_mut().zip(blk) {
-                    *q = round_even(v * id) as i8;
-                    sum += *q as i32;
+                #[cfg(target_arch = "x86_64")]
+                if crate::simd::has_avx2_fma() {
+                    // SAFETY: AVX2, FMA and F16C are present (checked at run time); the
+                    // chunk is 32 values.
+                    if let Some(b) = unsafe { avx2::q8_block(blk) } {
+                        out.q8.push(b);
+                        continue;
+                    }
                 }
-                out.q8.push(Q8Block { d: f16_round(d), s: f16_round(sum as f32 * d), qs });
+                out.q8.push(q8_block_portable(blk));
             }
         }
         ActFormat::Q8K => {
@@ -143,6 +141,23 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
             }
         }
     }
+}
+
+/// One block of 32 activations as Q8_0/Q8_1, the scalar reference (and the path for a
+/// block with a NaN or an infinity).
+pub fn q8_block_portable(blk: &[f32]) -> Q8Block {
+    let amax = blk.iter().fold(0f32, |a, v| a.max(v.abs()));
+    let d = amax / 127.0;
+    // ggml's AVX2 quantizer multiplies by 127/amax, not 1/d: the two can differ in the
+    // last bit and so in a rounding.
+    let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+    let mut qs = [0i8; 32];
+    let mut sum = 0i32;
+    for (q, v) in qs.iter_mut().zip(blk) {
+        *q = round_even(v * id) as i8;
+        sum += *q as i32;
+    }
+    Q8Block { d: f16_round(d), s: f16_round(sum as f32 * d), qs }
 }
 
 #[inline]
@@ -598,6 +613,53 @@ mod avx2 {
                 out[g][j] = if q41 { hsum(acc[g][j]) + s[j] } else { hsum(acc[g][j]) };
             }
         }
+    }
+
+    /// `q8_block_portable` in vectors: the same maximum (exact in any order), the same
+    /// scalar `127 / amax`, the same products rounded half to even (the conversion's
+    /// default rounding), the same integer sum; so the same block. `None` for a block
+    /// holding a NaN or an infinity, or so small that `127 / amax` overflows, which the
+    /// portable code handles.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `blk` holds at least 32 values.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q8_block(blk: &[f32]) -> Option<super::Q8Block> {
+        assert!(blk.len() >= 32);
+        let p = blk.as_ptr();
+        // SAFETY: 32 readable values (asserted).
+        let v = unsafe {
+            [_mm256_loadu_ps(p), _mm256_loadu_ps(p.add(8)), _mm256_loadu_ps(p.add(16)), _mm256_loadu_ps(p.add(24))]
+        };
+        let sign = _mm256_set1_ps(-0.0);
+        let a = v.map(|x| _mm256_andnot_ps(sign, x));
+        // Unordered with itself: NaN; not below infinity: infinite.
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let bad = a.iter().fold(_mm256_setzero_ps(), |m, x| _mm256_or_ps(m, _mm256_cmp_ps::<_CMP_NLT_UQ>(*x, inf)));
+        if _mm256_movemask_ps(bad) != 0 {
+            return None;
+        }
+        let m = _mm256_max_ps(_mm256_max_ps(a[0], a[1]), _mm256_max_ps(a[2], a[3]));
+        let m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps::<1>(m));
+        let m2 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        let amax = _mm_cvtss_f32(_mm_max_ss(m2, _mm_shuffle_ps::<1>(m2, m2)));
+        let d = amax / 127.0;
+        let id = if amax != 0.0 { 127.0 / amax } else { 0.0 };
+        if !id.is_finite() {
+            // Subnormal inputs: products overflow, which the conversions treat apart.
+            return None;
+        }
+        let id = _mm256_set1_ps(id);
+        let q = v.map(|x| _mm256_cvtps_epi32(_mm256_mul_ps(x, id)));
+        let sum = hsum_i32(_mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3])));
+        // |q| <= 127, so the narrowing packs never saturate; they interleave 128-bit
+        // lanes, which the permute undoes.
+        let bytes = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        let bytes = _mm256_permutevar8x32_epi32(bytes, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        let mut qs = [0i8; 32];
+        // SAFETY: `qs` is 32 writable bytes.
+        unsafe { _mm256_storeu_si256(qs.as_mut_ptr() as *mut __m256i, bytes) };
+        Some(super::Q8Block { d: super::f16_round(d), s: super::f16_round(sum as f32 * d), qs })
     }
 
     /// Sum of the 8 i32 lanes.

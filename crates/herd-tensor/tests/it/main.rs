@@ -87,6 +87,37 @@ fn threaded_matmul_matches_scalar_reference_for_every_dtype() {
     }
 }
 
+/// The vector activation quantizer writes the portable one's blocks, bit for bit:
+/// random scales, an all-zero block, subnormals, values at a rounding tie, and blocks
+/// with a NaN or an infinity (which take the portable path).
+#[test]
+fn simd_activation_quantizer_equals_portable() {
+    use herd_tensor::qdot::{ActFormat, QuantActs, q8_block_portable, quantize_acts};
+    let mut rng = StdRng::seed_from_u64(23);
+    let mut x: Vec<f32> = Vec::new();
+    for k in 0..200 {
+        let scale = 10f32.powi(rng.random_range(-6..4));
+        x.extend((0..32).map(|_| rng.random_range(-1.0f32..1.0) * scale));
+        if k % 50 == 0 {
+            x.extend([0.0f32; 32]);
+            x.extend((0..32).map(|i| f32::from_bits(i as u32 + 1)));
+            // 127/amax = 1: every k + 0.5 is a tie that must round to even.
+            x.extend((0..32).map(|i| if i == 0 { 127.0 } else { (i % 7) as f32 + 0.5 - 3.0 }));
+            x.extend((0..32).map(|i| if i == 5 { f32::NAN } else { i as f32 }));
+            x.extend((0..32).map(|i| if i == 9 { f32::NEG_INFINITY } else { i as f32 }));
+        }
+    }
+    let mut acts = QuantActs::default();
+    for fmt in [ActFormat::Q8_0, ActFormat::Q8_1] {
+        quantize_acts(fmt, &x, &mut acts);
+        for (i, (got, blk)) in acts.q8.iter().zip(x.chunks_exact(32)).enumerate() {
+            let want = q8_block_portable(blk);
+            assert_eq!(got.qs, want.qs, "{fmt:?} block {i}");
+            assert_eq!((got.d.to_bits(), got.s.to_bits()), (want.d.to_bits(), want.s.to_bits()), "{fmt:?} block {i}");
+        }
+    }
+}
+
 /// A token's output does not depend on the batch it came in: every token count,
 /// whatever mix of four-token groups (the quad kernels, tiled) and leftover tokens it
 /// makes, gives each token exactly the bits of a one-token `vec_dot`.
