@@ -12,7 +12,7 @@
 use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
-use crate::qdot::{Q8Quad, QuantActs, act_format, has_quad_kernel, quantize_acts, vec_dot, vec_dot_quads};
+use crate::qdot::{Q8Quad, QuantActs, act_format, has_quad_kernel, q8_block, quantize_acts, vec_dot, vec_dot_quads};
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
 
@@ -59,9 +59,9 @@ pub struct MatMul {
     acts: Mutex<Acts>,
 }
 
-/// One `QuantActs` per token, and for the batched 32-value block kernel the same
-/// blocks regrouped four tokens at a time (`quads[g * blocks + i]`: block `i` of
-/// tokens `4g..4g+4`).
+/// Quantized activations: tokens in whole groups of four (for the batched 32-value
+/// block kernel) as quads, `quads[g * blocks + i]` holding block `i` of tokens
+/// `4g..4g+4`; the other tokens as one `QuantActs` each, at their token index.
 #[derive(Default)]
 struct Acts {
     rows: Vec<QuantActs>,
@@ -136,25 +136,24 @@ impl MatMul {
         // the rest (all of them for a single decode row) one by one.
         let groups = if has_quad_kernel(w.dtype) { n_tok / 4 } else { 0 };
         let blocks = w.cols / w.dtype.block_len();
-        let zero = Q8Quad { d: [0.0; 4], s: [0.0; 4], qs: [[0; 32]; 4] };
         quads.clear();
-        quads.resize(groups * blocks, zero);
+        quads.resize(groups * blocks, Q8Quad::default());
         // Quantizing is a pass over all activations: on the pool too, a group of
-        // four tokens (then each leftover token) per task.
+        // four tokens (written straight into its quads) or a leftover token per task.
         let (acts_at, quads_at) = (Disjoint(acts.as_mut_ptr()), Disjoint(quads.as_mut_ptr()));
         self.pool.run(groups + (n_tok - 4 * groups), &|k| {
-            let toks = if k < groups { 4 * k..4 * k + 4 } else { 3 * groups + k..3 * groups + k + 1 };
-            for t in toks {
+            if k >= groups {
+                let t = 3 * groups + k;
                 // SAFETY: t < n_tok <= acts.len(), and token t belongs to this task only.
                 quantize_acts(fmt, &x[t * w.cols..(t + 1) * w.cols], unsafe { acts_at.at(t) });
+                return;
             }
-            if k < groups {
-                // SAFETY: the four tokens were written by this task just above; the
-                // quads of group k are this task's only.
-                let four: [&[_]; 4] = std::array::from_fn(|j| unsafe { &acts_at.at(4 * k + j).q8[..] });
-                for i in 0..blocks {
-                    // SAFETY: k*blocks + i < groups*blocks == quads.len().
-                    unsafe { *quads_at.at(k * blocks + i) = Q8Quad::gather(four, i) };
+            for j in 0..4 {
+                let xt = &x[(4 * k + j) * w.cols..(4 * k + j + 1) * w.cols];
+                for (i, blk) in xt.chunks_exact(32).enumerate() {
+                    // SAFETY: k*blocks + i < groups*blocks == quads.len(), and the quads
+                    // of group k are this task's only.
+                    unsafe { quads_at.at(k * blocks + i) }.set(j, q8_block(blk));
                 }
             }
         });

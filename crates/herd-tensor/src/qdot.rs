@@ -27,7 +27,7 @@ pub struct Q8Block {
 /// for all four products with the weight's scale), and each row's 32 values at a
 /// 32-byte boundary (no load straddles a cache line, as a 40-byte `Q8Block` stride
 /// makes three loads in eight do).
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, Default)]
 #[repr(C, align(32))]
 pub struct Q8Quad {
     pub d: [f32; 4],
@@ -36,9 +36,9 @@ pub struct Q8Quad {
 }
 
 impl Q8Quad {
-    /// Block `i` of each of the four rows.
-    pub fn gather(rows: [&[Q8Block]; 4], i: usize) -> Self {
-        Q8Quad { d: rows.map(|r| r[i].d), s: rows.map(|r| r[i].s), qs: rows.map(|r| r[i].qs) }
+    /// Puts row `j`'s block.
+    pub fn set(&mut self, j: usize, b: Q8Block) {
+        (self.d[j], self.s[j], self.qs[j]) = (b.d, b.s, b.qs);
     }
 }
 
@@ -102,20 +102,7 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
         ActFormat::F32 => out.f32s.extend_from_slice(x),
         ActFormat::F16 => out.f32s.extend(x.iter().map(|v| f16_round(*v))),
         ActFormat::BF16 => out.f32s.extend(x.iter().map(|v| bf16::from_f32(*v).to_f32())),
-        ActFormat::Q8_0 | ActFormat::Q8_1 => {
-            for blk in x.chunks_exact(32) {
-                #[cfg(target_arch = "x86_64")]
-                if crate::simd::has_avx2_fma() {
-                    // SAFETY: AVX2, FMA and F16C are present (checked at run time); the
-                    // chunk is 32 values.
-                    if let Some(b) = unsafe { avx2::q8_block(blk) } {
-                        out.q8.push(b);
-                        continue;
-                    }
-                }
-                out.q8.push(q8_block_portable(blk));
-            }
-        }
+        ActFormat::Q8_0 | ActFormat::Q8_1 => out.q8.extend(x.chunks_exact(32).map(q8_block)),
         ActFormat::Q8K => {
             for blk in x.chunks_exact(QK_K) {
                 let mut max = 0f32;
@@ -141,6 +128,20 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
             }
         }
     }
+}
+
+/// One block of 32 activations as Q8_0/Q8_1 (the two differ only in which weights use
+/// `s`), in vectors where the CPU has them.
+pub fn q8_block(blk: &[f32]) -> Q8Block {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the vector code
+        // asserts 32 values.
+        if let Some(b) = unsafe { avx2::q8_block(blk) } {
+            return b;
+        }
+    }
+    q8_block_portable(blk)
 }
 
 /// One block of 32 activations as Q8_0/Q8_1, the scalar reference (and the path for a
