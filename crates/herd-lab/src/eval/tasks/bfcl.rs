@@ -38,15 +38,6 @@ fn invalid(msg: impl Into<String>) -> LabError {
     LabError::Invalid(msg.into())
 }
 
-/// The macro average over the documents' `key` groups; the breakdown lists each group and,
-/// as `micro`, the plain mean over documents.
-fn macro_over(docs: &[&Value], scored: &[&Scored], key: &str) -> Aggregate {
-    let group = |d: &Value| d.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut a = Aggregate::macro_mean(docs.iter().map(|d| group(d)).zip(scored.iter().copied()));
-    a.breakdown.push(("micro".into(), Aggregate::mean(scored).score));
-    a
-}
-
 // ---------------------------------------------------------------------------------------
 // BFCL
 
@@ -243,7 +234,7 @@ impl Task for Bfcl {
     }
     /// BFCL's "Non-Live AST" summary: the unweighted mean of the category accuracies.
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
-        macro_over(docs, scored, "category")
+        Aggregate::macro_over(docs, scored, "category")
     }
 }
 
@@ -521,6 +512,6 @@ impl Task for Nexus {
     }
     /// `macro_avg/acc`: the unweighted mean of the sub-datasets' accuracies.
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
-        macro_over(docs, scored, "dataset")
+        Aggregate::macro_over(docs, scored, "dataset")
     }
 }

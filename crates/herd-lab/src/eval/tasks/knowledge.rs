@@ -141,15 +141,6 @@ impl ShotPool {
     }
 }
 
-/// Meta's MMLU and MMLU-Pro number: the mean over `key` (subject, category) of each
-/// one's accuracy; the breakdown lists every group and, as `micro`, the plain mean.
-fn macro_over(docs: &[&Value], scored: &[&Scored], key: &str) -> Aggregate {
-    let group = |d: &Value| d.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
-    let mut a = Aggregate::macro_mean(docs.iter().map(|d| group(d)).zip(scored.iter().copied()));
-    a.breakdown.push(("micro".into(), Aggregate::mean(scored).score));
-    a
-}
-
 // ---------------------------------------------------------------------------------------
 // MMLU
 
@@ -237,7 +228,7 @@ impl Task for Mmlu {
         mmlu_scored(doc, r)
     }
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
-        macro_over(docs, scored, "subject")
+        Aggregate::macro_over(docs, scored, "subject")
     }
 }
 
@@ -285,7 +276,7 @@ impl Task for MmluCot {
         mmlu_scored(doc, r)
     }
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
-        macro_over(docs, scored, "subject")
+        Aggregate::macro_over(docs, scored, "subject")
     }
 }
 
@@ -369,7 +360,7 @@ impl Task for MmluPro {
         letter_scored(gen_text(r), mmlu_pro_gold(doc))
     }
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
-        macro_over(docs, scored, "category")
+        Aggregate::macro_over(docs, scored, "category")
     }
 }
 

@@ -103,6 +103,15 @@ impl Aggregate {
         };
         Aggregate { score, breakdown }
     }
+
+    /// `macro_mean` over the documents' `key` field (subject, category, dataset), with
+    /// the plain mean over documents added to the breakdown as `micro`.
+    pub fn macro_over(docs: &[&Value], scored: &[&Scored], key: &str) -> Self {
+        let group = |d: &Value| d.get(key).and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut a = Aggregate::macro_mean(docs.iter().map(|d| group(d)).zip(scored.iter().copied()));
+        a.breakdown.push(("micro".into(), Aggregate::mean(scored).score));
+        a
+    }
 }
 
 /// Where tasks find their data.
