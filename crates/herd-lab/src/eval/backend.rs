@@ -125,8 +125,6 @@ pub struct InProcess {
     pub tokenizer: Tokenizer,
     pub formatter: Formatter,
     pub model_id: String,
-    /// The engine's context per sequence.
-    pub n_ctx: usize,
 }
 
 impl ModelLimits for InProcess {
@@ -137,7 +135,7 @@ impl ModelLimits for InProcess {
         Ok(self.tokenizer.decode(ids))
     }
     fn context_len(&self) -> usize {
-        self.n_ctx
+        self.engine.config().n_ctx
     }
 }
 
