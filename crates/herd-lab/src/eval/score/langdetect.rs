@@ -28,7 +28,7 @@ use regex::Regex;
 use std::collections::HashMap;
 use std::io::Read;
 use std::path::Path;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 /// The seed herd uses for langdetect's sampling (`DetectorFactory.seed = 0`).
 pub const SEED: u64 = 0;
@@ -87,6 +87,12 @@ impl LangDetect {
     /// fetches the sdist from PyPI (pip, network) when the cache has no verified copy.
     pub fn load() -> Result<&'static LangDetect, LabError> {
         static MODEL: OnceLock<LangDetect> = OnceLock::new();
+        static LOADING: Mutex<()> = Mutex::new(());
+        if let Some(m) = MODEL.get() {
+            return Ok(m);
+        }
+        // One thread fetches and parses; the others wait for it (see `Punkt::english`).
+        let _one = LOADING.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = MODEL.get() {
             return Ok(m);
         }

@@ -21,7 +21,7 @@ use regex::Regex;
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::Path;
-use std::sync::{LazyLock, OnceLock};
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 /// NLTK's `punkt_tab` models (nltk_data, the `english` model by Jan Strunk and Tibor Kiss),
 /// as bundled under `llama_index/core/_static/nltk_cache/` by llama-index-core 0.14.25. When
@@ -80,6 +80,13 @@ impl Punkt {
     /// fetches [`PUNKT_TAB`] from PyPI (pip, network) when the cache has no verified copy.
     pub fn english() -> Result<&'static Punkt, LabError> {
         static MODEL: OnceLock<Punkt> = OnceLock::new();
+        static LOADING: Mutex<()> = Mutex::new(());
+        if let Some(m) = MODEL.get() {
+            return Ok(m);
+        }
+        // One thread fetches and parses; concurrent scorers wait for it instead of each
+        // running pip (a failed load is not kept: the next call tries again).
+        let _one = LOADING.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(m) = MODEL.get() {
             return Ok(m);
         }
@@ -107,20 +114,6 @@ impl Punkt {
             texts.push(t);
         }
         Punkt::from_texts(&texts[0], &texts[1], &texts[2], &texts[3]).map_err(bad)
-    }
-
-    /// A model from a `punkt_tab/<language>/` folder, as NLTK's downloader installs it.
-    pub fn from_dir(dir: &Path) -> Result<Punkt, LabError> {
-        let mut texts = Vec::new();
-        for name in FILES {
-            let p = dir.join(name);
-            texts.push(std::fs::read_to_string(&p).map_err(|err| LabError::Io { path: p, err })?);
-        }
-        Punkt::from_texts(&texts[0], &texts[1], &texts[2], &texts[3]).map_err(|msg| LabError::Data {
-            path: dir.display().to_string(),
-            line: 0,
-            msg,
-        })
     }
 
     /// Parses the files the way nltk's `load_punkt_params` does: text mode (universal
