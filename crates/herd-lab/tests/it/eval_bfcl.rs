@@ -200,6 +200,14 @@ fn the_bfcl_task_reads_the_wheel_and_scores_answers() {
     let mean4 =
         agg.breakdown.iter().filter(|(k, _)| CATEGORIES.contains(&k.as_str())).map(|(_, v)| v).sum::<f64>() / 4.0;
     assert!((agg.score - mean4).abs() < 1e-12);
+    // Each category's number is its share of right (even-indexed) documents, counted
+    // here from the documents rather than from the aggregate.
+    for cat in CATEGORIES {
+        let of_cat: Vec<usize> = (0..docs.len()).filter(|&i| docs[i]["category"] == json!(cat)).collect();
+        let want = of_cat.iter().filter(|&&i| i % 2 == 0).count() as f64 / of_cat.len() as f64;
+        let got = agg.breakdown.iter().find(|(k, _)| k == cat).map(|(_, v)| *v);
+        assert_eq!(got, Some(want), "{cat}");
+    }
 }
 
 /// The real wheel, fetched as `herd eval bfcl` fetches it (pip, once; then the cache):
