@@ -1,7 +1,7 @@
 //! Quantized matmul at the shapes of the default model (SmolLM2-135M: dim 576, ffn
 //! 1536, 192-wide K/V, the 49,152-row Q8_0 output), for the token counts a server
 //! step sees: 1 (one stream decoding), 4 and 16 (that many streams batched), 64 (a
-//! prompt chunk). Each weight type is also timed through the scalar reference on one
+//! prompt chunk), then the other weight types at one shape each. Each weight type is also timed through the scalar reference on one
 //! shape, so the table shows what the SIMD kernels buy.
 //!
 //! `cargo bench -p herd-tensor --bench matmul` prints GMAC/s (median of 5 rounds);
@@ -43,12 +43,19 @@ fn median_secs(mut f: impl FnMut(), min_calls: usize) -> f64 {
 fn main() {
     let threads = std::env::var("HERD_BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let mm = MatMul::new(threads);
-    let shapes: [(&str, DType, usize, usize); 5] = [
+    // The Q4_1 file's shapes, then the other types at one shape each: Q5_0 and Q6_K
+    // are what Q4_K_M gives a 576-wide model, Q4_K needs 256-value rows (FFN down).
+    let shapes: [(&str, DType, usize, usize); 10] = [
         ("wq 576x576", DType::Q4_1, 576, 576),
         ("wk 192x576", DType::Q4_1, 192, 576),
         ("gate 1536x576", DType::Q4_1, 1536, 576),
         ("down 576x1536", DType::Q4_1, 576, 1536),
         ("output 49152x576", DType::Q8_0, 49152, 576),
+        ("gate 1536x576", DType::Q5_0, 1536, 576),
+        ("gate 1536x576", DType::F16, 1536, 576),
+        ("down 576x1536", DType::Q4K, 576, 1536),
+        ("down 576x1536", DType::Q6K, 576, 1536),
+        ("down 576x1536", DType::Q8_0, 576, 1536),
     ];
     println!("matmul, {threads} thread(s), GMAC/s (median of 5 rounds)");
     println!("| weight | type | 1 tok | 4 tok | 16 tok | 64 tok |");

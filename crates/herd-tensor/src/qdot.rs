@@ -446,7 +446,8 @@ mod avx2 {
     use std::arch::x86_64::*;
 
     /// The f16 at `b[i..i+2]` as f32, with the F16C instruction (software half
-    /// conversion would cost more than the block's arithmetic).
+    /// conversion would cost more than the block's arithmetic). For the k-quants'
+    /// one or two scales per 256 values; the 32-value blocks use `block_scales`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn h2f(b: &[u8], i: usize) -> f32 {
@@ -490,18 +491,59 @@ mod avx2 {
         _mm256_set_m128i(hi, lo)
     }
 
-    /// The weight block's 32 values as signed bytes (Q4_0, Q8_0) or unsigned nibbles
-    /// (Q4_1), and its scale; Q5_0 as signed bytes too.
+    /// The weight block's 32 values as signed bytes (Q4_0, Q5_0, Q8_0) or unsigned
+    /// nibbles (Q4_1); its scale comes from `block_scales`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn weight_block(dtype: DType, b: &[u8]) -> (__m256i, f32) {
+    fn weight_block(dtype: DType, b: &[u8]) -> __m256i {
         match dtype {
-            DType::Q4_0 => (_mm256_sub_epi8(nibbles(b[2..].as_ptr()), _mm256_set1_epi8(8)), h2f(b, 0)),
-            DType::Q4_1 => (nibbles(b[4..].as_ptr()), h2f(b, 0)),
-            // Decoded in scalar code: Q5_0 is only the fallback for a few tensors.
-            DType::Q5_0 => (load32(&super::q5_0_values(b)), h2f(b, 0)),
-            _ => (load32(&b[2..]), h2f(b, 0)),
+            DType::Q4_0 => _mm256_sub_epi8(nibbles(b[2..].as_ptr()), _mm256_set1_epi8(8)),
+            DType::Q4_1 => nibbles(b[4..].as_ptr()),
+            DType::Q5_0 => q5_0_values(b),
+            _ => load32(&b[2..]),
         }
+    }
+
+    /// The f16 at byte `off` of each of the first (up to) 8 blocks of `bb` bytes in
+    /// `blocks`, as f32, converted by one vector instruction.
+    ///
+    /// Why not one scalar conversion per block: the compiler inserts a lone 16-bit
+    /// value with `vpinsrw`, which keeps the other lanes of whatever register it
+    /// picks, and it picked a dot's accumulator: every block's scale then waited for
+    /// the previous block's FMA, which made the one-token dot 2-4x slower. Eight
+    /// scales fill the whole vector, so nothing is carried over.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn block_scales(blocks: &[u8], bb: usize, off: usize) -> [f32; 8] {
+        let mut h = [0u16; 8];
+        for (v, b) in h.iter_mut().zip(blocks.chunks_exact(bb)) {
+            *v = u16::from_le_bytes([b[off], b[off + 1]]);
+        }
+        let mut out = [0f32; 8];
+        // SAFETY: `h` is 16 readable bytes and `out` 8 writable f32.
+        unsafe { _mm256_storeu_ps(out.as_mut_ptr(), _mm256_cvtph_ps(_mm_loadu_si128(h.as_ptr() as *const __m128i))) };
+        out
+    }
+
+    /// A Q5_0 block's 32 signed values (`super::q5_0_values` in vectors): Q5_0 is what
+    /// llama.cpp's Q4_K_M mix gives every tensor whose rows are not whole 256-value
+    /// super-blocks (all the attention and FFN-up weights of a 576-wide model), so its
+    /// decode is on the hot path. Byte i takes bit i of `qh` (a byte-shuffle spreads
+    /// the four `qh` bytes over the eight bytes each covers, a mask picks each byte's
+    /// bit); a clear bit turns the nibble into `nibble - 16` by setting the high four
+    /// bits, a set bit leaves `nibble` (= nibble + 16 - 16).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn q5_0_values(b: &[u8]) -> __m256i {
+        assert!(b.len() >= 22);
+        let qh = i32::from_le_bytes([b[2], b[3], b[4], b[5]]);
+        let spread = _mm256_shuffle_epi8(
+            _mm256_set1_epi32(qh),
+            _mm256_set_epi64x(0x0303030303030303, 0x0202020202020202, 0x0101010101010101, 0),
+        );
+        let bit = _mm256_set1_epi64x(0x8040201008040201u64 as i64);
+        let set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+        _mm256_or_si256(nibbles(b[6..].as_ptr()), _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8)))
     }
 
     /// Lane sums of one weight block with one activation block.
@@ -530,16 +572,19 @@ mod avx2 {
         let mut acc = [_mm256_setzero_ps(); N];
         let mut summs = [0f32; N];
         let m = if dtype == DType::Q4_1 { 1 } else { 0 };
-        for (i, b) in row.chunks_exact(bb).enumerate() {
-            let (qx, dw) = weight_block(dtype, b);
-            let mw = if m == 1 { h2f(b, 2) } else { 0.0 };
-            for j in 0..N {
-                let y = &acts[j][i];
-                if m == 1 {
-                    summs[j] += mw * y.s;
+        for (c, blocks) in row.chunks(8 * bb).enumerate() {
+            let ds = block_scales(blocks, bb, 0);
+            let ms = if m == 1 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
+            for (k, b) in blocks.chunks_exact(bb).enumerate() {
+                let qx = weight_block(dtype, b);
+                for j in 0..N {
+                    let y = &acts[j][8 * c + k];
+                    if m == 1 {
+                        summs[j] += ms[k] * y.s;
+                    }
+                    let xy = block_lanes(dtype, qx, y);
+                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(ds[k] * y.d), xy, acc[j]);
                 }
-                let xy = block_lanes(dtype, qx, y);
-                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), xy, acc[j]);
             }
         }
         for j in 0..N {
@@ -582,27 +627,30 @@ mod avx2 {
         let mut acc = [[_mm256_setzero_ps(); 4]; G];
         let mut summs = [_mm_setzero_ps(); G];
         let lane = [_mm256_set1_epi32(0), _mm256_set1_epi32(1), _mm256_set1_epi32(2), _mm256_set1_epi32(3)];
-        for (i, b) in row.chunks_exact(bb).enumerate() {
-            let (qx, dw) = weight_block(dtype, b);
-            // Signed weights: |x| once per block, the sign moved onto each activation.
-            let ax = _mm256_sign_epi8(qx, qx);
-            let mw = if q41 { h2f(b, 2) } else { 0.0 };
-            for g in 0..G {
-                // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
-                let q = unsafe { quads[g].get_unchecked(i) };
-                // SAFETY: `d` and `s` are 4 f32 each; `Q8Quad` is 32-byte aligned and
-                // its `qs` rows start at offsets 32, 64, 96 and 128.
-                let (dv, sv) = unsafe { (_mm_loadu_ps(q.d.as_ptr()), _mm_loadu_ps(q.s.as_ptr())) };
-                let p = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(dw), dv));
-                if q41 {
-                    summs[g] = _mm_add_ps(summs[g], _mm_mul_ps(_mm_set1_ps(mw), sv));
-                }
-                for j in 0..4 {
-                    // SAFETY: as above: 32 aligned bytes.
-                    let qy = unsafe { _mm256_load_si256(q.qs[j].as_ptr() as *const __m256i) };
-                    let xy = if q41 { madd_u8_i8(qx, qy) } else { madd_u8_i8(ax, _mm256_sign_epi8(qy, qx)) };
-                    let scale = _mm256_permutevar8x32_ps(p, lane[j]);
-                    acc[g][j] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(xy), acc[g][j]);
+        for (c, blocks) in row.chunks(8 * bb).enumerate() {
+            let ds = block_scales(blocks, bb, 0);
+            let ms = if q41 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
+            for (k, b) in blocks.chunks_exact(bb).enumerate() {
+                let (qx, dw, mw, i) = (weight_block(dtype, b), ds[k], ms[k], 8 * c + k);
+                // Signed weights: |x| once per block, the sign moved onto each activation.
+                let ax = _mm256_sign_epi8(qx, qx);
+                for g in 0..G {
+                    // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
+                    let q = unsafe { quads[g].get_unchecked(i) };
+                    // SAFETY: `d` and `s` are 4 f32 each; `Q8Quad` is 32-byte aligned and
+                    // its `qs` rows start at offsets 32, 64, 96 and 128.
+                    let (dv, sv) = unsafe { (_mm_loadu_ps(q.d.as_ptr()), _mm_loadu_ps(q.s.as_ptr())) };
+                    let p = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(dw), dv));
+                    if q41 {
+                        summs[g] = _mm_add_ps(summs[g], _mm_mul_ps(_mm_set1_ps(mw), sv));
+                    }
+                    for j in 0..4 {
+                        // SAFETY: as above: 32 aligned bytes.
+                        let qy = unsafe { _mm256_load_si256(q.qs[j].as_ptr() as *const __m256i) };
+                        let xy = if q41 { madd_u8_i8(qx, qy) } else { madd_u8_i8(ax, _mm256_sign_epi8(qy, qx)) };
+                        let scale = _mm256_permutevar8x32_ps(p, lane[j]);
+                        acc[g][j] = _mm256_fmadd_ps(scale, _mm256_cvtepi32_ps(xy), acc[g][j]);
+                    }
                 }
             }
         }
