@@ -12,7 +12,10 @@
 use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
-use crate::qdot::{Q8Quad, QuantActs, act_format, has_quad_kernel, q8_block, quantize_acts, vec_dot, vec_dot_quads};
+use crate::qdot::{
+    HALF_TILE, Q8Quad, QuantActs, act_format, has_quad_kernel, q8_block, quantize_acts, vec_dot, vec_dot_half,
+    vec_dot_quads,
+};
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
 
@@ -160,6 +163,7 @@ impl MatMul {
         let acts = &acts[..n_tok];
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
+        let half = matches!(w.dtype, DType::F16 | DType::BF16);
         let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
         let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
@@ -185,6 +189,23 @@ impl MatMul {
                         v[0].iter().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
                     }
                 }
+            }
+            if half {
+                // Half weights: a tile of tokens per pass over a row, so that each
+                // converted weight chunk feeds every token of the tile.
+                for tile in (0..n_tok).step_by(HALF_TILE) {
+                    let end = (tile + HALF_TILE).min(n_tok);
+                    let mut xs: [&[f32]; HALF_TILE] = [&[]; HALF_TILE];
+                    for (x, a) in xs.iter_mut().zip(&acts[tile..end]) {
+                        *x = &a.f32s;
+                    }
+                    for r in my_rows.clone() {
+                        let mut v = [0f32; HALF_TILE];
+                        vec_dot_half(w.dtype, w.row(r), &xs[..end - tile], &mut v[..end - tile]);
+                        v[..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
+                    }
+                }
+                return;
             }
             for r in my_rows {
                 let row = w.row(r);

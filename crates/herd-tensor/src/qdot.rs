@@ -93,6 +93,19 @@ fn f16_round(v: f32) -> f32 {
     f16::from_f32(v).to_f32()
 }
 
+/// Appends `x` rounded to f16 (to nearest even, as `half` and ggml's F16C path do)
+/// and back to f32: the activations of an F16 weight. In vectors where the CPU has
+/// F16C: it was 7% of an F16 prompt's time in scalar code.
+pub fn round_f16_into(x: &[f32], out: &mut Vec<f32>) {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time).
+        unsafe { avx2::round_f16_into(x, out) };
+        return;
+    }
+    out.extend(x.iter().map(|v| f16_round(*v)));
+}
+
 /// Quantizes `x` (a whole number of blocks) into `out`, replacing its contents.
 pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
     out.f32s.clear();
@@ -100,7 +113,7 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
     out.q8k.clear();
     match fmt {
         ActFormat::F32 => out.f32s.extend_from_slice(x),
-        ActFormat::F16 => out.f32s.extend(x.iter().map(|v| f16_round(*v))),
+        ActFormat::F16 => round_f16_into(x, &mut out.f32s),
         ActFormat::BF16 => out.f32s.extend(x.iter().map(|v| bf16::from_f32(*v).to_f32())),
         ActFormat::Q8_0 | ActFormat::Q8_1 => out.q8.extend(x.chunks_exact(32).map(q8_block)),
         ActFormat::Q8K => {
@@ -182,25 +195,9 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
             s
         }
         DType::F16 | DType::BF16 => {
-            #[cfg(target_arch = "x86_64")]
-            if crate::simd::has_avx2_fma() {
-                // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row
-                // holds 2 bytes per activation value.
-                return unsafe { avx2::dot_half(dtype, row, &a.f32s) };
-            }
-            let mut w = [0f32; 64];
-            let mut s = 0f32;
-            for (wc, xc) in row.chunks(128).zip(a.f32s.chunks(64)) {
-                for (o, c) in w.iter_mut().zip(wc.chunks_exact(2)) {
-                    *o = if dtype == DType::F16 {
-                        f16::from_le_bytes([c[0], c[1]]).to_f32()
-                    } else {
-                        bf16::from_le_bytes([c[0], c[1]]).to_f32()
-                    };
-                }
-                s += crate::simd::dot(&w[..xc.len()], xc);
-            }
-            s
+            let mut out = [0f32; 1];
+            vec_dot_half(dtype, row, &[&a.f32s], &mut out);
+            out[0]
         }
         DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => {
             #[cfg(target_arch = "x86_64")]
@@ -277,6 +274,53 @@ pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]
             _ => avx2::dot_q32_quads::<G, 3>(row, quads, out),
         }
     };
+}
+
+/// At most this many activation rows go through `vec_dot_half` at once.
+pub const HALF_TILE: usize = 12;
+
+/// `out[t] = dot(row, xs[t])` for an F16 or BF16 weight row and up to `HALF_TILE`
+/// activation rows (already rounded to the weight's half type, as `quantize_acts`
+/// leaves them), each in the association order of ggml's f16 dot on AVX2
+/// (`simd::dot_ggml_f16_order`: four 8-lane accumulators fed round-robin, a row taken
+/// as zero-padded to a multiple of 32), which is how llama.cpp computes a half-weight
+/// row for one token. Bit-identical whatever the number of rows, so a token's result
+/// does not depend on its batch.
+pub fn vec_dot_half(dtype: DType, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+    assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half: {dtype:?} is not a half type");
+    assert!(xs.len() <= HALF_TILE && out.len() == xs.len(), "vec_dot_half: {} rows, {} outputs", xs.len(), out.len());
+    assert!(xs.iter().all(|x| 2 * x.len() == row.len()), "vec_dot_half: activation length differs from the row");
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); at most
+        // HALF_TILE rows, each with one value per 2 bytes of the row (asserted above).
+        unsafe { avx2::dot_half_tile(dtype == DType::BF16, row, xs, out) };
+        return;
+    }
+    for (o, x) in out.iter_mut().zip(xs) {
+        *o = dot_half_portable(dtype, row, x);
+    }
+}
+
+/// The portable reference of the half-weight dot: `simd::dot_ggml_f16_order` of the
+/// converted row with `x`, converting as it goes (no buffer to allocate).
+pub fn dot_half_portable(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
+    let mut acc = [0f32; 32];
+    for (i, (c, xv)) in row.chunks_exact(2).zip(x).enumerate() {
+        let w = if dtype == DType::F16 {
+            f16::from_le_bytes([c[0], c[1]]).to_f32()
+        } else {
+            bf16::from_le_bytes([c[0], c[1]]).to_f32()
+        };
+        let lane = crate::simd::ggml_f16_lane(i);
+        acc[lane] = w.mul_add(*xv, acc[lane]);
+    }
+    // The vector code's zero padding: 0 * 0 + (-0.0) is +0.0.
+    for i in x.len()..x.len().next_multiple_of(32) {
+        let lane = crate::simd::ggml_f16_lane(i);
+        acc[lane] = 0f32.mul_add(0.0, acc[lane]);
+    }
+    crate::simd::reduce_ggml_f16_lanes(&acc)
 }
 
 /// Whether `vec_dot_quads` runs for `dtype` on this CPU.
@@ -818,45 +862,112 @@ mod avx2 {
         sum
     }
 
-    /// F16/BF16 rows against f32 activations: per 64-value chunk, 8 lanes of fused
-    /// multiply-adds and the pairwise lane sum, chunks added in order, exactly as the
-    /// portable path (convert 64 values, `simd::dot`, add) computes it.
+    /// Eight half values at `p` as f32: F16 by the F16C conversion, BF16 by moving
+    /// its bits to the top of an f32.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn half8(bf: bool, p: &[u8]) -> __m256 {
+        assert!(p.len() >= 16);
+        // SAFETY: 16 readable bytes (asserted).
+        let h = unsafe { _mm_loadu_si128(p.as_ptr() as *const __m128i) };
+        if bf { _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) } else { _mm256_cvtph_ps(h) }
+    }
+
+    /// `super::vec_dot_half` in vectors, three activation rows at a time: per 32
+    /// values, four 8-value slices of the weight converted once and fed to four
+    /// accumulators per row (ggml's f16 order; twelve accumulators in registers, so
+    /// one row's FMA latency is hidden by the others'); a last partial 32 padded with
+    /// zeros, as `simd::dot_ggml_f16_order` takes it; the lanes reduced by
+    /// `simd::reduce_ggml_f16_lanes`. So the bits are the portable code's.
+    /// (Converting a chunk of the row to f32 once for a whole tile of rows measured
+    /// slower: the staging and reductions cost more than the conversions saved.)
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C; `row` holds `2 * x.len()` bytes.
+    /// The CPU must support AVX2, FMA and F16C; every `xs[t]` holds `row.len() / 2`
+    /// values, and `out` has one value per row.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_half(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
-        assert_eq!(row.len(), 2 * x.len());
-        let mut s = 0f32;
-        for (wc, xc) in row.chunks(128).zip(x.chunks(64)) {
-            let n8 = xc.len() / 8 * 8;
-            let mut acc = _mm256_setzero_ps();
-            for i in (0..n8).step_by(8) {
-                // SAFETY: 8 values = 16 bytes of `wc` and 8 f32 of `xc` from i are in
-                // bounds (i + 8 <= n8 <= xc.len(), wc.len() == 2 * xc.len()).
-                let (w, xv) = unsafe {
-                    let h = _mm_loadu_si128(wc.as_ptr().add(2 * i) as *const __m128i);
-                    let w = if dtype == DType::F16 {
-                        _mm256_cvtph_ps(h)
-                    } else {
-                        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16))
-                    };
-                    (w, _mm256_loadu_ps(xc.as_ptr().add(i)))
-                };
-                acc = _mm256_fmadd_ps(w, xv, acc);
+    pub unsafe fn dot_half_tile(bf: bool, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        let mut t = 0;
+        while t < xs.len() {
+            let k = (xs.len() - t).min(3);
+            let (x, o) = (&xs[t..t + k], &mut out[t..t + k]);
+            // SAFETY: forwarded from the caller.
+            unsafe {
+                match k {
+                    3 => dot_half_rows::<3>(bf, row, x, o),
+                    2 => dot_half_rows::<2>(bf, row, x, o),
+                    _ => dot_half_rows::<1>(bf, row, x, o),
+                }
             }
-            let mut t = hsum(acc);
-            for i in n8..xc.len() {
-                let bits = u16::from_le_bytes([wc[2 * i], wc[2 * i + 1]]);
-                let w = if dtype == DType::F16 {
-                    half::f16::from_bits(bits).to_f32()
-                } else {
-                    half::bf16::from_bits(bits).to_f32()
-                };
-                t += w * xc[i];
-            }
-            s += t;
+            t += k;
         }
-        s
+    }
+
+    /// # Safety
+    /// As `dot_half_tile`, with exactly `T` rows.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_half_rows<const T: usize>(bf: bool, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        let n = row.len() / 2;
+        let n32 = n / 32 * 32;
+        let mut acc = [[_mm256_setzero_ps(); 4]; T];
+        for i in (0..n32).step_by(32) {
+            for j in 0..4 {
+                let w = half8(bf, &row[2 * (i + 8 * j)..]);
+                for t in 0..T {
+                    // SAFETY: i + 8j + 8 <= n32 <= n == xs[t].len() (caller).
+                    let x = unsafe { _mm256_loadu_ps(xs[t].as_ptr().add(i + 8 * j)) };
+                    acc[t][j] = _mm256_fmadd_ps(w, x, acc[t][j]);
+                }
+            }
+        }
+        if n32 < n {
+            let mut wp = [0u8; 64];
+            wp[..2 * (n - n32)].copy_from_slice(&row[2 * n32..]);
+            for t in 0..T {
+                let mut xp = [0f32; 32];
+                xp[..n - n32].copy_from_slice(&xs[t][n32..]);
+                for j in 0..4 {
+                    acc[t][j] = _mm256_fmadd_ps(half8(bf, &wp[16 * j..]), load8(&xp[8 * j..]), acc[t][j]);
+                }
+            }
+        }
+        for t in 0..T {
+            let mut lanes = [0f32; 32];
+            for j in 0..4 {
+                // SAFETY: `lanes` has 8 writable f32 at 8j.
+                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().add(8 * j), acc[t][j]) };
+            }
+            out[t] = crate::simd::reduce_ggml_f16_lanes(&lanes);
+        }
+    }
+
+    /// `super::round_f16_into` in vectors: F16C's conversion rounds to nearest even,
+    /// as the `half` crate does.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn round_f16_into(x: &[f32], out: &mut Vec<f32>) {
+        let n8 = x.len() / 8 * 8;
+        let start = out.len();
+        out.resize(start + x.len(), 0.0);
+        let dst = &mut out[start..];
+        for i in (0..n8).step_by(8) {
+            let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(load8(&x[i..]));
+            // SAFETY: i + 8 <= n8 <= dst.len().
+            unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h)) };
+        }
+        for i in n8..x.len() {
+            dst[i] = super::f16_round(x[i]);
+        }
+    }
+
+    /// The first 8 values of `p`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn load8(p: &[f32]) -> __m256 {
+        assert!(p.len() >= 8);
+        // SAFETY: 8 readable f32 (asserted).
+        unsafe { _mm256_loadu_ps(p.as_ptr()) }
     }
 }

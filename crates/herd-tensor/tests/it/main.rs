@@ -300,7 +300,29 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
     }
 }
 
-/// The AVX2 half-float row dots are bit-identical to the portable conversion path.
+/// F16 activations rounded in vectors equal the `half` crate's rounding, bit for bit,
+/// across normal, subnormal, overflowing and halfway values.
+#[test]
+fn f16_activation_rounding_equals_half_crate() {
+    let mut rng = StdRng::seed_from_u64(23);
+    let mut x: Vec<f32> = (0..4099).map(|_| rng.random_range(-70000.0f32..70000.0)).collect();
+    x.extend((0..2000).map(|_| rng.random_range(-1e-4f32..1e-4)));
+    x.extend((0..2000).map(|i| half::f16::from_bits(i as u16).to_f32() + f32::EPSILON * (i % 3) as f32));
+    // Exactly halfway between two f16 values: ties go to even.
+    x.extend((0..500).map(|i| {
+        (half::f16::from_bits(0x3c00 + 2 * i).to_f32() + half::f16::from_bits(0x3c01 + 2 * i).to_f32()) / 2.0
+    }));
+    x.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 65519.0, 65520.0, -65520.0, 1e-8, -1e-8]);
+    let mut fast = Vec::new();
+    herd_tensor::qdot::round_f16_into(&x, &mut fast);
+    for (v, f) in x.iter().zip(&fast) {
+        let want = half::f16::from_f32(*v).to_f32();
+        assert_eq!(f.to_bits(), want.to_bits(), "{v:e}: {f:e} vs {want:e}");
+    }
+}
+
+/// The AVX2 half-float row dots are bit-identical to the portable path, which is
+/// ggml's f16 dot order over the converted row.
 #[test]
 fn simd_half_dots_equal_portable_bit_for_bit() {
     use herd_tensor::qdot::{QuantActs, act_format, quantize_acts, vec_dot};
@@ -312,14 +334,12 @@ fn simd_half_dots_equal_portable_bit_for_bit() {
             let mut acts = QuantActs::default();
             quantize_acts(act_format(dtype), &x, &mut acts);
             let fast = vec_dot(dtype, &data, &acts);
-            // The portable path: 64-value chunks, converted, dotted with simd::dot_portable.
+            // The portable path: ggml's f16 order over the converted row.
             let mut w = vec![0f32; cols];
             herd_tensor::quant::dequantize_row(dtype, &data, &mut w);
-            let slow: f32 = w
-                .chunks(64)
-                .zip(acts.f32s.chunks(64))
-                .map(|(a, b)| herd_tensor::simd::dot_portable(a, b))
-                .fold(0.0, |s, t| s + t);
+            let slow = herd_tensor::simd::dot_ggml_f16_order(&w, &acts.f32s);
+            let portable = herd_tensor::qdot::dot_half_portable(dtype, &data, &acts.f32s);
+            assert_eq!(slow.to_bits(), portable.to_bits(), "{dtype:?} cols {cols}: portable {portable}");
             assert_eq!(fast.to_bits(), slow.to_bits(), "{dtype:?} cols {cols}: {fast} vs {slow}");
         }
     }
