@@ -210,13 +210,9 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
             dot_q32_portable(dtype, row, &a.q8)
         }
         DType::Q4K | DType::Q5K | DType::Q6K => {
-            #[cfg(target_arch = "x86_64")]
-            if crate::simd::has_avx2_fma() {
-                // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row
-                // holds whole super-blocks and `a` one Q8_K block per super-block.
-                return unsafe { avx2::dot_kquant(dtype, row, &a.q8k) };
-            }
-            dot_kquant_portable(dtype, row, &a.q8k)
+            let mut out = [0f32; 1];
+            vec_dot_kquant_rows::<1>(dtype, row, [&a.q8k], &mut out);
+            out[0]
         }
     }
 }
@@ -274,6 +270,26 @@ pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]
             _ => avx2::dot_q32_quads::<G, 3>(row, quads, out),
         }
     };
+}
+
+/// `out[t] = dot(row, ys[t])` for a Q4_K, Q5_K or Q6_K weight row and `T`
+/// activation rows in Q8_K, decoding each super-block once for all of them;
+/// bit-identical to `T` one-row dots.
+pub fn vec_dot_kquant_rows<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q8KBlock]; T], out: &mut [f32; T]) {
+    assert!(matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K), "vec_dot_kquant_rows: {dtype:?} is not a k-quant");
+    let blocks = row.len() / dtype.block_bytes();
+    assert!(ys.iter().all(|y| y.len() >= blocks), "vec_dot_kquant_rows: fewer activation blocks than weight blocks");
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row holds
+        // whole super-blocks (a `WeightRef` checks it) and every `ys[t]` one Q8_K block
+        // per super-block (asserted above).
+        unsafe { avx2::dot_kquant_rows::<T>(dtype, row, ys, out) };
+        return;
+    }
+    for (o, y) in out.iter_mut().zip(ys) {
+        *o = dot_kquant_portable(dtype, row, y);
+    }
 }
 
 /// At most this many activation rows go through `vec_dot_half` at once.
@@ -755,6 +771,16 @@ mod avx2 {
         Some(super::Q8Block { d: super::f16_round(d), s: super::f16_round(sum as f32 * d), qs })
     }
 
+    /// The sums of the 8 i32 lanes of `a` and of `b`, by two horizontal adds.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn hsum2_i32(a: __m256i, b: __m256i) -> (i32, i32) {
+        let h = _mm256_hadd_epi32(a, b);
+        let q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
+        let p = _mm_hadd_epi32(q, q);
+        (_mm_cvtsi128_si32(p), _mm_extract_epi32::<1>(p))
+    }
+
     /// Sum of the 8 i32 lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
@@ -786,80 +812,155 @@ mod avx2 {
         unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
     }
 
-    /// The k-quant dots with the same integer sums and the same final float
-    /// expression as the portable code, so results are bit-identical to it.
+    /// The k-quant dots of one weight row with `T` activation rows. Each super-block
+    /// is decoded once for all `T`; per row the integer sums are accumulated in vector
+    /// lanes (exact, so in any order: the same integers as the portable code) and the
+    /// final float expression is the portable one, so results are bit-identical to it
+    /// for every `T`.
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C; `row` holds whole super-blocks of
-    /// `dtype` (Q4_K, Q5_K or Q6_K) and `a` at least as many Q8_K blocks.
+    /// `dtype` (Q4_K, Q5_K or Q6_K) and every `ys[t]` at least as many Q8_K blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_kquant(dtype: DType, row: &[u8], a: &[super::Q8KBlock]) -> f32 {
-        let mut sum = 0f32;
+    pub unsafe fn dot_kquant_rows<const T: usize>(
+        dtype: DType,
+        row: &[u8],
+        ys: [&[super::Q8KBlock]; T],
+        out: &mut [f32; T],
+    ) {
+        match dtype {
+            DType::Q6K => q6k_rows::<T>(row, ys, out),
+            DType::Q5K => q45k_rows::<T, true>(row, ys, out),
+            _ => q45k_rows::<T, false>(row, ys, out),
+        }
+    }
+
+    /// Q4_K (`Q5 = false`) and Q5_K: per 64 values, the low and high nibbles (plus
+    /// the fifth bit) against the activations by `maddubs` (at most 31 * 127 * 2 per
+    /// pair: no saturation), then a `madd` with the sub-block's 6-bit scale, summed in
+    /// i32 lanes; the mins term from the activation block sums, as in the portable code.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn q45k_rows<const T: usize, const Q5: bool>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
+        let bb = if Q5 { 176 } else { 144 };
         let m4 = _mm256_set1_epi8(0x0F);
-        for (b, y) in row.chunks_exact(dtype.block_bytes()).zip(a) {
-            match dtype {
-                DType::Q6K => {
-                    let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
-                    let mut acc = _mm256_setzero_si256();
-                    let m30 = _mm256_set1_epi8(0x30);
-                    for h in 0..2 {
-                        let q0 = load32(&ql[h * 64..]);
-                        let q1 = load32(&ql[h * 64 + 32..]);
-                        let hq = load32(&qh[h * 32..]);
-                        let v = [
-                            _mm256_or_si256(_mm256_and_si256(q0, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 4), m30)),
-                            _mm256_or_si256(_mm256_and_si256(q1, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 2), m30)),
-                            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_and_si256(hq, m30)),
-                            _mm256_or_si256(
-                                _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4),
-                                _mm256_and_si256(_mm256_srli_epi16(hq, 2), m30),
-                            ),
-                        ];
-                        for (k, vk) in v.iter().enumerate() {
-                            let w = _mm256_sub_epi8(*vk, _mm256_set1_epi8(32));
-                            let lanes = madd_i8_i8(w, load32(&y.qs[h * 128 + k * 32..]));
-                            let g = h * 8 + k * 2;
-                            let (s0, s1) = ((sc[g] as i8) as i32, (sc[g + 1] as i8) as i32);
-                            let scales = _mm256_setr_epi32(s0, s0, s0, s0, s1, s1, s1, s1);
-                            acc = _mm256_add_epi32(acc, _mm256_mullo_epi32(lanes, scales));
-                        }
-                    }
-                    let total = hsum_i32(acc);
-                    sum += h2f(b, 208) * y.d * total as f32;
+        let mut sum = [0f32; T];
+        for (i, b) in row.chunks_exact(bb).enumerate() {
+            let scales = &b[4..16];
+            let (qh, qs) = if Q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
+            let (sc, mn) = scales_mins_k4(scales);
+            // Each sub-block's min twice, against the activation sums of its two 16s.
+            let m8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
+            let mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+            let sc = sc.to_le_bytes().map(|v| v as i16);
+            let hbits = if Q5 { load32(qh) } else { _mm256_setzero_si256() };
+            let mut sumi = [_mm256_setzero_si256(); T];
+            for c in 0..4 {
+                let q = load32(&qs[c * 32..]);
+                let mut lo = _mm256_and_si256(q, m4);
+                let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if Q5 {
+                    let u1 = _mm256_set1_epi8((1u8 << (2 * c)) as i8);
+                    let u2 = _mm256_set1_epi8((2u8 << (2 * c)) as i8);
+                    let sixteen = _mm256_set1_epi8(16);
+                    lo = _mm256_add_epi8(
+                        lo,
+                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, u1), u1), sixteen),
+                    );
+                    hi = _mm256_add_epi8(
+                        hi,
+                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, u2), u2), sixteen),
+                    );
                 }
-                _ => {
-                    let scales = &b[4..16];
-                    let (qh, qs) =
-                        if dtype == DType::Q5K { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
-                    let hbits = if dtype == DType::Q5K { load32(qh) } else { _mm256_setzero_si256() };
-                    let mut total = 0i32;
-                    let mut mins = 0i32;
-                    for c in 0..4 {
-                        let q = load32(&qs[c * 32..]);
-                        let mut lo = _mm256_and_si256(q, m4);
-                        let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                        if dtype == DType::Q5K {
-                            let u1 = _mm256_set1_epi8((1u8 << (2 * c)) as i8);
-                            let u2 = _mm256_set1_epi8((2u8 << (2 * c)) as i8);
-                            let sixteen = _mm256_set1_epi8(16);
-                            let b1 = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, u1), u1);
-                            let b2 = _mm256_cmpeq_epi8(_mm256_and_si256(hbits, u2), u2);
-                            lo = _mm256_add_epi8(lo, _mm256_and_si256(b1, sixteen));
-                            hi = _mm256_add_epi8(hi, _mm256_and_si256(b2, sixteen));
-                        }
-                        let isum_lo = hsum_i32(madd_u8_i8(lo, load32(&y.qs[c * 64..])));
-                        let isum_hi = hsum_i32(madd_u8_i8(hi, load32(&y.qs[c * 64 + 32..])));
-                        let (sc1, m1) = super::scale_min_k4(2 * c, scales);
-                        let (sc2, m2) = super::scale_min_k4(2 * c + 1, scales);
-                        total += sc1 as i32 * isum_lo + sc2 as i32 * isum_hi;
-                        mins += m1 as i32 * (y.bsums[4 * c] as i32 + y.bsums[4 * c + 1] as i32)
-                            + m2 as i32 * (y.bsums[4 * c + 2] as i32 + y.bsums[4 * c + 3] as i32);
-                    }
-                    sum += h2f(b, 0) * y.d * total as f32 - h2f(b, 2) * y.d * mins as f32;
+                let (s_lo, s_hi) = (_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
+                for t in 0..T {
+                    let y = &ys[t][i];
+                    let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(&y.qs[c * 64..])), s_lo);
+                    let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(&y.qs[c * 64 + 32..])), s_hi);
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
                 }
             }
+            let (d, dmin) = (h2f(b, 0), h2f(b, 2));
+            for t in 0..T {
+                let y = &ys[t][i];
+                // SAFETY: `bsums` is 16 readable i16.
+                let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
+                // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
+                let (total, mins) = hsum2_i32(sumi[t], _mm256_madd_epi16(bsums, mins16));
+                sum[t] += d * y.d * total as f32 - dmin * y.d * mins as f32;
+            }
         }
-        sum
+        *out = sum;
+    }
+
+    /// The 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K super-block (byte j of
+    /// each word is sub-block j's; `super::scale_min_k4` one at a time) from its 12
+    /// packed bytes, as three 32-bit words `w0 w1 w2`: the low 6 bits of w0's bytes are
+    /// scales 0-3 and of w1's mins 0-3; scales 4-7 are w2's low nibbles with w0's top
+    /// two bits above them, mins 4-7 w2's high nibbles with w1's top two bits.
+    #[inline]
+    fn scales_mins_k4(q: &[u8]) -> (u64, u64) {
+        let w = |k: usize| u32::from_le_bytes([q[4 * k], q[4 * k + 1], q[4 * k + 2], q[4 * k + 3]]);
+        let (w0, w1, w2) = (w(0), w(1), w(2));
+        let (six, four, two) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);
+        let sc_hi = (w2 & four) | (((w0 >> 6) & two) << 4);
+        let mn_hi = ((w2 >> 4) & four) | (((w1 >> 6) & two) << 4);
+        ((w0 & six) as u64 | (sc_hi as u64) << 32, (w1 & six) as u64 | (mn_hi as u64) << 32)
+    }
+
+    /// Q6_K: the 6-bit values minus 32 against the activations with the sign trick
+    /// (|w| <= 32: at most 32 * 127 * 2 per pair), then a `madd` with each 16-value
+    /// group's signed scale, summed in i32 lanes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn q6k_rows<const T: usize>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let m30 = _mm256_set1_epi8(0x30);
+        let mut sum = [0f32; T];
+        for (i, b) in row.chunks_exact(210).enumerate() {
+            let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
+            let mut acc = [_mm256_setzero_si256(); T];
+            for h in 0..2 {
+                let q0 = load32(&ql[h * 64..]);
+                let q1 = load32(&ql[h * 64 + 32..]);
+                let hq = load32(&qh[h * 32..]);
+                let v = [
+                    _mm256_or_si256(_mm256_and_si256(q0, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 4), m30)),
+                    _mm256_or_si256(_mm256_and_si256(q1, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 2), m30)),
+                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_and_si256(hq, m30)),
+                    _mm256_or_si256(
+                        _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4),
+                        _mm256_and_si256(_mm256_srli_epi16(hq, 2), m30),
+                    ),
+                ];
+                for (k, vk) in v.iter().enumerate() {
+                    let w = _mm256_sub_epi8(*vk, _mm256_set1_epi8(32));
+                    let aw = _mm256_sign_epi8(w, w);
+                    let g = h * 8 + k * 2;
+                    // i16 lanes 0..8 cover bytes 0..16 (group g), lanes 8..16 group g + 1.
+                    let scales = _mm256_set_m128i(
+                        _mm_set1_epi16((sc[g + 1] as i8) as i16),
+                        _mm_set1_epi16((sc[g] as i8) as i16),
+                    );
+                    for t in 0..T {
+                        let y = load32(&ys[t][i].qs[h * 128 + k * 32..]);
+                        let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
+                        acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, scales));
+                    }
+                }
+            }
+            let d = h2f(b, 208);
+            let mut t = 0;
+            while t < T {
+                let (t0, t1) = if t + 1 < T { hsum2_i32(acc[t], acc[t + 1]) } else { (hsum_i32(acc[t]), 0) };
+                sum[t] += d * ys[t][i].d * t0 as f32;
+                if t + 1 < T {
+                    sum[t + 1] += d * ys[t + 1][i].d * t1 as f32;
+                }
+                t += 2;
+            }
+        }
+        *out = sum;
     }
 
     /// Eight half values at `p` as f32: F16 by the F16C conversion, BF16 by moving
