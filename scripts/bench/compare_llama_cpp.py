@@ -4,14 +4,15 @@
 table of ratios herd/llama.cpp (above 1: herd is faster).
 
     python3 scripts/bench/compare_llama_cpp.py MODEL.gguf [MODEL2.gguf ...] \
-        [-p 512] [-n 128] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT]
+        [-p 512] [-n 128] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT] [--roofline]
 
 llama-bench comes from scripts/bench/build_llama_cpp.sh (built from the llama.cpp in the
 pinned llama-cpp-python sdist with native CPU flags). Each model runs herd and llama.cpp
 alternately, herd first on even models and second on odd ones, so neither always gets
 the cooler machine. Both tools time the same thing: random tokens from an empty cache,
 one warm-up, prompt tests as one batch per chunk, generation one token per forward pass
-with full logits.
+with full logits. Each run's peak resident memory is printed too, and with --roofline
+each generation speed as a share of the machine's measured read bandwidth.
 """
 
 import argparse
@@ -20,15 +21,25 @@ import os
 import platform
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_json(cmd, env=None):
+    """The command's JSON output and its peak resident memory in MiB (from wait4, so it
+    is this child's own maximum: mapped model pages it touched count, as they do for
+    both tools)."""
     print("+", " ".join(map(str, cmd)), file=sys.stderr, flush=True)
-    out = subprocess.run(cmd, check=True, capture_output=True, text=True, env=env).stdout
-    return json.loads(out)
+    with tempfile.TemporaryFile() as out:
+        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+        _, status, usage = os.wait4(p.pid, 0)
+        p.returncode = os.waitstatus_to_exitcode(status)
+        if p.returncode != 0:
+            raise subprocess.CalledProcessError(p.returncode, cmd)
+        out.seek(0)
+        return json.loads(out.read()), usage.ru_maxrss / 1024
 
 
 def key(r):
@@ -55,6 +66,9 @@ def main():
     ap.add_argument("--llama-bench", default=None, help="default: build it with build_llama_cpp.sh")
     ap.add_argument("--herd", default=str(ROOT / "target" / "release" / "herd"))
     ap.add_argument("--json", type=Path, default=None, help="also write the rows as JSON")
+    ap.add_argument("--roofline", action="store_true",
+                    help="measure the machine's read bandwidth (herd bench memory) and print each tg "
+                         "result as a share of the roofline: weight bytes read per token x tokens/s / bandwidth")
     a = ap.parse_args()
 
     lb = a.llama_bench
@@ -66,14 +80,15 @@ def main():
     if not Path(a.herd).exists():
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "herd"], cwd=ROOT, check=True)
 
-    rows = []
+    rows, peaks = [], []
     for i, m in enumerate(a.models):
         herd_cmd = [a.herd, "bench", m, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "--json"]
         lb_cmd = [lb, "-m", m, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "-o", "json"]
         if i % 2 == 0:
-            h, l = run_json(herd_cmd), run_json(lb_cmd, env)
+            (h, h_rss), (l, l_rss) = run_json(herd_cmd), run_json(lb_cmd, env)
         else:
-            l, h = run_json(lb_cmd, env), run_json(herd_cmd)
+            (l, l_rss), (h, h_rss) = run_json(lb_cmd, env), run_json(herd_cmd)
+        peaks.append((Path(m).name, h_rss, l_rss))
         lmap = {key(r): r for r in l}
         for r in h:
             peer = lmap.get(key(r))
@@ -85,6 +100,7 @@ def main():
                 "herd_ts": r["avg_ts"], "herd_sd": r["stddev_ts"],
                 "llama_cpp_ts": peer["avg_ts"], "llama_cpp_sd": peer["stddev_ts"],
                 "ratio": r["avg_ts"] / peer["avg_ts"],
+                "decode_bytes": r.get("decode_bytes"),
             })
 
     print(f"\nherd vs llama.cpp ({platform.machine()}, {cpu_name()}, {os.cpu_count()} cores)\n")
@@ -93,8 +109,26 @@ def main():
     for r in rows:
         print(f"| {r['model']} | {r['type']} | {r['threads']} | {r['test']} | {r['herd_ts']:.1f} ± {r['herd_sd']:.1f}"
               f" | {r['llama_cpp_ts']:.1f} ± {r['llama_cpp_sd']:.1f} | {r['ratio']:.2f} |")
+    print("\nPeak resident memory of each run (all its tests), MiB:\n")
+    print("| model | herd | llama.cpp | herd / llama.cpp |")
+    print("| --- | ---: | ---: | ---: |")
+    for name, hr, lr in peaks:
+        print(f"| {name} | {hr:.0f} | {lr:.0f} | {hr / lr:.2f} |")
+    if a.roofline:
+        threads = sorted({r["threads"] for r in rows})
+        bw, _ = run_json([a.herd, "bench", "memory", "-t", ",".join(map(str, threads)), "--json"])
+        gbps = {b["n_threads"]: b["read_gbps"] for b in bw}
+        print("\nGeneration against the memory roofline (weight bytes per token x tokens/s / read bandwidth):\n")
+        print("| model | threads | read GB/s | MiB per token | herd | llama.cpp |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: |")
+        for r in rows:
+            if r["test"].startswith("tg") and r["decode_bytes"]:
+                g = gbps[r["threads"]] * 1e9
+                print(f"| {r['model']} | {r['threads']} | {g / 1e9:.1f} | {r['decode_bytes'] / 2**20:.0f}"
+                      f" | {r['decode_bytes'] * r['herd_ts'] / g:.0%} | {r['decode_bytes'] * r['llama_cpp_ts'] / g:.0%} |")
+                r["roofline_herd"] = r["decode_bytes"] * r["herd_ts"] / g
     if a.json:
-        a.json.write_text(json.dumps(rows, indent=1) + "\n")
+        a.json.write_text(json.dumps({"rows": rows, "peak_rss_mib": peaks}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,9 @@ pub struct BenchResult {
     pub model_filename: String,
     pub model_type: String,
     pub model_size: u64,
+    /// Weight bytes a generated token reads (`Weights::decode_bytes`): times tg
+    /// tokens/s, the read bandwidth generation needs, for a roofline.
+    pub decode_bytes: u64,
     pub model_n_params: u64,
     pub n_threads: usize,
     pub n_prompt: usize,
@@ -65,6 +68,7 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         model_filename: files.path.display().to_string(),
         model_type: model_type.to_string(),
         model_size: files.weights.bytes() as u64,
+        decode_bytes: files.weights.decode_bytes() as u64,
         model_n_params: files.weights.n_params() as u64,
         n_threads: test.n_threads,
         n_prompt: test.n_prompt,
@@ -76,4 +80,32 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         samples_ns,
         samples_ts,
     })
+}
+
+/// The machine's streaming-read bandwidth in bytes/s with `threads` threads (0: one
+/// per core), the denominator of a generation roofline: a buffer of `bytes` (make it
+/// far larger than the last-level cache) summed as 64-bit words in 64 contiguous
+/// parts handed out to the threads, the fastest of `reps` passes after a warm-up.
+/// Weights stream through the decode kernels the same way, row after row.
+pub fn read_bandwidth(threads: usize, bytes: usize, reps: usize) -> f64 {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    const PARTS: usize = 64;
+    let words = (bytes / 8).max(PARTS);
+    // Written once, so every page is really backed before the timing.
+    let buf: Vec<u64> = (0..words as u64).collect();
+    let pool = herd_tensor::pool::Pool::new(threads);
+    let chunk = words.div_ceil(PARTS);
+    let sink = AtomicU64::new(0);
+    let pass = || {
+        let t = std::time::Instant::now();
+        pool.run(PARTS, &|k| {
+            let part = &buf[(k * chunk).min(words)..((k + 1) * chunk).min(words)];
+            sink.fetch_add(part.iter().fold(0u64, |a, v| a.wrapping_add(*v)), Ordering::Relaxed);
+        });
+        t.elapsed().as_secs_f64()
+    };
+    pass();
+    let best = (0..reps.max(1)).map(|_| pass()).fold(f64::INFINITY, f64::min);
+    std::hint::black_box(sink.load(Ordering::Relaxed));
+    (words * 8) as f64 / best
 }

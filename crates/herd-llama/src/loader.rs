@@ -105,6 +105,15 @@ impl Weights {
     pub fn bytes(&self) -> usize {
         self.named().iter().map(|(_, w)| w.bytes.as_slice().len()).sum()
     }
+
+    /// Bytes of weights one decode step reads: all of them but the embedding table,
+    /// of which a token reads one row, unless the output projection is tied to it
+    /// (then every row is read for the logits). The numerator of a roofline.
+    pub fn decode_bytes(&self) -> usize {
+        let embd = self.token_embd.bytes.as_slice().len();
+        let row = embd / self.token_embd.rows.max(1);
+        if self.output.is_some() { self.bytes() - embd + row } else { self.bytes() }
+    }
 }
 
 /// Everything a loaded model file gives: config, weights, tokenizer, chat template.

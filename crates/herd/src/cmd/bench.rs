@@ -50,6 +50,51 @@ pub enum BenchCmd {
     /// benchmark_serving does: streamed chat requests from N concurrent clients;
     /// output tokens/s, time to first token and inter-token latency percentiles.
     Serve(ServeBenchArgs),
+    /// This machine's streaming-read memory bandwidth (GB/s) per thread count: the
+    /// ceiling of generation speed, which reads every weight once per token (the
+    /// roofline: `decode_bytes` from `herd bench --json` times tokens/s, over this).
+    Memory(MemoryBenchArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct MemoryBenchArgs {
+    /// Thread counts (comma-separated; default: one per core).
+    #[arg(short = 't', long = "threads", value_delimiter = ',')]
+    pub threads: Vec<usize>,
+    /// Size of the buffer read, in MiB (keep it far above the last-level cache).
+    #[arg(long, default_value_t = 1024)]
+    pub mib: usize,
+    /// Passes timed (the fastest counts), after one warm-up.
+    #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
+    pub reps: usize,
+    /// Print `[{"n_threads": T, "read_gbps": G}, ...]`.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn bench_memory(a: MemoryBenchArgs) -> Result<()> {
+    let threads = if a.threads.is_empty() {
+        vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)]
+    } else {
+        a.threads
+    };
+    anyhow::ensure!(a.mib > 0, "--mib must be at least 1");
+    let rows: Vec<serde_json::Value> = threads
+        .iter()
+        .map(|&t| {
+            let gbps = bench::read_bandwidth(t, a.mib << 20, a.reps) / 1e9;
+            serde_json::json!({"n_threads": t, "read_gbps": gbps, "mib": a.mib})
+        })
+        .collect();
+    if a.json {
+        println!("{}", serde_json::to_string_pretty(&rows)?);
+    } else {
+        println!("| threads | read GB/s |\n| ---: | ---: |");
+        for r in &rows {
+            println!("| {} | {:.1} |", r["n_threads"], r["read_gbps"].as_f64().unwrap_or(0.0));
+        }
+    }
+    Ok(())
 }
 
 #[derive(Args, Debug)]
@@ -106,8 +151,10 @@ fn bench_serve(a: ServeBenchArgs) -> Result<()> {
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
-    if let Some(BenchCmd::Serve(s)) = a.serve {
-        return bench_serve(s);
+    match a.serve {
+        Some(BenchCmd::Serve(s)) => return bench_serve(s),
+        Some(BenchCmd::Memory(m)) => return bench_memory(m),
+        None => {}
     }
     let files = load_model(a.model_path.as_deref())?;
     let threads = if a.threads.is_empty() {

@@ -129,5 +129,25 @@ fn bench_json_has_llama_bench_shape() {
         assert!(t["avg_ts"].as_f64().expect("avg_ts") > 0.0);
         assert!(t["stddev_ts"].as_f64().expect("stddev_ts") >= 0.0);
         assert_eq!(t["samples_ts"].as_array().expect("samples").len(), 2);
+        // The tiny model has an output projection of its own, so a token reads one
+        // row of the embedding table, not all of it.
+        let (decode, size) =
+            (t["decode_bytes"].as_u64().expect("decode_bytes"), t["model_size"].as_u64().expect("size"));
+        assert!(0 < decode && decode < size, "{decode} of {size}");
     }
+}
+
+/// `herd bench memory` measures a read bandwidth per thread count (the roofline's
+/// denominator) and refuses an empty buffer.
+#[test]
+fn bench_memory_reports_read_bandwidth_per_thread_count() {
+    let o = herd(&["bench", "memory", "-t", "1,2", "--mib", "64", "-r", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let rows = v.as_array().expect("array");
+    assert_eq!(rows.iter().map(|r| r["n_threads"].as_u64()).collect::<Vec<_>>(), [Some(1), Some(2)]);
+    // Any machine streams 64 MiB faster than 0.1 GB/s and slower than 10 TB/s.
+    assert!(rows.iter().all(|r| (0.1..10_000.0).contains(&r["read_gbps"].as_f64().expect("gbps"))), "{v}");
+    let o = herd(&["bench", "memory", "--mib", "0"]);
+    assert!(!o.status.success() && stderr(&o).contains("--mib"), "{}", stderr(&o));
 }
