@@ -196,8 +196,9 @@ impl MatMul {
                 }
             }
             if half {
-                // Half weights: a tile of tokens per pass over a row, so that each
-                // converted weight chunk feeds every token of the tile.
+                // Half weights: tiles of tokens that stay in cache while the task runs
+                // down its rows; the kernel takes a tile's tokens three at a time,
+                // each converted weight slice feeding all three.
                 for tile in (0..n_tok).step_by(HALF_TILE) {
                     let end = (tile + HALF_TILE).min(n_tok);
                     let mut xs: [&[f32]; HALF_TILE] = [&[]; HALF_TILE];

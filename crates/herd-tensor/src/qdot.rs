@@ -292,7 +292,9 @@ pub fn vec_dot_kquant_rows<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q8KB
     }
 }
 
-/// At most this many activation rows go through `vec_dot_half` at once.
+/// At most this many activation rows go through `vec_dot_half` at once (12 rows of f32
+/// are 27 KiB at 576 columns: matmul's token tile, which stays in L1 while a task runs
+/// down its weight rows).
 pub const HALF_TILE: usize = 12;
 
 /// `out[t] = dot(row, xs[t])` for an F16 or BF16 weight row and up to `HALF_TILE`
@@ -505,16 +507,6 @@ mod avx2 {
     use crate::dtype::DType;
     use std::arch::x86_64::*;
 
-    /// The f16 at `b[i..i+2]` as f32, with the F16C instruction (software half
-    /// conversion would cost more than the block's arithmetic). For the k-quants'
-    /// one or two scales per 256 values; the 32-value blocks use `block_scales`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn h2f(b: &[u8], i: usize) -> f32 {
-        let bits = u16::from_le_bytes([b[i], b[i + 1]]);
-        _mm_cvtss_f32(_mm_cvtph_ps(_mm_cvtsi32_si128(bits as i32)))
-    }
-
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     fn hsum(acc: __m256) -> f32 {
@@ -562,6 +554,22 @@ mod avx2 {
             DType::Q5_0 => q5_0_values(b),
             _ => load32(&b[2..]),
         }
+    }
+
+    /// The two f16 at `b[0..4]` as f32 (a 32-value block's scale and Q4_1's minimum, or
+    /// for the other types two bytes of values, unused; a k-quant's d and dmin),
+    /// converted together from one 32-bit load, with F16C (software half conversion
+    /// would cost more than the block's arithmetic).
+    /// The load writes the whole register; a lone 16-bit scale is inserted with
+    /// `vpinsrw`, which keeps the rest of a register of the compiler's choosing, and it
+    /// chose the accumulator, chaining each block's scale behind the previous FMA.
+    /// (Converting eight blocks' scales at once, as the batched kernel does, measured
+    /// slower here: one token cannot hide the gather.)
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn block_dm(b: &[u8]) -> (f32, f32) {
+        let v = _mm_cvtph_ps(_mm_cvtsi32_si128(i32::from_le_bytes([b[0], b[1], b[2], b[3]])));
+        (_mm_cvtss_f32(v), _mm_cvtss_f32(_mm_movehdup_ps(v)))
     }
 
     /// The f16 at byte `off` of each of the first (up to) 8 blocks of `bb` bytes in
@@ -632,19 +640,16 @@ mod avx2 {
         let mut acc = [_mm256_setzero_ps(); N];
         let mut summs = [0f32; N];
         let m = if dtype == DType::Q4_1 { 1 } else { 0 };
-        for (c, blocks) in row.chunks(8 * bb).enumerate() {
-            let ds = block_scales(blocks, bb, 0);
-            let ms = if m == 1 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
-            for (k, b) in blocks.chunks_exact(bb).enumerate() {
-                let qx = weight_block(dtype, b);
-                for j in 0..N {
-                    let y = &acts[j][8 * c + k];
-                    if m == 1 {
-                        summs[j] += ms[k] * y.s;
-                    }
-                    let xy = block_lanes(dtype, qx, y);
-                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(ds[k] * y.d), xy, acc[j]);
+        for (i, b) in row.chunks_exact(bb).enumerate() {
+            let qx = weight_block(dtype, b);
+            let (dw, mw) = block_dm(b);
+            for j in 0..N {
+                let y = &acts[j][i];
+                if m == 1 {
+                    summs[j] += mw * y.s;
                 }
+                let xy = block_lanes(dtype, qx, y);
+                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), xy, acc[j]);
             }
         }
         for j in 0..N {
@@ -880,7 +885,7 @@ mod avx2 {
                     sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
                 }
             }
-            let (d, dmin) = (h2f(b, 0), h2f(b, 2));
+            let (d, dmin) = block_dm(b);
             for t in 0..T {
                 let y = &ys[t][i];
                 // SAFETY: `bsums` is 16 readable i16.
@@ -949,7 +954,8 @@ mod avx2 {
                     }
                 }
             }
-            let d = h2f(b, 208);
+            // The scale is the block's last f16: the pair ending there.
+            let d = block_dm(&b[206..]).1;
             let mut t = 0;
             while t < T {
                 let (t0, t1) = if t + 1 < T { hsum2_i32(acc[t], acc[t + 1]) } else { (hsum_i32(acc[t]), 0) };
