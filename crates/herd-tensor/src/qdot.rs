@@ -116,31 +116,47 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
         ActFormat::F16 => round_f16_into(x, &mut out.f32s),
         ActFormat::BF16 => out.f32s.extend(x.iter().map(|v| bf16::from_f32(*v).to_f32())),
         ActFormat::Q8_0 | ActFormat::Q8_1 => out.q8.extend(x.chunks_exact(32).map(q8_block)),
-        ActFormat::Q8K => {
-            for blk in x.chunks_exact(QK_K) {
-                let mut max = 0f32;
-                let mut amax = 0f32;
-                for &v in blk {
-                    if v.abs() > amax {
-                        amax = v.abs();
-                        max = v;
-                    }
-                }
-                let mut b = Q8KBlock { d: 0.0, qs: [0; QK_K], bsums: [0; 16] };
-                if amax != 0.0 {
-                    let iscale = -127.0 / max;
-                    for (q, v) in b.qs.iter_mut().zip(blk) {
-                        *q = round_even(iscale * v).min(127) as i8;
-                    }
-                    for (j, s) in b.bsums.iter_mut().enumerate() {
-                        *s = b.qs[j * 16..j * 16 + 16].iter().map(|q| *q as i16).sum();
-                    }
-                    b.d = 1.0 / iscale;
-                }
-                out.q8k.push(b);
-            }
+        ActFormat::Q8K => out.q8k.extend(x.chunks_exact(QK_K).map(q8k_block)),
+    }
+}
+
+/// One block of 256 activations as Q8_K, in vectors where the CPU has them.
+pub fn q8k_block(blk: &[f32]) -> Q8KBlock {
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the vector code
+        // asserts 256 values.
+        if let Some(b) = unsafe { avx2::q8k_block(blk) } {
+            return b;
         }
     }
+    q8k_block_portable(blk)
+}
+
+/// One block of 256 activations as Q8_K, the scalar reference (and the path for a
+/// block with a NaN or an infinity): the scale from the value of largest magnitude
+/// (the first such, with its sign), as ggml's `quantize_row_q8_K` takes it.
+pub fn q8k_block_portable(blk: &[f32]) -> Q8KBlock {
+    let mut max = 0f32;
+    let mut amax = 0f32;
+    for &v in blk {
+        if v.abs() > amax {
+            amax = v.abs();
+            max = v;
+        }
+    }
+    let mut b = Q8KBlock { d: 0.0, qs: [0; QK_K], bsums: [0; 16] };
+    if amax != 0.0 {
+        let iscale = -127.0 / max;
+        for (q, v) in b.qs.iter_mut().zip(blk) {
+            *q = round_even(iscale * v).min(127) as i8;
+        }
+        for (j, s) in b.bsums.iter_mut().enumerate() {
+            *s = b.qs[j * 16..j * 16 + 16].iter().map(|q| *q as i16).sum();
+        }
+        b.d = 1.0 / iscale;
+    }
+    b
 }
 
 /// One block of 32 activations as Q8_0/Q8_1 (the two differ only in which weights use
@@ -784,6 +800,79 @@ mod avx2 {
         let q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
         let p = _mm_hadd_epi32(q, q);
         (_mm_cvtsi128_si32(p), _mm_extract_epi32::<1>(p))
+    }
+
+    /// `super::q8k_block_portable` in vectors: the same largest magnitude and the
+    /// same first value holding it (its sign sets the scale's), the same scalar
+    /// `-127 / max`, the same products rounded half to even and capped at 127, the
+    /// same 16-value sums; so the same block. `None` for a block holding a NaN or an
+    /// infinity, or whose `-127 / max` overflows, which the portable code handles.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn q8k_block(blk: &[f32]) -> Option<super::Q8KBlock> {
+        const N: usize = crate::dtype::QK_K;
+        assert!(blk.len() >= N);
+        let sign = _mm256_set1_ps(-0.0);
+        let inf = _mm256_set1_ps(f32::INFINITY);
+        let mut amax_v = _mm256_setzero_ps();
+        let mut bad = 0;
+        for k in 0..N / 8 {
+            let a = _mm256_andnot_ps(sign, load8(&blk[8 * k..]));
+            // Not less than infinity, or unordered: an infinity or a NaN.
+            bad |= _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_NLT_UQ>(a, inf));
+            amax_v = _mm256_max_ps(amax_v, a);
+        }
+        if bad != 0 {
+            return None;
+        }
+        let mut l = [0f32; 8];
+        // SAFETY: `l` is 8 writable f32.
+        unsafe { _mm256_storeu_ps(l.as_mut_ptr(), amax_v) };
+        let amax = l.iter().fold(0f32, |a, v| a.max(*v));
+        let mut b = super::Q8KBlock { d: 0.0, qs: [0; N], bsums: [0; 16] };
+        if amax == 0.0 {
+            return Some(b);
+        }
+        let am = _mm256_set1_ps(amax);
+        // (Loops, not closures, here: a closure does not inherit `target_feature`.)
+        let mut first = 0;
+        for k in 0..N / 8 {
+            let m = _mm256_movemask_ps(_mm256_cmp_ps::<_CMP_EQ_OQ>(_mm256_andnot_ps(sign, load8(&blk[8 * k..])), am));
+            if m != 0 {
+                first = 8 * k + m.trailing_zeros() as usize;
+                break;
+            }
+        }
+        let iscale = -127.0 / blk[first];
+        if !iscale.is_finite() {
+            return None;
+        }
+        let (is, cap) = (_mm256_set1_ps(iscale), _mm256_set1_epi32(127));
+        // Values 32k..32k+32 as four vectors of i32, then packed to bytes in order.
+        for k in 0..N / 32 {
+            let mut q = [_mm256_setzero_si256(); 4];
+            for (j, qj) in q.iter_mut().enumerate() {
+                // Rounds half to even: the conversion's default mode.
+                *qj = _mm256_min_epi32(_mm256_cvtps_epi32(_mm256_mul_ps(is, load8(&blk[32 * k + 8 * j..]))), cap);
+            }
+            // Each 16 values' sum: two vectors added, then horizontal adds.
+            let s01 = _mm256_hadd_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
+            let s = _mm256_hadd_epi32(s01, s01);
+            let (lo, hi) = (_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+            let sums = _mm_add_epi32(lo, hi);
+            b.bsums[2 * k] = _mm_cvtsi128_si32(sums) as i16;
+            b.bsums[2 * k + 1] = _mm_extract_epi32::<1>(sums) as i16;
+            // packs works within 128-bit halves; the permute puts the bytes back in
+            // value order.
+            let w = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+            let w = _mm256_permutevar8x32_epi32(w, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+            // SAFETY: `qs[32k..32k+32]` is 32 writable bytes.
+            unsafe { _mm256_storeu_si256(b.qs.as_mut_ptr().add(32 * k) as *mut __m256i, w) };
+        }
+        b.d = 1.0 / iscale;
+        Some(b)
     }
 
     /// Sum of the 8 i32 lanes.

@@ -300,6 +300,38 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
     }
 }
 
+/// The vector Q8_K quantizer (k-quant activations) writes the portable one's blocks,
+/// bit for bit: random scales, the largest magnitude held twice with both signs (the
+/// first sets the sign), an all-zero block, subnormals, rounding ties, and blocks with a
+/// NaN or an infinity (which take the portable path).
+#[test]
+fn simd_q8k_quantizer_equals_portable() {
+    use herd_tensor::qdot::{q8k_block, q8k_block_portable};
+    let mut rng = StdRng::seed_from_u64(29);
+    let mut blocks: Vec<Vec<f32>> = Vec::new();
+    for k in 0..300 {
+        let scale = 10f32.powi(rng.random_range(-8..5));
+        let mut b: Vec<f32> = (0..256).map(|_| rng.random_range(-1.0f32..1.0) * scale).collect();
+        if k % 3 == 0 {
+            let (i, j) = (rng.random_range(0..256), rng.random_range(0..256));
+            (b[i], b[j]) = (2.0 * scale, -2.0 * scale);
+        }
+        blocks.push(b);
+    }
+    blocks.push(vec![0.0; 256]);
+    blocks.push((0..256).map(|i| f32::from_bits(i as u32 + 1)).collect());
+    // -127/max = 1: every k + 0.5 is a tie that must round to even.
+    blocks.push((0..256).map(|i| if i == 7 { -127.0 } else { (i % 9) as f32 + 0.5 - 4.0 }).collect());
+    blocks.push((0..256).map(|i| if i == 100 { f32::NAN } else { i as f32 }).collect());
+    blocks.push((0..256).map(|i| if i == 3 { f32::INFINITY } else { i as f32 }).collect());
+    for (n, b) in blocks.iter().enumerate() {
+        let (got, want) = (q8k_block(b), q8k_block_portable(b));
+        assert_eq!(got.qs, want.qs, "block {n}");
+        assert_eq!(got.bsums, want.bsums, "block {n}");
+        assert_eq!(got.d.to_bits(), want.d.to_bits(), "block {n}");
+    }
+}
+
 /// F16 activations rounded in vectors equal the `half` crate's rounding, bit for bit,
 /// across normal, subnormal, overflowing and halfway values.
 #[test]
