@@ -317,10 +317,37 @@ fn run_in_sandbox(info: &SandboxInfo, code: &str, limits: &SandboxLimits) -> Res
         kill: KillScope::Child,
     };
     let finished = run_capped(cmd, spec);
+    if info.mode == SandboxMode::Root {
+        wait_until_no_process_of(uid);
+    }
     // `workdir` is only the mount point (the files live in the sandbox's tmpfs); it is
     // removed here, after the namespace is gone.
     drop(workdir);
     finished
+}
+
+/// Waits, at most a second, until no process of `uid` is left. Reaping `unshare` does
+/// not mean its pid namespace is gone: `--kill-child` kills the namespace's first
+/// process when `unshare` dies, and the kernel then kills the rest, all asynchronously,
+/// so a fork bomb's last processes can still be exiting when the call would return.
+/// They would also count against the `RLIMIT_NPROC` of the next sandbox given this uid.
+fn wait_until_no_process_of(uid: u32) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(1);
+    while processes_of(uid) > 0 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
+/// Processes whose real uid is `uid`, from `/proc`.
+fn processes_of(uid: u32) -> usize {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return 0 };
+    let uid = uid.to_string();
+    entries
+        .filter_map(|e| std::fs::read_to_string(e.ok()?.path().join("status")).ok())
+        .filter(|status| {
+            status.lines().find(|l| l.starts_with("Uid:")).and_then(|l| l.split_whitespace().nth(1)) == Some(&uid)
+        })
+        .count()
 }
 
 /// Finds the programs and picks the mode: [`SandboxMode::Root`] needs uid 0 and the
