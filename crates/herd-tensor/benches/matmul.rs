@@ -1,8 +1,9 @@
 //! Quantized matmul at the shapes of the default model (SmolLM2-135M: dim 576, ffn
 //! 1536, 192-wide K/V, the 49,152-row Q8_0 output), for the token counts a server
 //! step sees: 1 (one stream decoding), 4 and 16 (that many streams batched), 64 (a
-//! prompt chunk), then the other weight types at one shape each. Each weight type is also timed through the scalar reference on one
-//! shape, so the table shows what the SIMD kernels buy.
+//! prompt chunk), then the other weight types at one shape each. Q4_1 and Q8_0 are
+//! also timed through the scalar reference on one shape, so the table shows what the
+//! SIMD kernels buy.
 //!
 //! `cargo bench -p herd-tensor --bench matmul` prints GMAC/s (median of 5 rounds);
 //! `HERD_BENCH_THREADS` sets the pool size (default 1). Compare builds on the same

@@ -13,8 +13,7 @@ use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
 use crate::qdot::{
-    HALF_TILE, Q8Quad, QuantActs, act_format, has_quad_kernel, q8_block, quantize_acts, vec_dot, vec_dot_half,
-    vec_dot_kquant_rows, vec_dot_quads,
+    Q8Quad, QuantActs, TOKEN_TILE, act_format, has_quad_kernel, q8_block, quantize_acts, vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
@@ -109,10 +108,6 @@ impl<T> Disjoint<T> {
 /// runs down its rows: 8 groups are 32 tokens, 23 KiB of quads at 576 columns.
 const TILE_GROUPS: usize = 8;
 
-/// Tokens whose Q8_K activations one task keeps in cache while it runs down its
-/// rows: 8 tokens are 18 KiB at 2,048 columns.
-const KQUANT_TILE: usize = 8;
-
 impl MatMul {
     /// `threads == 0`: one per available core.
     pub fn new(threads: usize) -> Self {
@@ -167,8 +162,6 @@ impl MatMul {
         let acts = &acts[..n_tok];
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
-        let half = matches!(w.dtype, DType::F16 | DType::BF16);
-        let kquant = matches!(w.dtype, DType::Q4K | DType::Q5K | DType::Q6K);
         let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
         let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
@@ -195,50 +188,14 @@ impl MatMul {
                     }
                 }
             }
-            if half {
-                // Half weights: tiles of tokens that stay in cache while the task runs
-                // down its rows; the kernel takes a tile's tokens three at a time,
-                // each converted weight slice feeding all three.
-                for tile in (0..n_tok).step_by(HALF_TILE) {
-                    let end = (tile + HALF_TILE).min(n_tok);
-                    let mut xs: [&[f32]; HALF_TILE] = [&[]; HALF_TILE];
-                    for (x, a) in xs.iter_mut().zip(&acts[tile..end]) {
-                        *x = &a.f32s;
-                    }
-                    for r in my_rows.clone() {
-                        let mut v = [0f32; HALF_TILE];
-                        vec_dot_half(w.dtype, w.row(r), &xs[..end - tile], &mut v[..end - tile]);
-                        v[..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
-                    }
-                }
-                return;
-            }
-            if kquant {
-                // K-quant weights: four tokens per pass over a row (each super-block
-                // decoded once for the four), over tiles of tokens that stay in cache.
-                for tile in (0..n_tok).step_by(KQUANT_TILE) {
-                    let end = (tile + KQUANT_TILE).min(n_tok);
-                    for r in my_rows.clone() {
-                        let row = w.row(r);
-                        let mut t = tile;
-                        while t + 4 <= end {
-                            let mut v = [0f32; 4];
-                            let ys = [&acts[t].q8k[..], &acts[t + 1].q8k, &acts[t + 2].q8k, &acts[t + 3].q8k];
-                            vec_dot_kquant_rows::<4>(w.dtype, row, ys, &mut v);
-                            v.iter().enumerate().for_each(|(k, x)| put(t + k, r, *x));
-                            t += 4;
-                        }
-                        for t in t..end {
-                            put(t, r, vec_dot(w.dtype, row, &acts[t]));
-                        }
-                    }
-                }
-                return;
-            }
-            for r in my_rows {
-                let row = w.row(r);
-                for (t, a) in acts.iter().enumerate().skip(4 * groups) {
-                    put(t, r, vec_dot(w.dtype, row, a));
+            // The tokens not in quads (all of them for types without a quad kernel),
+            // over tiles that stay in cache while the task runs down its rows.
+            for tile in (4 * groups..n_tok).step_by(TOKEN_TILE) {
+                let end = (tile + TOKEN_TILE).min(n_tok);
+                let mut v = [0f32; TOKEN_TILE];
+                for r in my_rows.clone() {
+                    vec_dot_tokens(w.dtype, w.row(r), &acts[tile..end], &mut v[..end - tile]);
+                    v[..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
                 }
             }
         });

@@ -233,6 +233,46 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
     }
 }
 
+/// At most this many tokens go through `vec_dot_tokens` at once (12 rows of f32 are
+/// 27 KiB at 576 columns: matmul's token tile, which stays in cache while a task runs
+/// down its weight rows).
+pub const TOKEN_TILE: usize = 12;
+
+/// `out[t] = vec_dot(dtype, row, &acts[t])` for up to `TOKEN_TILE` tokens, through the
+/// kernel that reads the row once for several of them where the type has one (F16/BF16
+/// three tokens at a time, the k-quants four); bit-identical to one `vec_dot` per
+/// token, so a token's result does not depend on its batch.
+pub fn vec_dot_tokens(dtype: DType, row: &[u8], acts: &[QuantActs], out: &mut [f32]) {
+    assert!(acts.len() <= TOKEN_TILE && out.len() == acts.len(), "vec_dot_tokens: {} tokens", acts.len());
+    match dtype {
+        DType::F16 | DType::BF16 => {
+            let mut xs: [&[f32]; TOKEN_TILE] = [&[]; TOKEN_TILE];
+            for (x, a) in xs.iter_mut().zip(acts) {
+                *x = &a.f32s;
+            }
+            vec_dot_half(dtype, row, &xs[..acts.len()], out);
+        }
+        DType::Q4K | DType::Q5K | DType::Q6K => {
+            let mut t = 0;
+            while t + 4 <= acts.len() {
+                let ys = [&acts[t].q8k[..], &acts[t + 1].q8k, &acts[t + 2].q8k, &acts[t + 3].q8k];
+                let mut v = [0f32; 4];
+                vec_dot_kquant_rows::<4>(dtype, row, ys, &mut v);
+                out[t..t + 4].copy_from_slice(&v);
+                t += 4;
+            }
+            for (o, a) in out[t..].iter_mut().zip(&acts[t..]) {
+                *o = vec_dot(dtype, row, a);
+            }
+        }
+        _ => {
+            for (o, a) in out.iter_mut().zip(acts) {
+                *o = vec_dot(dtype, row, a);
+            }
+        }
+    }
+}
+
 /// Eight f32 lanes, each fed `d * (sum of 4 consecutive int products)` by a fused
 /// multiply-add per block, summed pairwise at the end: exactly the association
 /// order of ggml's AVX2 `vec_dot` for the 32-value block types, so herd's logits
@@ -308,12 +348,7 @@ pub fn vec_dot_kquant_rows<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q8KB
     }
 }
 
-/// At most this many activation rows go through `vec_dot_half` at once (12 rows of f32
-/// are 27 KiB at 576 columns: matmul's token tile, which stays in L1 while a task runs
-/// down its weight rows).
-pub const HALF_TILE: usize = 12;
-
-/// `out[t] = dot(row, xs[t])` for an F16 or BF16 weight row and up to `HALF_TILE`
+/// `out[t] = dot(row, xs[t])` for an F16 or BF16 weight row and up to `TOKEN_TILE`
 /// activation rows (already rounded to the weight's half type, as `quantize_acts`
 /// leaves them), each in the association order of ggml's f16 dot on AVX2
 /// (`simd::dot_ggml_f16_order`: four 8-lane accumulators fed round-robin, a row taken
@@ -322,12 +357,12 @@ pub const HALF_TILE: usize = 12;
 /// does not depend on its batch.
 pub fn vec_dot_half(dtype: DType, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
     assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half: {dtype:?} is not a half type");
-    assert!(xs.len() <= HALF_TILE && out.len() == xs.len(), "vec_dot_half: {} rows, {} outputs", xs.len(), out.len());
+    assert!(xs.len() <= TOKEN_TILE && out.len() == xs.len(), "vec_dot_half: {} rows, {} outputs", xs.len(), out.len());
     assert!(xs.iter().all(|x| 2 * x.len() == row.len()), "vec_dot_half: activation length differs from the row");
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2_fma() {
         // SAFETY: AVX2, FMA and F16C are present (checked at run time); at most
-        // HALF_TILE rows, each with one value per 2 bytes of the row (asserted above).
+        // TOKEN_TILE rows, each with one value per 2 bytes of the row (asserted above).
         unsafe { avx2::dot_half_tile(dtype == DType::BF16, row, xs, out) };
         return;
     }
@@ -560,7 +595,8 @@ mod avx2 {
     }
 
     /// The weight block's 32 values as signed bytes (Q4_0, Q5_0, Q8_0) or unsigned
-    /// nibbles (Q4_1); its scale comes from `block_scales`.
+    /// nibbles (Q4_1); its scale comes from `block_dm` (one token) or `block_scales`
+    /// (the batched kernel).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn weight_block(dtype: DType, b: &[u8]) -> __m256i {
@@ -591,11 +627,9 @@ mod avx2 {
     /// The f16 at byte `off` of each of the first (up to) 8 blocks of `bb` bytes in
     /// `blocks`, as f32, converted by one vector instruction.
     ///
-    /// Why not one scalar conversion per block: the compiler inserts a lone 16-bit
-    /// value with `vpinsrw`, which keeps the other lanes of whatever register it
-    /// picks, and it picked a dot's accumulator: every block's scale then waited for
-    /// the previous block's FMA, which made the one-token dot 2-4x slower. Eight
-    /// scales fill the whole vector, so nothing is carried over.
+    /// For the batched kernel, which spends eight tokens' work on each block and so
+    /// hides the gather; a whole vector written at once also carries nothing over
+    /// from another register (see `block_dm`).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn block_scales(blocks: &[u8], bb: usize, off: usize) -> [f32; 8] {
@@ -643,44 +677,27 @@ mod avx2 {
         }
     }
 
-    /// One weight row against up to `N` activation rows, decoding each weight block
-    /// once. Every (row, activation) pair is accumulated exactly as the single dot
-    /// would, so results do not depend on how tokens are grouped.
+    /// One weight row against one activation row, in the order `Lanes` keeps (the
+    /// batched `dot_q32_quads` reproduces it for every token).
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C; `row` holds whole blocks of `dtype`
-    /// (Q4_0, Q4_1, Q5_0 or Q8_0), and every `acts[j]` at least as many blocks.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_q32_rows<const N: usize>(dtype: DType, row: &[u8], acts: &[&[Q8Block]; N], out: &mut [f32; N]) {
-        let bb = dtype.block_bytes();
-        let mut acc = [_mm256_setzero_ps(); N];
-        let mut summs = [0f32; N];
-        let m = if dtype == DType::Q4_1 { 1 } else { 0 };
-        for (i, b) in row.chunks_exact(bb).enumerate() {
-            let qx = weight_block(dtype, b);
-            let (dw, mw) = block_dm(b);
-            for j in 0..N {
-                let y = &acts[j][i];
-                if m == 1 {
-                    summs[j] += mw * y.s;
-                }
-                let xy = block_lanes(dtype, qx, y);
-                acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), xy, acc[j]);
-            }
-        }
-        for j in 0..N {
-            out[j] = if m == 1 { hsum(acc[j]) + summs[j] } else { hsum(acc[j]) };
-        }
-    }
-
-    /// # Safety
-    /// As `dot_q32_rows`.
+    /// (Q4_0, Q4_1, Q5_0 or Q8_0), and `a` at least as many blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q32(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
-        let mut out = [0f32; 1];
-        // SAFETY: forwarded from the caller.
-        unsafe { dot_q32_rows::<1>(dtype, row, &[a], &mut out) };
-        out[0]
+        let mut acc = _mm256_setzero_ps();
+        let mut summs = 0f32;
+        let q41 = dtype == DType::Q4_1;
+        assert!(a.len() >= row.len() / dtype.block_bytes(), "dot_q32: fewer activation blocks than weight blocks");
+        for (b, y) in row.chunks_exact(dtype.block_bytes()).zip(a) {
+            let qx = weight_block(dtype, b);
+            let (dw, mw) = block_dm(b);
+            if q41 {
+                summs += mw * y.s;
+            }
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), block_lanes(dtype, qx, y), acc);
+        }
+        if q41 { hsum(acc) + summs } else { hsum(acc) }
     }
 
     /// `G` groups of four activation rows against one weight row: the weight block is
