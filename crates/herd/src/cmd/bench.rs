@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 #[command(args_conflicts_with_subcommands = true)]
 pub struct BenchArgs {
     #[command(subcommand)]
-    pub serve: Option<BenchCmd>,
+    pub cmd: Option<BenchCmd>,
     /// A GGUF file, a Hugging Face folder or a catalogue name (default model if omitted).
     pub model_path: Option<String>,
     /// Prompt lengths to time (comma-separated; 0 skips the prompt tests).
@@ -72,12 +72,13 @@ pub struct MemoryBenchArgs {
     pub json: bool,
 }
 
+/// The `-t` list, or one per core when it is empty.
+fn thread_counts(t: &[usize]) -> Vec<usize> {
+    if t.is_empty() { vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)] } else { t.to_vec() }
+}
+
 fn bench_memory(a: MemoryBenchArgs) -> Result<()> {
-    let threads = if a.threads.is_empty() {
-        vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)]
-    } else {
-        a.threads
-    };
+    let threads = thread_counts(&a.threads);
     anyhow::ensure!(a.mib > 0, "--mib must be at least 1");
     let rows: Vec<serde_json::Value> = threads
         .iter()
@@ -151,17 +152,13 @@ fn bench_serve(a: ServeBenchArgs) -> Result<()> {
 }
 
 pub fn bench(a: BenchArgs) -> Result<()> {
-    match a.serve {
+    match a.cmd {
         Some(BenchCmd::Serve(s)) => return bench_serve(s),
         Some(BenchCmd::Memory(m)) => return bench_memory(m),
         None => {}
     }
     let files = load_model(a.model_path.as_deref())?;
-    let threads = if a.threads.is_empty() {
-        vec![std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)]
-    } else {
-        a.threads.clone()
-    };
+    let threads = thread_counts(&a.threads);
     let mtype = model_type(&files);
     let mut tests = Vec::new();
     for &t in &threads {
