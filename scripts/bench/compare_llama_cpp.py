@@ -32,11 +32,13 @@ def run_json(cmd, env=None):
     is this child's own maximum: mapped model pages it touched count, as they do for
     both tools)."""
     print("+", " ".join(map(str, cmd)), file=sys.stderr, flush=True)
-    with tempfile.TemporaryFile() as out:
-        p = subprocess.Popen(cmd, stdout=out, stderr=subprocess.DEVNULL, env=env)
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        p = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
         _, status, usage = os.wait4(p.pid, 0)
         p.returncode = os.waitstatus_to_exitcode(status)
         if p.returncode != 0:
+            err.seek(0)
+            sys.stderr.write(err.read().decode(errors="replace"))
             raise subprocess.CalledProcessError(p.returncode, cmd)
         out.seek(0)
         return json.loads(out.read()), usage.ru_maxrss / 1024
@@ -124,9 +126,10 @@ def main():
         for r in rows:
             if r["test"].startswith("tg") and r["decode_bytes"]:
                 g = gbps[r["threads"]] * 1e9
-                print(f"| {r['model']} | {r['threads']} | {g / 1e9:.1f} | {r['decode_bytes'] / 2**20:.0f}"
-                      f" | {r['decode_bytes'] * r['herd_ts'] / g:.0%} | {r['decode_bytes'] * r['llama_cpp_ts'] / g:.0%} |")
                 r["roofline_herd"] = r["decode_bytes"] * r["herd_ts"] / g
+                r["roofline_llama_cpp"] = r["decode_bytes"] * r["llama_cpp_ts"] / g
+                print(f"| {r['model']} | {r['threads']} | {g / 1e9:.1f} | {r['decode_bytes'] / 2**20:.0f}"
+                      f" | {r['roofline_herd']:.0%} | {r['roofline_llama_cpp']:.0%} |")
     if a.json:
         a.json.write_text(json.dumps({"rows": rows, "peak_rss_mib": peaks}, indent=1) + "\n")
 
