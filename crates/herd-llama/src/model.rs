@@ -11,7 +11,7 @@ use crate::error::{LlamaError, Result};
 use crate::loader::{ModelFiles, Weights};
 use half::f16;
 use half::slice::HalfFloatSliceExt;
-use herd_tensor::attention::{HeadView, attend_head, rope_heads};
+use herd_tensor::attention::{HeadView, attend_heads, rope_heads};
 use herd_tensor::ops::{rmsnorm, silu_mul};
 use herd_tensor::{MatMul, WeightRef};
 
@@ -454,8 +454,13 @@ impl Model {
         let scale = 1.0 / (hd as f32).sqrt();
         let kvr: &KvCache = kv;
         let q = &s.q;
-        self.mm.pool().for_each_chunk_mut(&mut s.att[..n * qd], hd, &|idx, out| {
-            let (r, h) = (idx / c.n_heads, idx % c.n_heads);
+        // The query heads of one KV head go to the kernel together, which then converts
+        // each cached row once for all of them (the bits are those of one head at a
+        // time). A step with fewer KV heads than threads is split by head instead, so
+        // that every thread has work.
+        let per_chunk = if n * c.n_kv_heads >= self.mm.pool().threads() { group } else { 1 };
+        self.mm.pool().for_each_chunk_mut(&mut s.att[..n * qd], per_chunk * hd, &|idx, out| {
+            let (r, h) = (idx * per_chunk / c.n_heads, idx * per_chunk % c.n_heads);
             let view = HeadView {
                 k: &kvr.k,
                 v: &kvr.v,
@@ -473,7 +478,7 @@ impl Model {
                 // share its step: continuous batching stays deterministic.
                 multi_row: (r > 0 && b.seqs[r - 1] == b.seqs[r]) || (r + 1 < n && b.seqs[r + 1] == b.seqs[r]),
             };
-            attend_head(&q[r * qd + h * hd..r * qd + (h + 1) * hd], &view, out);
+            attend_heads(&q[r * qd + h * hd..][..per_chunk * hd], hd, &view, out);
         });
         s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
         self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);

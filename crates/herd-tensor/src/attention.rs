@@ -106,38 +106,61 @@ thread_local! {
 
 /// `out = softmax(q·Kᵀ·scale)·V` for one head.
 pub fn attend_head(q: &[f32], h: &HeadView<'_>, out: &mut [f32]) {
+    attend_heads(q, q.len(), h, out)
+}
+
+/// [`attend_head`] for the query heads that share one KV head (grouped-query attention):
+/// `q` and `out` hold `q.len() / head_dim` heads one after another, all attending over
+/// `h`. Each head's result is the bits `attend_head` gives it alone; the fast kernel
+/// converts each cached K and V row once for up to three heads instead of once a head.
+pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32]) {
+    assert!(head_dim > 0 && q.len().is_multiple_of(head_dim), "attention: q is not whole heads");
+    assert_eq!(q.len(), out.len(), "attention: q and out differ in length");
     SCRATCH.with_borrow_mut(|s| {
         #[cfg(target_arch = "x86_64")]
-        if crate::simd::has_avx2_fma() {
-            // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time).
-            unsafe { attend_fma(q, h, s, out) };
+        if crate::simd::has_avx2_fma() && head_dim.is_multiple_of(8) {
+            // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time), and the
+            // head size is whole vectors.
+            unsafe { attend_fma(q, head_dim, h, s, out) };
             return;
         }
-        attend_body(q, h, s, out)
+        for (qh, o) in q.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)) {
+            attend_body(qh, h, s, o)
+        }
     })
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_fma(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
-    if q.len().is_multiple_of(8) {
-        // SAFETY: the caller checked AVX2, FMA and F16C; the head size is whole vectors.
-        unsafe { avx2::attend(q, h, s, out) };
-    } else {
-        attend_body(q, h, s, out)
+unsafe fn attend_fma(q: &[f32], hd: usize, h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+    // Three heads at a time: their ggml-order accumulators (4 each) fit the 16 vector
+    // registers with the shared K vector.
+    let mut qs = q.chunks(3 * hd).zip(out.chunks_mut(3 * hd));
+    for (qg, og) in &mut qs {
+        // SAFETY: the caller checked AVX2, FMA and F16C; hd is whole vectors; qg and og
+        // hold the named number of heads.
+        unsafe {
+            match qg.len() / hd {
+                3 => avx2::attend::<3>(qg, h, s, og),
+                2 => avx2::attend::<2>(qg, h, s, og),
+                _ => avx2::attend::<1>(qg, h, s, og),
+            }
+        }
     }
 }
 
-/// `attend_body` with the K and V rows converted from f16 in registers (F16C) instead of
-/// through a buffer, and V accumulated with its 32 position lanes stored lane-major so
-/// that each position updates whole vectors of channels. Every product and every sum is
-/// the same operation in the same order as in `attend_body`, so results are
-/// bit-identical (tested below).
+/// `attend_body` for up to three heads of one KV head: K and V rows converted from f16
+/// in registers (F16C) once for all the heads, eight positions' score reductions done in
+/// shared vectors, and each of V's 32 position lanes accumulated in registers over its
+/// positions (a lane's chain runs over positions 32 apart; keeping it in registers
+/// instead of a memory row per lane removed a load and a store per FMA). Every product
+/// and every sum is the same operation in the same order as in `attend_body`, so
+/// results are bit-identical (tested below).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{AttnScratch, HeadView};
     use crate::ops::softmax_f64_sum;
-    use crate::simd::{ggml_f16_lane, reduce_ggml_f16_lanes};
+    use crate::simd::reduce_ggml_f16_lanes;
     use std::arch::x86_64::*;
 
     /// f32 -> f16 -> f32, round to nearest even (as `half`'s conversion).
@@ -171,101 +194,236 @@ mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
     }
 
-    /// `reduce_ggml_f16_lanes` over the four accumulators, in registers: the same
-    /// additions in the same order, so the same bits.
+    /// The first step of `reduce_ggml_f16_lanes`: the four accumulators added lane by
+    /// lane, `(acc0 + acc2) + (acc1 + acc3)`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn reduce_ggml_f16_vec(acc: [__m256; 4]) -> f32 {
-        // x0[l] = (acc0[l] + acc2[l]) + (acc1[l] + acc3[l])
-        let x0 = _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]));
-        // t0 = [x0 + x4, x1 + x5, x2 + x6, x3 + x7]
+    fn combine_ggml_f16(acc: [__m256; 4]) -> __m256 {
+        _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]))
+    }
+
+    /// The rest of `reduce_ggml_f16_lanes` on a combined vector: halves, then two
+    /// horizontal adds, `((x0 + x4) + (x1 + x5)) + ((x2 + x6) + (x3 + x7))`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn reduce_ggml_f16_x0(x0: __m256) -> f32 {
         let t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps::<1>(x0));
-        // (t0 + t1) + (t2 + t3): two horizontal adds
         let h = _mm_hadd_ps(t0, t0);
         _mm_cvtss_f32(_mm_hadd_ps(h, h))
     }
 
+    /// One position's score before its reduction, for `G` heads at once (their queries
+    /// `G` rows of `hd` from `qp`), each K vector converted once for all of them: in
+    /// ggml's f16 order the four round-robin accumulators combined
+    /// (`combine_ggml_f16`), in tinyBLAS order the one accumulator. Whole groups of four
+    /// vectors first, then the rest, which continues the round-robin at accumulator 0.
+    ///
     /// # Safety
-    /// AVX2, FMA and F16C are available; `q.len()` is a multiple of 8; the view's rows
-    /// lie inside `h.k` and `h.v` (as for `attend_body`, which would panic instead).
+    /// `kp` points to `hd` readable values and `qp` to `G * hd`; `hd` is a multiple of 8.
+    #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn attend(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
-        let hd = q.len();
-        assert!(h.in_bounds(hd), "attention: the view runs past the cache");
-        s.qh.clear();
-        s.qh.extend(q.iter().map(|v| round_f16(*v)));
-        s.scores.clear();
-        for (off, n) in h.runs() {
-            for i in 0..n {
-                let kp = h.k[off + i * h.stride..].as_ptr();
-                let d = if h.multi_row {
-                    // tinyBLAS order: one 8-lane accumulator, then `reduce8`.
-                    let mut acc = _mm256_setzero_ps();
-                    for c in (0..hd).step_by(8) {
-                        // SAFETY: row t spans hd values inside the cache (asserted above).
-                        let k = unsafe { load_f16x8(kp.add(c)) };
-                        // SAFETY: c + 8 <= hd = qh.len().
-                        let qx = unsafe { _mm256_loadu_ps(s.qh.as_ptr().add(c)) };
-                        acc = _mm256_fmadd_ps(k, qx, acc);
-                    }
-                    reduce8_vec(acc)
-                } else {
-                    // ggml's f16 vec_dot order: four accumulators fed round-robin.
-                    // Whole groups of four vectors first, with the accumulators in registers
-                    // (indexed by `c` in an array they lived in memory; `benches/attention.rs`
-                    // times it), then the rest, which continues the round-robin at
-                    // accumulator 0.
-                    let qp = s.qh.as_ptr();
-                    // SAFETY (both closures' callers): c + 8 <= hd, inside row t of the cache
-                    // (asserted above) and inside qh (hd values).
-                    let fma = |c: usize, a: __m256| unsafe {
-                        _mm256_fmadd_ps(load_f16x8(kp.add(c)), _mm256_loadu_ps(qp.add(c)), a)
-                    };
-                    let (mut a0, mut a1, mut a2, mut a3) =
-                        (_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps());
-                    let whole = hd / 32 * 32;
-                    for c in (0..whole).step_by(32) {
-                        a0 = fma(c, a0);
-                        a1 = fma(c + 8, a1);
-                        a2 = fma(c + 16, a2);
-                        a3 = fma(c + 24, a3);
-                    }
-                    let mut acc = [a0, a1, a2, a3];
-                    for (j, c) in (whole..hd).step_by(8).enumerate() {
-                        acc[j] = fma(c, acc[j]);
-                    }
-                    reduce_ggml_f16_vec(acc)
-                };
-                s.scores.push(d * h.scale);
+    unsafe fn score_lanes<const G: usize>(
+        kp: *const half::f16,
+        qp: *const f32,
+        hd: usize,
+        multi_row: bool,
+    ) -> [__m256; G] {
+        let mut acc = [[_mm256_setzero_ps(); 4]; G];
+        if multi_row {
+            for c in (0..hd).step_by(8) {
+                // SAFETY: c + 8 <= hd, inside the K row and each query (the contract).
+                let k = unsafe { load_f16x8(kp.add(c)) };
+                for (g, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    a[0] = _mm256_fmadd_ps(k, unsafe { _mm256_loadu_ps(qp.add(g * hd + c)) }, a[0]);
+                }
+            }
+            let mut x = [_mm256_setzero_ps(); G];
+            for (x, a) in x.iter_mut().zip(acc) {
+                *x = a[0];
+            }
+            return x;
+        }
+        // Whole groups of four vectors with constant accumulator indices (registers),
+        // then the rest.
+        let whole = hd / 32 * 32;
+        for c in (0..whole).step_by(32) {
+            for r in 0..4 {
+                // SAFETY: c + 8 r + 8 <= hd, inside the K row and each query (the contract).
+                let k = unsafe { load_f16x8(kp.add(c + 8 * r)) };
+                for (g, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    a[r] = _mm256_fmadd_ps(k, unsafe { _mm256_loadu_ps(qp.add(g * hd + c + 8 * r)) }, a[r]);
+                }
             }
         }
-        softmax_f64_sum(&mut s.scores);
-        // vacc[lane * hd + d]: lane = the position's ggml f16 lane, as in `attend_body`.
+        for (r, c) in (whole..hd).step_by(8).enumerate() {
+            // SAFETY: c + 8 <= hd, as above.
+            let k = unsafe { load_f16x8(kp.add(c)) };
+            for (g, a) in acc.iter_mut().enumerate() {
+                // SAFETY: as above.
+                a[r] = _mm256_fmadd_ps(k, unsafe { _mm256_loadu_ps(qp.add(g * hd + c)) }, a[r]);
+            }
+        }
+        let mut x = [_mm256_setzero_ps(); G];
+        for (x, a) in x.iter_mut().zip(acc) {
+            *x = combine_ggml_f16(a);
+        }
+        x
+    }
+
+    /// `reduce8_vec` (tinyBLAS) or `reduce_ggml_f16_x0` of eight positions' lanes at
+    /// once, as the same additions in the same order, so the same bits: each position's
+    /// halves are added (`[x0+x4, x1+x5, x2+x6, x3+x7]`, two positions a vector), then
+    /// pairs: tinyBLAS adds lanes (0, 2) and (1, 3) before the last sum, ggml (0, 1) and
+    /// (2, 3). The sums come out as positions [0, 2, 4, 6, 1, 3, 5, 7] and are put back
+    /// in order.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn reduce_lanes_x8(x: &[__m256; 8], multi_row: bool) -> __m256 {
+        let mut t = [_mm256_setzero_ps(); 4];
+        for (i, t) in t.iter_mut().enumerate() {
+            // [halves of position 2i | halves of position 2i + 1]
+            let (a, b) = (x[2 * i], x[2 * i + 1]);
+            *t = _mm256_add_ps(_mm256_permute2f128_ps::<0x20>(a, b), _mm256_permute2f128_ps::<0x31>(a, b));
+        }
+        // Per position, two pair sums: [p, p, p + 2, p + 2 | p + 1, p + 1, p + 3, p + 3].
+        let mut pairs = [_mm256_setzero_ps(); 2];
+        for (i, p) in pairs.iter_mut().enumerate() {
+            let (a, b) = (t[2 * i], t[2 * i + 1]);
+            *p = if multi_row {
+                // (q0 + q2), (q1 + q3) of each position
+                _mm256_add_ps(_mm256_shuffle_ps::<0b01_00_01_00>(a, b), _mm256_shuffle_ps::<0b11_10_11_10>(a, b))
+            } else {
+                // (q0 + q1), (q2 + q3)
+                _mm256_hadd_ps(a, b)
+            };
+        }
+        let sums = _mm256_hadd_ps(pairs[0], pairs[1]);
+        _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
+    }
+
+    /// The V rows of one lane's positions (`t ≡ lane mod 32`), `W` vectors of channels
+    /// from `c0`, accumulated in registers over the positions in order for `G` heads
+    /// (each row converted once for all): the chains `attend_body` runs for these
+    /// channels and this lane. Head g's probabilities are `probs[g * len..]`, its
+    /// accumulators go to `vacc[(g * 32 + lane) * hd + c0..]`.
+    ///
+    /// # Safety
+    /// The view's rows lie inside `h.v` (`in_bounds`); `c0 + 8 W <= hd`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn v_lane<const G: usize, const W: usize>(
+        h: &HeadView<'_>,
+        probs: &[f32],
+        lane: usize,
+        c0: usize,
+        hd: usize,
+        vacc: &mut [f32],
+    ) {
+        let mut acc = [[_mm256_setzero_ps(); W]; G];
+        let mut t = lane;
+        while t < h.len {
+            let vp = h.v[h.row(t) + c0..].as_ptr();
+            let mut v = [_mm256_setzero_ps(); W];
+            for (j, v) in v.iter_mut().enumerate() {
+                // SAFETY: c0 + 8 j + 8 <= hd, inside row t (the contract).
+                *v = unsafe { load_f16x8(vp.add(8 * j)) };
+            }
+            for (g, a) in acc.iter_mut().enumerate() {
+                let pv = _mm256_set1_ps(probs[g * h.len + t]);
+                for (a, v) in a.iter_mut().zip(&v) {
+                    *a = _mm256_fmadd_ps(*v, pv, *a);
+                }
+            }
+            t += 32;
+        }
+        for (g, a) in acc.iter().enumerate() {
+            let o = &mut vacc[(g * 32 + lane) * hd + c0..][..8 * W];
+            for (j, a) in a.iter().enumerate() {
+                // SAFETY: 8 j + 8 <= 8 W = o.len().
+                unsafe { _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), *a) };
+            }
+        }
+    }
+
+    /// `G` heads (`q` and `out` hold `G * hd` values) over one view.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `hd = q.len() / G` is a multiple of 8; the
+    /// view's rows lie inside `h.k` and `h.v` (asserted; `attend_body` would panic).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+        let hd = q.len() / G;
+        assert!(h.in_bounds(hd), "attention: the view runs past the cache");
+        let len = h.len;
+        s.qh.clear();
+        s.qh.extend(q.iter().map(|v| round_f16(*v)));
+        let qp = s.qh.as_ptr();
+        // scores[g * len + t], head by head.
+        s.scores.clear();
+        s.scores.resize(G * len, 0.0);
+        // Eight positions at a time, so that their reductions share vectors; the last
+        // few one by one.
+        let whole = len / 8 * 8;
+        let scale = _mm256_set1_ps(h.scale);
+        let mut x = [[_mm256_setzero_ps(); 8]; G];
+        for t in (0..whole).step_by(8) {
+            for i in 0..8 {
+                // SAFETY: row t + i spans hd values inside the cache (asserted above); qh
+                // holds G heads.
+                let lanes = unsafe { score_lanes::<G>(h.k[h.row(t + i)..].as_ptr(), qp, hd, h.multi_row) };
+                for (x, l) in x.iter_mut().zip(lanes) {
+                    x[i] = l;
+                }
+            }
+            for (g, x) in x.iter().enumerate() {
+                let d = _mm256_mul_ps(reduce_lanes_x8(x, h.multi_row), scale);
+                // SAFETY: t + 8 <= len, inside head g's scores.
+                unsafe { _mm256_storeu_ps(s.scores.as_mut_ptr().add(g * len + t), d) };
+            }
+        }
+        for t in whole..len {
+            // SAFETY: as above.
+            let lanes = unsafe { score_lanes::<G>(h.k[h.row(t)..].as_ptr(), qp, hd, h.multi_row) };
+            for (g, x) in lanes.into_iter().enumerate() {
+                let d = if h.multi_row { reduce8_vec(x) } else { reduce_ggml_f16_x0(x) };
+                s.scores[g * len + t] = d * h.scale;
+            }
+        }
+        for p in s.scores.chunks_exact_mut(len.max(1)) {
+            softmax_f64_sum(p);
+            for p in p.iter_mut() {
+                *p = round_f16(*p);
+            }
+        }
+        // vacc[(g * 32 + lane) * hd + d]: lane = the position's ggml f16 lane (t mod 32),
+        // as in `attend_body`. Each lane's chain runs in registers over its positions, 32
+        // channels at a time (8 when the head size is not whole groups of 32).
         s.vacc.clear();
-        s.vacc.resize(hd * 32, 0.0);
-        let mut t = 0;
-        for (off, n) in h.runs() {
-            for i in 0..n {
-                let pv = _mm256_set1_ps(round_f16(s.scores[t]));
-                let vp = h.v[off + i * h.stride..].as_ptr();
-                let row = &mut s.vacc[ggml_f16_lane(t) * hd..][..hd];
-                for c in (0..hd).step_by(8) {
-                    // SAFETY: row t spans hd values inside the cache; c + 8 <= hd = row.len().
-                    unsafe {
-                        let v = load_f16x8(vp.add(c));
-                        let a = _mm256_loadu_ps(row.as_ptr().add(c));
-                        _mm256_storeu_ps(row.as_mut_ptr().add(c), _mm256_fmadd_ps(v, pv, a));
+        s.vacc.resize(G * 32 * hd, 0.0);
+        let w = if hd.is_multiple_of(32) { 32 } else { 8 };
+        for lane in 0..len.min(32) {
+            for c0 in (0..hd).step_by(w) {
+                // SAFETY: rows lie inside the cache (asserted above); c0 + w <= hd.
+                unsafe {
+                    if w == 32 {
+                        v_lane::<G, 4>(h, &s.scores, lane, c0, hd, &mut s.vacc)
+                    } else {
+                        v_lane::<G, 1>(h, &s.scores, lane, c0, hd, &mut s.vacc)
                     }
                 }
-                t += 1;
             }
         }
         let mut col = [0f32; 32];
-        for (d, y) in out.iter_mut().enumerate() {
-            for (l, c) in col.iter_mut().enumerate() {
-                *c = s.vacc[l * hd + d];
+        for (g, out) in out.chunks_exact_mut(hd).enumerate() {
+            let vacc = &s.vacc[g * 32 * hd..][..32 * hd];
+            for (d, y) in out.iter_mut().enumerate() {
+                for (l, c) in col.iter_mut().enumerate() {
+                    *c = vacc[l * hd + d];
+                }
+                *y = reduce_ggml_f16_lanes(&col);
             }
-            *y = reduce_ggml_f16_lanes(&col);
         }
     }
 }
@@ -385,6 +543,52 @@ mod tests {
             for d in 0..hd {
                 let want: f64 = (0..len).map(|t| sc[t] / z * v[t * hd + d].to_f64()).sum();
                 assert!((a[d] as f64 - want).abs() < 2e-3, "d {d}: {} vs {want}", a[d]);
+            }
+        }
+    }
+
+    /// Query heads sharing a KV head, in one call, give each head's bits alone: group
+    /// sizes 1 to 5 (the kernel takes three at a time, so 4 and 5 leave one and two), in
+    /// both summation orders, head sizes with and without whole groups of 32, lengths
+    /// with and without whole groups of 8 positions, over a paged view.
+    #[test]
+    fn grouped_heads_equal_one_head_at_a_time() {
+        let (kv_dim, shift) = (256usize, 5u32);
+        for (hd, len) in [(64usize, 1usize), (64, 77), (128, 40), (40, 19), (8, 9)] {
+            let n_blocks = len.div_ceil(1 << shift);
+            let blocks: Vec<u32> = (0..n_blocks as u32).rev().collect();
+            let cells = n_blocks << shift;
+            let k: Vec<f16> =
+                (0..cells * kv_dim).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 30.0 - 1.7)).collect();
+            let v: Vec<f16> =
+                (0..cells * kv_dim).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.2)).collect();
+            for group in 1..=5usize {
+                let q: Vec<f32> = (0..group * hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
+                for multi_row in [false, true] {
+                    let h = HeadView {
+                        k: &k,
+                        v: &v,
+                        base: hd,
+                        stride: kv_dim,
+                        blocks: &blocks,
+                        block_shift: shift,
+                        len,
+                        scale: 0.125,
+                        multi_row,
+                    };
+                    let mut together = vec![0f32; group * hd];
+                    attend_heads(&q, hd, &h, &mut together);
+                    for g in 0..group {
+                        let mut alone = vec![0f32; hd];
+                        attend_body(&q[g * hd..][..hd], &h, &mut AttnScratch::default(), &mut alone);
+                        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+                        assert_eq!(
+                            bits(&together[g * hd..][..hd]),
+                            bits(&alone),
+                            "hd {hd} len {len} group {group} head {g} multi_row {multi_row}"
+                        );
+                    }
+                }
             }
         }
     }
