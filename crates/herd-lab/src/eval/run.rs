@@ -200,8 +200,8 @@ struct SampleLine<'a> {
     scored: &'a Scored,
 }
 
-/// Runs `task` on its documents: `concurrency` worker threads take documents in
-/// order, ask the backend (through the cache) and score; `progress(done, total)` is
+/// Runs `task` on its documents: the first alone, then `concurrency` worker threads
+/// take the rest in order, ask the backend (through the cache) and score; `progress(done, total)` is
 /// called as documents finish; each sample goes to `log` as a JSON line.
 pub fn run_task(
     task: &dyn Task,
@@ -221,68 +221,82 @@ pub fn run_task(
     let cached = AtomicUsize::new(0);
     let scores: Mutex<Vec<Option<Scored>>> = Mutex::new(vec![None; n]);
     let first_error: Mutex<Option<LabError>> = Mutex::new(None);
-    std::thread::scope(|s| {
-        for _ in 0..opts.concurrency.max(1) {
-            s.spawn(|| {
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n || first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
-                        break;
-                    }
-                    let doc = &docs[i];
-                    let result = (|| -> Result<(), LabError> {
-                        let mut reqs = match backend.limits() {
-                            Some(l) => task.requests_fitted(doc, shots, l)?,
-                            None => task.requests(doc, shots)?,
-                        };
-                        if let Some(cap) = opts.max_tokens {
-                            for r in &mut reqs {
-                                if let Request::Gen(g) = r {
-                                    g.max_tokens = g.max_tokens.min(cap);
-                                }
-                            }
-                        }
-                        let mut responses = Vec::with_capacity(reqs.len());
-                        // A generation request's samples answer in a row: a task with
-                        // one request sees its `samples` answers as `responses`.
-                        for r in &reqs {
-                            let runs: &[Option<Sampling>] =
-                                if matches!(r, Request::Gen(_)) { &generations } else { &[None] };
-                            for s in runs {
-                                let (resp, hit) = ask(backend, cache, r, s.as_ref())?;
-                                cached.fetch_add(usize::from(hit), Ordering::Relaxed);
-                                responses.push(resp);
-                            }
-                        }
-                        let scored = task.score(doc, &responses);
-                        if let Some(log) = log {
-                            let line = SampleLine {
-                                task: info.name,
-                                doc: task.doc_id(doc, i),
-                                requests: &reqs,
-                                responses: &responses,
-                                scored: &scored,
-                            };
-                            if let Ok(mut w) = log.lock() {
-                                let _ = writeln!(w, "{}", serde_json::to_string(&line).unwrap_or_default());
-                            }
-                        }
-                        if let Ok(mut sc) = scores.lock() {
-                            sc[i] = Some(scored);
-                        }
-                        Ok(())
-                    })();
-                    if let Err(e) = result {
-                        if let Ok(mut fe) = first_error.lock() {
-                            fe.get_or_insert(LabError::Backend(format!("{} document {i}: {e}", info.name)));
-                        }
-                        break;
-                    }
-                    progress(done.fetch_add(1, Ordering::Relaxed) + 1, n);
-                }
-            });
+    // One document: its requests through the cache, its score and log line. False when
+    // the run is to stop (this or another document failed).
+    let one = |i: usize| -> bool {
+        if first_error.lock().map(|e| e.is_some()).unwrap_or(true) {
+            return false;
         }
-    });
+        let doc = &docs[i];
+        let result = (|| -> Result<(), LabError> {
+            let mut reqs = match backend.limits() {
+                Some(l) => task.requests_fitted(doc, shots, l)?,
+                None => task.requests(doc, shots)?,
+            };
+            if let Some(cap) = opts.max_tokens {
+                for r in &mut reqs {
+                    if let Request::Gen(g) = r {
+                        g.max_tokens = g.max_tokens.min(cap);
+                    }
+                }
+            }
+            let mut responses = Vec::with_capacity(reqs.len());
+            // A generation request's samples answer in a row: a task with one request
+            // sees its `samples` answers as `responses`.
+            for r in &reqs {
+                let runs: &[Option<Sampling>] = if matches!(r, Request::Gen(_)) { &generations } else { &[None] };
+                for s in runs {
+                    let (resp, hit) = ask(backend, cache, r, s.as_ref())?;
+                    cached.fetch_add(usize::from(hit), Ordering::Relaxed);
+                    responses.push(resp);
+                }
+            }
+            let scored = task.score(doc, &responses);
+            if let Some(log) = log {
+                let line = SampleLine {
+                    task: info.name,
+                    doc: task.doc_id(doc, i),
+                    requests: &reqs,
+                    responses: &responses,
+                    scored: &scored,
+                };
+                if let Ok(mut w) = log.lock() {
+                    let _ = writeln!(w, "{}", serde_json::to_string(&line).unwrap_or_default());
+                }
+            }
+            if let Ok(mut sc) = scores.lock() {
+                sc[i] = Some(scored);
+            }
+            Ok(())
+        })();
+        if let Err(e) = result {
+            if let Ok(mut fe) = first_error.lock() {
+                fe.get_or_insert(LabError::Backend(format!("{} document {i}: {e}", info.name)));
+            }
+            return false;
+        }
+        progress(done.fetch_add(1, Ordering::Relaxed) + 1, n);
+        true
+    };
+    // The first document runs alone: its prompt's long shared part (few-shot examples,
+    // instructions) is then in the server's prefix cache (herd's, vLLM's) before the
+    // other requests arrive, instead of being computed once per request in flight.
+    let first = if opts.concurrency > 1 && n > 1 { 1 } else { 0 };
+    if first == 0 || one(0) {
+        next.store(first, Ordering::Relaxed);
+        std::thread::scope(|s| {
+            for _ in 0..opts.concurrency.max(1) {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        if i >= n || !one(i) {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+    }
     if let Some(e) = first_error.into_inner().ok().flatten() {
         return Err(e);
     }
@@ -415,6 +429,71 @@ mod tests {
         let greedy_samples = RunOptions { samples: 2, ..RunOptions::default() };
         assert!(run(&code, &greedy_samples).is_err());
         assert!(run(&YesTask(Style::Generate), &opts).is_err());
+    }
+
+    /// Records when each prompt's request starts and ends, and how many are in flight.
+    #[derive(Default)]
+    struct Timeline {
+        events: Mutex<Vec<(bool, String)>>,
+        in_flight: AtomicUsize,
+        most: AtomicUsize,
+    }
+    impl Backend for Timeline {
+        fn id(&self) -> String {
+            "timeline".into()
+        }
+        fn generate(&self, r: &GenRequest, _: Option<&Sampling>) -> Result<Response, LabError> {
+            let prompt = r.messages[0].content.clone();
+            let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
+            self.most.fetch_max(now, Ordering::SeqCst);
+            self.events.lock().expect("events").push((true, prompt.clone()));
+            std::thread::sleep(std::time::Duration::from_millis(30));
+            self.events.lock().expect("events").push((false, prompt));
+            self.in_flight.fetch_sub(1, Ordering::SeqCst);
+            Ok(Response::Text { text: "yes".into(), finish_reason: "stop".into() })
+        }
+        fn loglikelihood(&self, _: &LoglikRequest) -> Result<Response, LabError> {
+            Err(LabError::Backend("no".into()))
+        }
+    }
+
+    /// A task whose prompt is the document's `q`.
+    struct Echo;
+    impl Task for Echo {
+        fn info(&self) -> TaskInfo {
+            YesTask(Style::Generate).info()
+        }
+        fn load(&self, _: &DataSource) -> Result<Vec<Value>, LabError> {
+            Ok(Vec::new())
+        }
+        fn requests(&self, doc: &Value, _: usize) -> Result<Vec<Request>, LabError> {
+            let q = doc["q"].as_str().unwrap_or_default();
+            Ok(vec![Request::Gen(GenRequest { messages: vec![Msg::new("user", q)], max_tokens: 1, stop: vec![] })])
+        }
+        fn score(&self, _: &Value, r: &[Response]) -> Scored {
+            super::super::tasks::pass_scored(r, "", |a| (a.to_string(), a == "yes"))
+        }
+        fn aggregate(&self, _: &[&Value], scored: &[&Scored]) -> Aggregate {
+            Aggregate::mean(scored)
+        }
+    }
+
+    /// With several requests in flight, the first document still runs alone (so a server
+    /// caches its shared prefix before the rest arrive), then the rest run concurrently.
+    #[test]
+    fn the_first_document_runs_alone_then_the_rest_concurrently() {
+        let dir = std::env::temp_dir().join(format!("herd-run-first-{}", std::process::id()));
+        let cache = Cache::open(&dir.join("c.jsonl")).expect("cache");
+        let docs: Vec<Value> = (0..9).map(|i| json!({"q": format!("doc {i}")})).collect();
+        let backend = Timeline::default();
+        let opts = RunOptions { concurrency: 4, ..RunOptions::default() };
+        let r = run_task(&Echo, &docs, &backend, &cache, &opts, None, &|_, _| {}).expect("run");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((r.score, r.n), (1.0, 9));
+        let events = backend.events.into_inner().expect("events");
+        assert_eq!(events.len(), 18);
+        assert_eq!(events[..2], [(true, "doc 0".to_string()), (false, "doc 0".to_string())]);
+        assert!(backend.most.load(Ordering::SeqCst) > 1, "the other documents ran one at a time");
     }
 
     #[test]

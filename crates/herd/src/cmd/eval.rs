@@ -60,7 +60,9 @@ pub struct EvalArgs {
     /// not depend on it.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
-    /// Requests in flight at once (in process: the engine's parallel slots).
+    /// Requests in flight at once (in process: the engine's parallel slots). Each task's
+    /// first document runs alone, so that a server with a prefix cache holds the shared
+    /// few-shot prompt before the other requests arrive.
     #[arg(long, default_value_t = 4)]
     pub concurrency: usize,
     /// Context size in process (0: the model's, capped at 4096, or at 32768 for the
