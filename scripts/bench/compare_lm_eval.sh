@@ -4,14 +4,15 @@
 # (lm-eval's own `gsm8k_cot_llama` yaml: 8 chain-of-thought shots as chat turns, strict
 # "The final answer is N" match), greedy, 1024 new tokens for both (lm-eval's yaml leaves
 # its 256-token default, so the task here raises it to Meta's 1024), the same concurrency.
-# Prints wall time and score ± 95% interval of each, and the speed ratio.
+# Prints wall time and score ± 95% interval of each, and the speed ratio. With --rounds R,
+# each harness runs R times, alternating which goes first, and the mean times are compared.
 #
 # The sample: GSM8K's test split is not on a package registry, so the script writes N
 # grade-school word problems of GSM8K's schema from a seeded generator (not benchmark
 # data; both harnesses read the same file). With --data DIR holding gsm8k/main/test.jsonl
 # (or the parquet export) the real split is used instead, its first N problems.
 #
-# Usage: compare_lm_eval.sh [N (40)] [CONCURRENCY (4)] [--data DIR]
+# Usage: compare_lm_eval.sh [N (40)] [CONCURRENCY (4)] [--data DIR] [--rounds R (1)]
 # Environment: HERD_HOME, THREADS (2), PORT (18311). Run it on an idle machine.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -19,11 +20,13 @@ HERD_HOME="${HERD_HOME:-$HOME/.cache/herd}"
 HERD="$ROOT/target/release/herd"
 N=40
 CONC=4
+ROUNDS=1
 DATA=""
 pos=0
 while [ $# -gt 0 ]; do
     case "$1" in
         --data) DATA="$2"; shift 2 ;;
+        --rounds) ROUNDS="$2"; shift 2 ;;
         *) if [ $pos = 0 ]; then N="$1"; else CONC="$1"; fi; pos=$((pos + 1)); shift ;;
     esac
 done
@@ -125,32 +128,50 @@ start_server
 MODEL_ID="$(curl -s "http://127.0.0.1:$PORT/v1/models" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
 
 now() { date +%s.%N; }
-say "herd eval gsm8k, $N problems, concurrency $CONC"
-t0=$(now)
-"$HERD" eval gsm8k --endpoint "http://127.0.0.1:$PORT/v1" --data "$WORK/data" --concurrency "$CONC" \
-    --cache "$WORK/herd-cache.jsonl" -o "$WORK/herd.json" >"$WORK/herd.log" 2>&1
-t1=$(now)
-start_server
-t1=$(now)
-say "lm_eval --model local-chat-completions, num_concurrent $CONC"
-HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 "$VENV/bin/lm_eval" --model local-chat-completions \
-    --model_args "model=$MODEL_ID,base_url=http://127.0.0.1:$PORT/v1/chat/completions,num_concurrent=$CONC,max_retries=3,tokenized_requests=False" \
-    --tasks herd_speed_gsm8k --include_path "$WORK/tasks" --apply_chat_template --fewshot_as_multiturn \
-    --batch_size 1 --output_path "$WORK/lm_eval" >"$WORK/lm_eval.log" 2>&1
-t2=$(now)
+# Each harness runs against a fresh server, timed from its start to its exit; every
+# harness's output goes to its own folder per round (herd's cache too, so no round reuses
+# another's answers).
+run_herd() {
+    start_server
+    say "round $1: herd eval gsm8k, $N problems, concurrency $CONC"
+    local t0; t0=$(now)
+    "$HERD" eval gsm8k --endpoint "http://127.0.0.1:$PORT/v1" --data "$WORK/data" --concurrency "$CONC" \
+        --cache "$WORK/herd-cache.$1.jsonl" -o "$WORK/herd.json" >"$WORK/herd.$1.log" 2>&1
+    echo "herd $1 $(awk -v a="$(now)" -v b="$t0" 'BEGIN { print a - b }')" >>"$WORK/times"
+}
+run_lm_eval() {
+    start_server
+    say "round $1: lm_eval --model local-chat-completions, num_concurrent $CONC"
+    local t0; t0=$(now)
+    HF_DATASETS_OFFLINE=1 HF_HUB_OFFLINE=1 "$VENV/bin/lm_eval" --model local-chat-completions \
+        --model_args "model=$MODEL_ID,base_url=http://127.0.0.1:$PORT/v1/chat/completions,num_concurrent=$CONC,max_retries=3,tokenized_requests=False" \
+        --tasks herd_speed_gsm8k --include_path "$WORK/tasks" --apply_chat_template --fewshot_as_multiturn \
+        --batch_size 1 --output_path "$WORK/lm_eval.$1" >"$WORK/lm_eval.$1.log" 2>&1
+    echo "lm_eval $1 $(awk -v a="$(now)" -v b="$t0" 'BEGIN { print a - b }')" >>"$WORK/times"
+}
+# Rounds alternate which harness goes first (herd, lm-eval, then lm-eval, herd, ...), so
+# that a machine that speeds up or slows down during the run favours neither.
+for r in $(seq 1 "$ROUNDS"); do
+    if [ $((r % 2)) = 1 ]; then run_herd "$r"; run_lm_eval "$r"; else run_lm_eval "$r"; run_herd "$r"; fi
+done
 
-"$VENV/bin/python" - "$WORK" "$t0" "$t1" "$t2" <<'PY'
+"$VENV/bin/python" - "$WORK" <<'PY'
 import glob, json, math, sys
-work, t0, t1, t2 = sys.argv[1], *map(float, sys.argv[2:])
+work = sys.argv[1]
+times = {"herd": [], "lm_eval": []}
+for line in open(f"{work}/times"):
+    who, _, secs = line.split()
+    times[who].append(float(secs))
 h = json.load(open(f"{work}/herd.json"))["results"]["gsm8k"]
-res = json.load(open(sorted(glob.glob(f"{work}/lm_eval/**/results_*.json", recursive=True))[-1]))["results"]["herd_speed_gsm8k"]
+res = json.load(open(sorted(glob.glob(f"{work}/lm_eval.*/**/results_*.json", recursive=True))[-1]))["results"]["herd_speed_gsm8k"]
 ls, ln = res["exact_match,strict-match"], h["n"]
 ci = lambda s, n: 1.96 * math.sqrt(s * (1 - s) / n)
-th, tl = t1 - t0, t2 - t1
-print("| harness | wall s | GSM8K strict match | ±95% |")
-print("|---|---:|---:|---:|")
-print(f"| herd eval | {th:.1f} | {100*h['score']:.1f} | {100*h['ci95']:.1f} |")
-print(f"| lm_eval local-chat-completions | {tl:.1f} | {100*ls:.1f} | {100*ci(ls, ln):.1f} |")
-print(f"\nspeed: herd is {tl/th:.2f}x lm-eval's pace (same server, {ln} problems); scores differ by {100*abs(h['score']-ls):.1f} points")
+th, tl = (sum(times[k]) / len(times[k]) for k in ("herd", "lm_eval"))
+each = lambda k: ", ".join(f"{t:.1f}" for t in times[k])
+print("| harness | wall s (mean) | each round | GSM8K strict match | ±95% |")
+print("|---|---:|---|---:|---:|")
+print(f"| herd eval | {th:.1f} | {each('herd')} | {100*h['score']:.1f} | {100*h['ci95']:.1f} |")
+print(f"| lm_eval local-chat-completions | {tl:.1f} | {each('lm_eval')} | {100*ls:.1f} | {100*ci(ls, ln):.1f} |")
+print(f"\nspeed: herd is {tl/th:.2f}x lm-eval's pace (same server, {ln} problems, {len(times['herd'])} round(s)); scores differ by {100*abs(h['score']-ls):.1f} points")
 print(f"logs: {work}")
 PY
