@@ -4,7 +4,7 @@
 table of ratios herd/llama.cpp (above 1: herd is faster).
 
     python3 scripts/bench/compare_llama_cpp.py MODEL.gguf [MODEL2.gguf ...] \
-        [-p 512] [-n 128] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT] [--roofline]
+        [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT] [--roofline]
 
 llama-bench comes from scripts/bench/build_llama_cpp.sh (built from the llama.cpp in the
 pinned llama-cpp-python sdist with native CPU flags). Each model runs herd and llama.cpp
@@ -45,7 +45,7 @@ def run_json(cmd, env=None):
 
 
 def key(r):
-    return (r["n_prompt"], r["n_gen"], r["n_threads"])
+    return (r["n_prompt"], r["n_gen"], r.get("n_depth", 0), r["n_threads"])
 
 
 def cpu_name():
@@ -63,6 +63,7 @@ def main():
     ap.add_argument("models", nargs="+")
     ap.add_argument("-p", default="512")
     ap.add_argument("-n", default="128")
+    ap.add_argument("-d", default="0", help="tokens in the cache before each test (llama-bench's -d)")
     ap.add_argument("-t", default="1,2")
     ap.add_argument("-r", default="3")
     ap.add_argument("--llama-bench", default=None, help="default: build it with build_llama_cpp.sh")
@@ -84,8 +85,8 @@ def main():
 
     rows, peaks = [], []
     for i, m in enumerate(a.models):
-        herd_cmd = [a.herd, "bench", m, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "--json"]
-        lb_cmd = [lb, "-m", m, "-p", a.p, "-n", a.n, "-t", a.t, "-r", a.r, "-o", "json"]
+        herd_cmd = [a.herd, "bench", m, "-p", a.p, "-n", a.n, "-d", a.d, "-t", a.t, "-r", a.r, "--json"]
+        lb_cmd = [lb, "-m", m, "-p", a.p, "-n", a.n, "-d", a.d, "-t", a.t, "-r", a.r, "-o", "json"]
         if i % 2 == 0:
             (h, h_rss), (l, l_rss) = run_json(herd_cmd), run_json(lb_cmd, env)
         else:
@@ -97,6 +98,8 @@ def main():
             if peer is None:
                 continue
             test = f"pp{r['n_prompt']}" if r["n_prompt"] else f"tg{r['n_gen']}"
+            if r.get("n_depth"):
+                test += f" @ d{r['n_depth']}"
             rows.append({
                 "model": Path(m).name, "type": r["model_type"], "threads": r["n_threads"], "test": test,
                 "herd_ts": r["avg_ts"], "herd_sd": r["stddev_ts"],
@@ -124,7 +127,8 @@ def main():
         print("| model | threads | read GB/s | MiB per token | herd | llama.cpp |")
         print("| --- | ---: | ---: | ---: | ---: | ---: |")
         for r in rows:
-            if r["test"].startswith("tg") and r["decode_bytes"]:
+            # Weight bytes only: at a depth the KV cache is read too, so those rows are left out.
+            if r["test"].startswith("tg") and "@" not in r["test"] and r["decode_bytes"]:
                 g = gbps[r["threads"]] * 1e9
                 r["roofline_herd"] = r["decode_bytes"] * r["herd_ts"] / g
                 r["roofline_llama_cpp"] = r["decode_bytes"] * r["llama_cpp_ts"] / g

@@ -22,9 +22,9 @@ fn main() {
     for threads in [1, 2] {
         let mut g = Generator::new(&files, 256, threads).expect("generator");
         // Warm-up: thread pools start, lazily made buffers are made.
-        g.time_decode(&steps).expect("warm-up");
+        g.time_decode(&[], &steps).expect("warm-up");
         let (a0, b0) = counts();
-        g.time_decode(&steps).expect("decode");
+        g.time_decode(&[], &steps).expect("decode");
         let (a1, b1) = counts();
         let (a, b) = (a1 - a0, b1 - b0);
         println!("{}: {threads} thread(s), {} decode steps: {a} allocations ({b} bytes)", path.display(), steps.len());

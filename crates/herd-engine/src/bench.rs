@@ -8,11 +8,13 @@ use herd_llama::loader::ModelFiles;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
-/// One test: a prompt of `n_prompt` tokens (pp) or `n_gen` generated tokens (tg).
+/// One test: a prompt of `n_prompt` tokens (pp) or `n_gen` generated tokens (tg), after
+/// `n_depth` tokens already in the cache (llama-bench's `-d`: the cost of a long context).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchTest {
     pub n_prompt: usize,
     pub n_gen: usize,
+    pub n_depth: usize,
     pub n_threads: usize,
 }
 
@@ -29,6 +31,7 @@ pub struct BenchResult {
     pub n_threads: usize,
     pub n_prompt: usize,
     pub n_gen: usize,
+    pub n_depth: usize,
     pub avg_ns: u64,
     pub stddev_ns: u64,
     pub avg_ts: f64,
@@ -46,14 +49,28 @@ fn mean_sd(x: &[f64]) -> (f64, f64) {
 
 /// Runs `test` `reps` times (after one warm-up) on a generator made for it.
 pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -> Result<BenchResult, EngineError> {
-    let n_ctx = (test.n_prompt + test.n_gen).max(1);
+    let n_ctx = (test.n_depth + test.n_prompt + test.n_gen).max(1);
+    let max = files.config.max_ctx;
+    if n_ctx > max {
+        return Err(EngineError::Request(format!(
+            "the test needs {n_ctx} positions (depth {} + prompt {} + generation {}), more than the model's context of {max}; use smaller -d/-p/-n",
+            test.n_depth, test.n_prompt, test.n_gen
+        )));
+    }
     let mut g = Generator::new(files, n_ctx, test.n_threads)?;
     let vocab = files.config.vocab_size as u32;
     // llama-bench draws tokens with rand(); any fixed random draw is equivalent.
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut draw = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(0..vocab)).collect() };
+    // As llama-bench: each repetition starts from an empty cache, fills the depth
+    // untimed, then times the test on top of it.
     let mut once = |g: &mut Generator| -> Result<std::time::Duration, EngineError> {
-        if test.n_prompt > 0 { g.time_prefill(&draw(test.n_prompt)) } else { g.time_decode(&draw(test.n_gen)) }
+        let depth = draw(test.n_depth);
+        if test.n_prompt > 0 {
+            g.time_prefill(&depth, &draw(test.n_prompt))
+        } else {
+            g.time_decode(&depth, &draw(test.n_gen))
+        }
     };
     once(&mut g)?;
     let mut samples_ns = Vec::with_capacity(reps);
@@ -73,6 +90,7 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         n_threads: test.n_threads,
         n_prompt: test.n_prompt,
         n_gen: test.n_gen,
+        n_depth: test.n_depth,
         avg_ns: avg_ns as u64,
         stddev_ns: sd_ns as u64,
         avg_ts,

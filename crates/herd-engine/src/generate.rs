@@ -134,20 +134,22 @@ impl Generator {
         self.cached.clear();
     }
 
-    /// `herd bench`'s prompt test: `tokens` prefilled from an empty cache, in chunks,
-    /// logits for the last row (as llama-bench's pp test).
-    pub fn time_prefill(&mut self, tokens: &[u32]) -> Result<Duration, EngineError> {
+    /// `herd bench`'s prompt test: `tokens` prefilled in chunks, logits for the last row
+    /// (as llama-bench's pp test), after `depth` is fed untimed into an empty cache.
+    pub fn time_prefill(&mut self, depth: &[u32], tokens: &[u32]) -> Result<Duration, EngineError> {
         self.reset();
+        self.feed(depth)?;
         let t = Instant::now();
         self.feed(tokens)?;
         Ok(t.elapsed())
     }
 
-    /// `herd bench`'s generation test: `tokens` decoded one forward pass each from an
-    /// empty cache, every one computing the full logits row (as llama-bench's tg test,
-    /// which feeds tokens it picks rather than sampled ones).
-    pub fn time_decode(&mut self, tokens: &[u32]) -> Result<Duration, EngineError> {
+    /// `herd bench`'s generation test: `tokens` decoded one forward pass each, every one
+    /// computing the full logits row (as llama-bench's tg test, which feeds tokens it
+    /// picks rather than sampled ones), after `depth` is fed untimed into an empty cache.
+    pub fn time_decode(&mut self, depth: &[u32], tokens: &[u32]) -> Result<Duration, EngineError> {
         self.reset();
+        self.feed(depth)?;
         let t = Instant::now();
         for &tok in tokens {
             self.feed(std::slice::from_ref(&tok))?;

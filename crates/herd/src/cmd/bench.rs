@@ -20,14 +20,18 @@ pub struct BenchArgs {
     /// Generation lengths to time (comma-separated; 0 skips the generation tests).
     #[arg(short = 'n', long = "n-gen", value_delimiter = ',', default_value = "128")]
     pub n_gen: Vec<usize>,
+    /// Tokens already in the cache before each test, untimed (comma-separated), as
+    /// llama-bench's -d: how prompt and generation speed fall with a long context.
+    #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
+    pub n_depth: Vec<usize>,
     /// Thread counts (comma-separated; default: one per core).
     #[arg(short = 't', long = "threads", value_delimiter = ',')]
     pub threads: Vec<usize>,
     /// Repetitions of each test (after one warm-up run).
     #[arg(short = 'r', long = "repetitions", default_value_t = 5)]
     pub reps: usize,
-    /// Print llama-bench's JSON shape: an array with n_prompt, n_gen, n_threads,
-    /// avg_ts, stddev_ts, samples_ts, ... per test.
+    /// Print llama-bench's JSON shape: an array with n_prompt, n_gen, n_depth,
+    /// n_threads, avg_ts, stddev_ts, samples_ts, ... per test.
     #[arg(long)]
     pub json: bool,
 }
@@ -162,8 +166,11 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let mtype = model_type(&files);
     let mut tests = Vec::new();
     for &t in &threads {
-        tests.extend(a.n_prompt.iter().filter(|&&p| p > 0).map(|&p| BenchTest { n_prompt: p, n_gen: 0, n_threads: t }));
-        tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| BenchTest { n_prompt: 0, n_gen: n, n_threads: t }));
+        for &d in &a.n_depth {
+            let test = |n_prompt, n_gen| BenchTest { n_prompt, n_gen, n_depth: d, n_threads: t };
+            tests.extend(a.n_prompt.iter().filter(|&&p| p > 0).map(|&p| test(p, 0)));
+            tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| test(0, n)));
+        }
     }
     let mut results: Vec<BenchResult> = Vec::new();
     if !a.json {
@@ -173,7 +180,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     for t in tests {
         let r = bench::run(&files, t, a.reps, &mtype)?;
         if !a.json {
-            let test = if r.n_prompt > 0 { format!("pp{}", r.n_prompt) } else { format!("tg{}", r.n_gen) };
+            let mut test = if r.n_prompt > 0 { format!("pp{}", r.n_prompt) } else { format!("tg{}", r.n_gen) };
+            if r.n_depth > 0 {
+                test.push_str(&format!(" @ d{}", r.n_depth));
+            }
             println!(
                 "| {} | {:.2} MiB | {:.2} M | CPU | {} | {test} | {:.2} ± {:.2} |",
                 r.model_type,

@@ -137,6 +137,33 @@ fn bench_json_has_llama_bench_shape() {
     }
 }
 
+/// `herd bench -d` runs each test again after that many tokens in the cache, and says
+/// so in the JSON (`n_depth`, as llama-bench); a depth past the model's context is refused.
+#[test]
+fn bench_depth_runs_each_test_on_a_filled_cache() {
+    let model = herd_llama::testdata::require("tiny_llama31/model.gguf");
+    let path = model.to_str().expect("path");
+    let o = herd(&["bench", path, "-p", "8", "-n", "4", "-d", "0,40", "-t", "1", "-r", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let rows: Vec<(u64, u64, u64)> = v
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|t| {
+            (
+                t["n_depth"].as_u64().unwrap_or(99),
+                t["n_prompt"].as_u64().unwrap_or(99),
+                t["n_gen"].as_u64().unwrap_or(99),
+            )
+        })
+        .collect();
+    assert_eq!(rows, [(0, 8, 0), (0, 0, 4), (40, 8, 0), (40, 0, 4)]);
+    let o = herd(&["bench", path, "-p", "8", "-n", "0", "-d", "100000000", "-t", "1", "-r", "1"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("context"), "{}", stderr(&o));
+}
+
 /// `herd bench memory` measures a read bandwidth per thread count (the roofline's
 /// denominator) and refuses an empty buffer.
 #[test]
