@@ -370,9 +370,16 @@ mod avx2 {
         let mut x = [[_mm256_setzero_ps(); 8]; G];
         for t in (0..whole).step_by(8) {
             for i in 0..8 {
+                let row = h.row(t + i);
+                // The V pass reads each lane's rows 32 positions apart, a stride the
+                // hardware prefetchers do not follow; asking for each V row while its K
+                // row streams by has the head's V rows in cache by then.
+                for c in (0..hd).step_by(32) {
+                    _mm_prefetch::<_MM_HINT_T0>(h.v[row + c..].as_ptr() as *const i8);
+                }
                 // SAFETY: row t + i spans hd values inside the cache (asserted above); qh
                 // holds G heads.
-                let lanes = unsafe { score_lanes::<G>(h.k[h.row(t + i)..].as_ptr(), qp, hd, h.multi_row) };
+                let lanes = unsafe { score_lanes::<G>(h.k[row..].as_ptr(), qp, hd, h.multi_row) };
                 for (x, l) in x.iter_mut().zip(lanes) {
                     x[i] = l;
                 }
@@ -398,19 +405,27 @@ mod avx2 {
             }
         }
         // vacc[(g * 32 + lane) * hd + d]: lane = the position's ggml f16 lane (t mod 32),
-        // as in `attend_body`. Each lane's chain runs in registers over its positions, 32
-        // channels at a time (8 when the head size is not whole groups of 32).
+        // as in `attend_body`. Each lane's chain runs in registers over its positions, a
+        // few vectors of channels at a time: the G x W accumulators, the row's W vectors
+        // and the G broadcast probabilities must fit the 16 vector registers (a spilled
+        // accumulator puts a store and a reload in every step of its chain).
         s.vacc.clear();
         s.vacc.resize(G * 32 * hd, 0.0);
-        let w = if hd.is_multiple_of(32) { 32 } else { 8 };
+        let w = if G <= 2 && hd.is_multiple_of(32) {
+            4
+        } else if hd.is_multiple_of(16) {
+            2
+        } else {
+            1
+        };
         for lane in 0..len.min(32) {
-            for c0 in (0..hd).step_by(w) {
-                // SAFETY: rows lie inside the cache (asserted above); c0 + w <= hd.
+            for c0 in (0..hd).step_by(8 * w) {
+                // SAFETY: rows lie inside the cache (asserted above); c0 + 8 w <= hd.
                 unsafe {
-                    if w == 32 {
-                        v_lane::<G, 4>(h, &s.scores, lane, c0, hd, &mut s.vacc)
-                    } else {
-                        v_lane::<G, 1>(h, &s.scores, lane, c0, hd, &mut s.vacc)
+                    match w {
+                        4 => v_lane::<G, 4>(h, &s.scores, lane, c0, hd, &mut s.vacc),
+                        2 => v_lane::<G, 2>(h, &s.scores, lane, c0, hd, &mut s.vacc),
+                        _ => v_lane::<G, 1>(h, &s.scores, lane, c0, hd, &mut s.vacc),
                     }
                 }
             }
