@@ -7,6 +7,11 @@ cd "$(dirname "$0")/.."
 
 export HERD_HOME="${HERD_HOME:-$HOME/.cache/herd}"
 export CARGO_TERM_COLOR="${CARGO_TERM_COLOR:-never}"
+# CI builds everything from a cold target/: the release profile's line tables (kept in
+# Cargo.toml for profiling with perf) cost build and link time there and serve nothing.
+if [ "${CI:-}" = true ]; then
+    export CARGO_PROFILE_RELEASE_DEBUG="${CARGO_PROFILE_RELEASE_DEBUG:-0}"
+fi
 
 step() { printf '\n== %s ==\n' "$*"; }
 
