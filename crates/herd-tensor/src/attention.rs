@@ -360,8 +360,7 @@ mod avx2 {
         s.qh.clear();
         s.qh.extend(q.iter().map(|v| round_f16(*v)));
         let qp = s.qh.as_ptr();
-        // scores[g * len + t], head by head.
-        s.scores.clear();
+        // scores[g * len + t], head by head; every one is written below.
         s.scores.resize(G * len, 0.0);
         // Eight positions at a time, so that their reductions share vectors; the last
         // few one by one.
@@ -409,8 +408,12 @@ mod avx2 {
         // few vectors of channels at a time: the G x W accumulators, the row's W vectors
         // and the G broadcast probabilities must fit the 16 vector registers (a spilled
         // accumulator puts a store and a reload in every step of its chain).
-        s.vacc.clear();
+        // Lanes below `len` are all stored by `v_lane`; only the unused ones (a context
+        // under 32 positions) must read as zero, so the buffer is not cleared per call.
         s.vacc.resize(G * 32 * hd, 0.0);
+        for g in 0..G {
+            s.vacc[(g * 32 + len.min(32)) * hd..(g + 1) * 32 * hd].fill(0.0);
+        }
         let w = if G <= 2 && hd.is_multiple_of(32) {
             4
         } else if hd.is_multiple_of(16) {
