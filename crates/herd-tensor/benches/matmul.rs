@@ -46,7 +46,7 @@ fn main() {
     let mm = MatMul::new(threads);
     // The Q4_1 file's shapes, then the other types at one shape each: Q5_0 and Q6_K
     // are what Q4_K_M gives a 576-wide model, Q4_K needs 256-value rows (FFN down).
-    let shapes: [(&str, DType, usize, usize); 10] = [
+    let shapes: [(&str, DType, usize, usize); 11] = [
         ("wq 576x576", DType::Q4_1, 576, 576),
         ("wk 192x576", DType::Q4_1, 192, 576),
         ("gate 1536x576", DType::Q4_1, 1536, 576),
@@ -54,6 +54,7 @@ fn main() {
         ("output 49152x576", DType::Q8_0, 49152, 576),
         ("gate 1536x576", DType::Q5_0, 1536, 576),
         ("gate 1536x576", DType::F16, 1536, 576),
+        ("down 576x1536", DType::F16, 576, 1536),
         ("down 576x1536", DType::Q4K, 576, 1536),
         ("down 576x1536", DType::Q6K, 576, 1536),
         ("down 576x1536", DType::Q8_0, 576, 1536),

@@ -6,14 +6,16 @@
 //! from memory once per call however many tokens the batch holds (prefill, and the
 //! server's batched decode). For the 32-value block types, tokens go four at a time
 //! through a kernel that decodes each weight block once for eight tokens, over tiles
-//! of 32 tokens that stay in cache; the sums are the one-token kernel's, bit for bit,
-//! so a token's logits never depend on the batch it ran in.
+//! of 32 tokens that stay in cache; half weights (F16, BF16) go two rows by up to six
+//! tokens at a time. The sums are the one-token kernel's, bit for bit, so a token's
+//! logits never depend on the batch it ran in.
 
 use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
 use crate::qdot::{
-    Q8Quad, QuantActs, TOKEN_TILE, act_format, has_quad_kernel, q8_block, quantize_acts, vec_dot_quads, vec_dot_tokens,
+    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, has_quad_kernel, q8_block, quantize_acts,
+    vec_dot_half_pair, vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
@@ -64,10 +66,15 @@ pub struct MatMul {
 /// Quantized activations: tokens in whole groups of four (for the batched 32-value
 /// block kernel) as quads, `quads[g * blocks + i]` holding block `i` of tokens
 /// `4g..4g+4`; the other tokens as one `QuantActs` each, at their token index.
+///
+/// For half weights and four tokens or more, `grouped` also holds every token's
+/// activations as half bits in `group_half_acts`' order (token t at `t * cols`), for
+/// `vec_dot_half_pair`.
 #[derive(Default)]
 struct Acts {
     rows: Vec<QuantActs>,
     quads: Vec<Q8Quad>,
+    grouped: Vec<u16>,
 }
 
 impl std::fmt::Debug for MatMul {
@@ -129,7 +136,7 @@ impl MatMul {
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let rows = w.rows;
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        let Acts { rows: acts, quads } = &mut *guard;
+        let Acts { rows: acts, quads, grouped } = &mut *guard;
         if acts.len() < n_tok {
             acts.resize_with(n_tok, QuantActs::default);
         }
@@ -140,14 +147,28 @@ impl MatMul {
         let blocks = w.cols / w.dtype.block_len();
         quads.clear();
         quads.resize(groups * blocks, Q8Quad::default());
+        // Half weights go two rows at a time for four tokens or more, so that each
+        // activation load feeds two rows (`vec_dot_half_pair`).
+        let pairs = matches!(w.dtype, DType::F16 | DType::BF16) && n_tok >= 4;
+        if pairs && grouped.len() < n_tok * w.cols {
+            grouped.resize(n_tok * w.cols, 0);
+        }
         // Quantizing is a pass over all activations: on the pool too, a group of
         // four tokens (written straight into its quads) or a leftover token per task.
-        let (acts_at, quads_at) = (Disjoint(acts.as_mut_ptr()), Disjoint(quads.as_mut_ptr()));
+        let (acts_at, quads_at, grouped_at) =
+            (Disjoint(acts.as_mut_ptr()), Disjoint(quads.as_mut_ptr()), Disjoint(grouped.as_mut_ptr()));
         self.pool.run(groups + (n_tok - 4 * groups), &|k| {
             if k >= groups {
                 let t = 3 * groups + k;
                 // SAFETY: t < n_tok <= acts.len(), and token t belongs to this task only.
-                quantize_acts(fmt, &x[t * w.cols..(t + 1) * w.cols], unsafe { acts_at.at(t) });
+                let a = unsafe { acts_at.at(t) };
+                quantize_acts(fmt, &x[t * w.cols..(t + 1) * w.cols], a);
+                if pairs {
+                    // SAFETY: token t's `cols` values end at (t + 1) * cols <= n_tok *
+                    // cols <= grouped.len(), and are this task's only.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(grouped_at.at(t * w.cols), w.cols) };
+                    group_half_acts(w.dtype, &a.f32s, dst);
+                }
                 return;
             }
             for j in 0..4 {
@@ -163,6 +184,7 @@ impl MatMul {
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
         let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
+        let grouped = &grouped[..];
         let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
@@ -192,10 +214,27 @@ impl MatMul {
             // over tiles that stay in cache while the task runs down its rows.
             for tile in (4 * groups..n_tok).step_by(TOKEN_TILE) {
                 let end = (tile + TOKEN_TILE).min(n_tok);
-                let mut v = [0f32; TOKEN_TILE];
-                for r in my_rows.clone() {
-                    vec_dot_tokens(w.dtype, w.row(r), &acts[tile..end], &mut v[..end - tile]);
-                    v[..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
+                let mut v = [[0f32; TOKEN_TILE]; 2];
+                let mut r = my_rows.start;
+                if pairs {
+                    let mut xs: [&[u16]; TOKEN_TILE] = [&[]; TOKEN_TILE];
+                    for (k, x) in xs.iter_mut().take(end - tile).enumerate() {
+                        *x = &grouped[(tile + k) * w.cols..(tile + k + 1) * w.cols];
+                    }
+                    while r + 2 <= my_rows.end {
+                        let [v0, v1] = &mut v;
+                        let out = [&mut v0[..end - tile], &mut v1[..end - tile]];
+                        vec_dot_half_pair(w.dtype, [w.row(r), w.row(r + 1)], &xs[..end - tile], out);
+                        for (k, (a, b)) in v0.iter().zip(v1.iter()).take(end - tile).enumerate() {
+                            put(tile + k, r, *a);
+                            put(tile + k, r + 1, *b);
+                        }
+                        r += 2;
+                    }
+                }
+                for r in r..my_rows.end {
+                    vec_dot_tokens(w.dtype, w.row(r), &acts[tile..end], &mut v[0][..end - tile]);
+                    v[0][..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
                 }
             }
         });

@@ -93,28 +93,36 @@ fn f16_round(v: f32) -> f32 {
     f16::from_f32(v).to_f32()
 }
 
-/// Appends `x` rounded to f16 (to nearest even, as `half` and ggml's F16C path do)
-/// and back to f32: the activations of an F16 weight. In vectors where the CPU has
-/// F16C: it was 7% of an F16 prompt's time in scalar code.
-pub fn round_f16_into(x: &[f32], out: &mut Vec<f32>) {
+/// `out[i] = x[i]` rounded to f16 (to nearest even, as `half` and ggml's F16C path
+/// do) and back to f32: the activations of an F16 weight. In vectors where the CPU
+/// has F16C: it was 7% of an F16 prompt's time in scalar code.
+pub fn round_f16_into(x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "round_f16_into: lengths differ");
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2_fma() {
-        // SAFETY: AVX2, FMA and F16C are present (checked at run time).
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the lengths
+        // are equal (asserted).
         unsafe { avx2::round_f16_into(x, out) };
         return;
     }
-    out.extend(x.iter().map(|v| f16_round(*v)));
+    out.iter_mut().zip(x).for_each(|(o, v)| *o = f16_round(*v));
 }
 
 /// Quantizes `x` (a whole number of blocks) into `out`, replacing its contents.
 pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
-    out.f32s.clear();
     out.q8.clear();
     out.q8k.clear();
+    if matches!(fmt, ActFormat::F32 | ActFormat::F16 | ActFormat::BF16) {
+        // Every value is written below: resizing without clearing first zeroes only
+        // what grows (zeroing whole rows every call showed as memset in F16 prompts).
+        out.f32s.resize(x.len(), 0.0);
+    } else {
+        out.f32s.clear();
+    }
     match fmt {
-        ActFormat::F32 => out.f32s.extend_from_slice(x),
+        ActFormat::F32 => out.f32s.copy_from_slice(x),
         ActFormat::F16 => round_f16_into(x, &mut out.f32s),
-        ActFormat::BF16 => out.f32s.extend(x.iter().map(|v| bf16::from_f32(*v).to_f32())),
+        ActFormat::BF16 => out.f32s.iter_mut().zip(x).for_each(|(o, v)| *o = bf16::from_f32(*v).to_f32()),
         ActFormat::Q8_0 | ActFormat::Q8_1 => out.q8.extend(x.chunks_exact(32).map(q8_block)),
         ActFormat::Q8K => out.q8k.extend(x.chunks_exact(QK_K).map(q8k_block)),
     }
@@ -371,18 +379,98 @@ pub fn vec_dot_half(dtype: DType, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
     }
 }
 
+/// The lane-group order `vec_dot_half_pair` reads activations in: of the whole 32s,
+/// first values 32c .. 32c + 8 for every c, then 32c + 8 .. 32c + 16, and so on (ggml's
+/// four accumulator lane groups, each contiguous); the last partial 32 stays at the
+/// end as it is. `x` is already rounded to `dtype` (F16 or BF16, as `quantize_acts`
+/// leaves it), so storing its bits in `out` loses nothing and halves what the kernel
+/// reads.
+pub fn group_half_acts(dtype: DType, x: &[f32], out: &mut [u16]) {
+    assert_eq!(x.len(), out.len(), "group_half_acts: lengths differ");
+    #[cfg(target_arch = "x86_64")]
+    if dtype == DType::F16 && crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the lengths
+        // are equal (asserted).
+        unsafe { avx2::group_f16_acts(x, out) };
+        return;
+    }
+    // A BF16 value's bits are the top half of its f32's.
+    let bits = |v: f32| if dtype == DType::BF16 { (v.to_bits() >> 16) as u16 } else { f16::from_f32(v).to_bits() };
+    let n32 = x.len() / 32 * 32;
+    for (c, chunk) in x[..n32].chunks_exact(32).enumerate() {
+        for (j, part) in chunk.chunks_exact(8).enumerate() {
+            let at = j * n32 / 4 + 8 * c;
+            out[at..at + 8].iter_mut().zip(part).for_each(|(o, v)| *o = bits(*v));
+        }
+    }
+    out[n32..].iter_mut().zip(&x[n32..]).for_each(|(o, v)| *o = bits(*v));
+}
+
+/// Where `group_half_acts` puts value `i` of a row of `n` values.
+fn grouped_index(i: usize, n: usize) -> usize {
+    let n32 = n / 32 * 32;
+    if i >= n32 { i } else { (i / 8 % 4) * n32 / 4 + i / 32 * 8 + i % 8 }
+}
+
+/// `vec_dot_half` for two weight rows at once, on activations grouped by
+/// `group_half_acts`: `out[r][t] = dot(rows[r], xs[t])`, bit-identical to
+/// `vec_dot_half` of each row on the activations in order, and faster for four
+/// tokens or more (see `avx2::dot_half_pair`).
+pub fn vec_dot_half_pair(dtype: DType, rows: [&[u8]; 2], xs: &[&[u16]], out: [&mut [f32]; 2]) {
+    assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half_pair: {dtype:?} is not a half type");
+    assert!(rows[0].len() == rows[1].len(), "vec_dot_half_pair: rows of different lengths");
+    assert!(xs.len() <= TOKEN_TILE && out.iter().all(|o| o.len() == xs.len()), "vec_dot_half_pair: {} rows", xs.len());
+    assert!(
+        xs.iter().all(|x| 2 * x.len() == rows[0].len()),
+        "vec_dot_half_pair: activation length differs from the row"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); at most
+        // TOKEN_TILE grouped activation rows, each with one value per 2 bytes of
+        // either weight row, and an output per activation row (asserted above).
+        unsafe { avx2::dot_half_pair_tile(dtype == DType::BF16, rows, xs, out) };
+        return;
+    }
+    for (row, o) in rows.into_iter().zip(out) {
+        for (x, o) in xs.iter().zip(o.iter_mut()) {
+            *o = dot_half_grouped_portable(dtype, row, x);
+        }
+    }
+}
+
+/// `dot_half_portable` on activations grouped by `group_half_acts`.
+pub fn dot_half_grouped_portable(dtype: DType, row: &[u8], x: &[u16]) -> f32 {
+    let n = x.len();
+    let mut acc = [0f32; 32];
+    for (i, c) in row.chunks_exact(2).enumerate() {
+        let lane = crate::simd::ggml_f16_lane(i);
+        let xv = half_at(dtype, &x[grouped_index(i, n)].to_le_bytes());
+        acc[lane] = half_at(dtype, c).mul_add(xv, acc[lane]);
+    }
+    for i in n..n.next_multiple_of(32) {
+        let lane = crate::simd::ggml_f16_lane(i);
+        acc[lane] = 0f32.mul_add(0.0, acc[lane]);
+    }
+    crate::simd::reduce_ggml_f16_lanes(&acc)
+}
+
+/// One F16 or BF16 value from its two little-endian bytes.
+fn half_at(dtype: DType, c: &[u8]) -> f32 {
+    if dtype == DType::F16 {
+        f16::from_le_bytes([c[0], c[1]]).to_f32()
+    } else {
+        bf16::from_le_bytes([c[0], c[1]]).to_f32()
+    }
+}
+
 /// The portable reference of the half-weight dot: `simd::dot_ggml_f16_order` of the
 /// converted row with `x`, converting as it goes (no buffer to allocate).
 pub fn dot_half_portable(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
     let mut acc = [0f32; 32];
     for (i, (c, xv)) in row.chunks_exact(2).zip(x).enumerate() {
-        let w = if dtype == DType::F16 {
-            f16::from_le_bytes([c[0], c[1]]).to_f32()
-        } else {
-            bf16::from_le_bytes([c[0], c[1]]).to_f32()
-        };
         let lane = crate::simd::ggml_f16_lane(i);
-        acc[lane] = w.mul_add(*xv, acc[lane]);
+        acc[lane] = half_at(dtype, c).mul_add(*xv, acc[lane]);
     }
     // The vector code's zero padding: 0 * 0 + (-0.0) is +0.0.
     for i in x.len()..x.len().next_multiple_of(32) {
@@ -1082,8 +1170,7 @@ mod avx2 {
     fn half8(bf: bool, p: &[u8]) -> __m256 {
         assert!(p.len() >= 16);
         // SAFETY: 16 readable bytes (asserted).
-        let h = unsafe { _mm_loadu_si128(p.as_ptr() as *const __m128i) };
-        if bf { _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) } else { _mm256_cvtph_ps(h) }
+        unsafe { half8_at(bf, p.as_ptr()) }
     }
 
     /// `super::vec_dot_half` in vectors, three activation rows at a time: per 32
@@ -1111,6 +1198,42 @@ mod avx2 {
                     2 => dot_half_rows::<2>(bf, row, x, o),
                     _ => dot_half_rows::<1>(bf, row, x, o),
                 }
+            }
+            t += k;
+        }
+    }
+
+    /// `super::vec_dot_half_pair`: the tokens split into as few tiles of at most six
+    /// as will do, of even sizes (seven go as four and three: eight accumulator chains
+    /// or more hide the FMA latency).
+    ///
+    /// # Safety
+    /// As `dot_half_pair`, for any number of rows up to `TOKEN_TILE`, with an output
+    /// per row in each of `out`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn dot_half_pair_tile(bf: bool, rows: [&[u8]; 2], xs: &[&[u16]], out: [&mut [f32]; 2]) {
+        let [o0, o1] = out;
+        let mut t = 0;
+        while t < xs.len() {
+            let left = xs.len() - t;
+            let k = left.div_ceil(left.div_ceil(6));
+            let x = &xs[t..t + k];
+            macro_rules! pair {
+                ($k:literal) => {{
+                    let mut v = [[0f32; $k]; 2];
+                    // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
+                    unsafe { dot_half_pair::<$k>(bf, rows, x, &mut v) };
+                    o0[t..t + $k].copy_from_slice(&v[0]);
+                    o1[t..t + $k].copy_from_slice(&v[1]);
+                }};
+            }
+            match k {
+                6 => pair!(6),
+                5 => pair!(5),
+                4 => pair!(4),
+                3 => pair!(3),
+                2 => pair!(2),
+                _ => pair!(1),
             }
             t += k;
         }
@@ -1154,24 +1277,161 @@ mod avx2 {
         }
     }
 
+    /// Two weight rows against `T` activation rows (T <= 6) in ggml's f16 order,
+    /// one accumulator lane group at a time. ggml's order gives each (row, token) four
+    /// 8-lane accumulators, lane group j taking values 32c + 8j .. 32c + 8j + 8 of
+    /// every 32; a register tile of one row by three tokens (`dot_half_rows`) is all
+    /// that four accumulators each allow, and it converts a weight slice for every
+    /// three multiply-adds and loads an activation slice for each one. Running the
+    /// four lane groups as four passes over the row leaves one accumulator per
+    /// (row, token), so two rows by six tokens fit the 16 registers: a weight slice is
+    /// converted once for six multiply-adds and an activation slice loaded once for
+    /// two. The activations come grouped by lane group (`group_half_acts`), so a pass
+    /// reads them contiguously: read in place, a pass would take 32 bytes of every
+    /// 128, and that stride measured up to half as fast at 2,048 columns. They come as
+    /// half values too, converted like the weights: a tile of f32 activations
+    /// outgrows the L1 cache at 1,536 columns, and the L2 cache cannot feed the
+    /// multiply-adds six f32 slices per twelve. Each
+    /// accumulator still sees its values in ggml's order (the last partial 32
+    /// zero-padded at the end of its pass), so the bits are `dot_half_rows`'.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; both rows have the same length, every
+    /// `xs[t]` holds `rows[0].len() / 2` values grouped by `group_half_acts`, and `T`
+    /// is what `xs` holds.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn dot_half_pair<const T: usize>(bf: bool, rows: [&[u8]; 2], xs: &[&[u16]], out: &mut [[f32; T]; 2]) {
+        // SAFETY (the four passes): forwarded from the caller.
+        // (Four calls rather than a loop into a zeroed array: that zeroing was a memset
+        // of 1.5 KB per call, 3% of an F16 prompt.)
+        let lanes = unsafe {
+            [
+                half_pass::<T>(bf, rows, xs, 0),
+                half_pass::<T>(bf, rows, xs, 1),
+                half_pass::<T>(bf, rows, xs, 2),
+                half_pass::<T>(bf, rows, xs, 3),
+            ]
+        };
+        for r in 0..2 {
+            for t in 0..T {
+                out[r][t] = reduce_f16_order([lanes[0][r][t], lanes[1][r][t], lanes[2][r][t], lanes[3][r][t]]);
+            }
+        }
+    }
+
+    /// Lane group `j`'s accumulators of `dot_half_pair`, `[row][token]`.
+    ///
+    /// # Safety
+    /// As `dot_half_pair`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn half_pass<const T: usize>(bf: bool, rows: [&[u8]; 2], xs: &[&[u16]], j: usize) -> [[__m256; T]; 2] {
+        let n = rows[0].len() / 2;
+        let n32 = n / 32 * 32;
+        let wp: [*const u8; 2] = [rows[0].as_ptr(), rows[1].as_ptr()];
+        let xp: [*const u8; T] = std::array::from_fn(|t| xs[t].as_ptr() as *const u8);
+        let mut acc = [[_mm256_setzero_ps(); T]; 2];
+        // i walks the row's values of lane group j, k the same values in `xs`.
+        let (mut i, mut k) = (8 * j, j * n32 / 4);
+        while i < n32 {
+            // SAFETY: i + 8 <= n32 <= n, so 16 bytes at 2i are inside each row, and
+            // k + 8 <= (j + 1) * n32 / 4 <= n, so 16 bytes at 2k inside each `xs[t]`
+            // (caller).
+            unsafe {
+                let w0 = half8_at(bf, wp[0].add(2 * i));
+                let w1 = half8_at(bf, wp[1].add(2 * i));
+                for t in 0..T {
+                    let x = half8_at(bf, xp[t].add(2 * k));
+                    acc[0][t] = _mm256_fmadd_ps(w0, x, acc[0][t]);
+                    acc[1][t] = _mm256_fmadd_ps(w1, x, acc[1][t]);
+                }
+            }
+            i += 32;
+            k += 8;
+        }
+        if n32 < n {
+            // The last partial 32 (left in place by the grouping), zero-padded: this
+            // pass's 8 of it.
+            let (lo, hi) = ((n32 + 8 * j).min(n), (n32 + 8 * j + 8).min(n));
+            let mut w = [[0u8; 16]; 2];
+            for r in 0..2 {
+                w[r][..2 * (hi - lo)].copy_from_slice(&rows[r][2 * lo..2 * hi]);
+            }
+            let w = [half8(bf, &w[0]), half8(bf, &w[1])];
+            for t in 0..T {
+                let mut x = [0u8; 16];
+                for (b, v) in x.chunks_exact_mut(2).zip(&xs[t][lo..hi]) {
+                    b.copy_from_slice(&v.to_le_bytes());
+                }
+                let x = half8(bf, &x);
+                for r in 0..2 {
+                    acc[r][t] = _mm256_fmadd_ps(w[r], x, acc[r][t]);
+                }
+            }
+        }
+        acc
+    }
+
+    /// `simd::reduce_ggml_f16_lanes` in vectors, as ggml's `GGML_F32x8_REDUCE` does it:
+    /// (a0 + a2) + (a1 + a3), the two halves added, then two horizontal adds.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn reduce_f16_order(a: [__m256; 4]) -> f32 {
+        let x = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
+        let t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
+        let t1 = _mm_hadd_ps(t0, t0);
+        _mm_cvtss_f32(_mm_hadd_ps(t1, t1))
+    }
+
+    /// `half8` from a raw pointer, for the pass kernel's unchecked loop.
+    ///
+    /// # Safety
+    /// 16 bytes are readable at `p`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn half8_at(bf: bool, p: *const u8) -> __m256 {
+        // SAFETY: forwarded from the caller.
+        let h = unsafe { _mm_loadu_si128(p as *const __m128i) };
+        if bf { _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16)) } else { _mm256_cvtph_ps(h) }
+    }
+
     /// `super::round_f16_into` in vectors: F16C's conversion rounds to nearest even,
     /// as the `half` crate does.
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C.
+    /// The CPU must support AVX2, FMA and F16C; `dst` is as long as `x`.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn round_f16_into(x: &[f32], out: &mut Vec<f32>) {
+    pub unsafe fn round_f16_into(x: &[f32], dst: &mut [f32]) {
         let n8 = x.len() / 8 * 8;
-        let start = out.len();
-        out.resize(start + x.len(), 0.0);
-        let dst = &mut out[start..];
         for i in (0..n8).step_by(8) {
             let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(load8(&x[i..]));
-            // SAFETY: i + 8 <= n8 <= dst.len().
+            // SAFETY: i + 8 <= n8 <= dst.len() (equal lengths: caller).
             unsafe { _mm256_storeu_ps(dst.as_mut_ptr().add(i), _mm256_cvtph_ps(h)) };
         }
         for i in n8..x.len() {
             dst[i] = super::f16_round(x[i]);
+        }
+    }
+
+    /// `super::group_half_acts` for F16, converting eight values at a time (the
+    /// software conversion was 4% of an F16 prompt).
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `out` is as long as `x`.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn group_f16_acts(x: &[f32], out: &mut [u16]) {
+        let n32 = x.len() / 32 * 32;
+        for (c, chunk) in x[..n32].chunks_exact(32).enumerate() {
+            for j in 0..4 {
+                let h = _mm256_cvtps_ph::<_MM_FROUND_TO_NEAREST_INT>(load8(&chunk[8 * j..]));
+                let at = j * n32 / 4 + 8 * c;
+                assert!(at + 8 <= out.len());
+                // SAFETY: 8 writable u16 at `at` (asserted).
+                unsafe { _mm_storeu_si128(out.as_mut_ptr().add(at) as *mut __m128i, h) };
+            }
+        }
+        for (o, v) in out[n32..].iter_mut().zip(&x[n32..]) {
+            *o = half::f16::from_f32(*v).to_bits();
         }
     }
 

@@ -120,14 +120,17 @@ fn simd_activation_quantizer_equals_portable() {
 
 /// A token's output does not depend on the batch it came in: every token count,
 /// whatever mix of four-token groups (the quad kernels, tiled) and leftover tokens it
-/// makes, gives each token exactly the bits of a one-token `vec_dot`.
+/// makes, gives each token exactly the bits of a one-token `vec_dot`. (For the half
+/// types: row pairs by tiles of four to six tokens, the leftover tokens, and an odd
+/// last row.)
 #[test]
 fn batched_matmul_equals_one_token_dots_bit_for_bit() {
     use herd_tensor::qdot::{QuantActs, act_format, quantize_acts, vec_dot};
     let mut rng = StdRng::seed_from_u64(17);
     let mm = MatMul::new(2);
-    for dtype in ALL {
-        let (rows, cols) = (37, 256);
+    // 100 columns: the half types' last partial 32 (zero-padded in ggml's order).
+    for (dtype, cols) in ALL.into_iter().map(|d| (d, 256)).chain([(DType::F16, 100), (DType::BF16, 100)]) {
+        let rows = 37;
         let data = random_blocks(dtype, rows, cols, &mut rng);
         let w = WeightRef::new(dtype, rows, cols, &data).expect("valid weight");
         for n_tok in [1usize, 3, 4, 6, 8, 12, 37, 71] {
@@ -345,7 +348,7 @@ fn f16_activation_rounding_equals_half_crate() {
         (half::f16::from_bits(0x3c00 + 2 * i).to_f32() + half::f16::from_bits(0x3c01 + 2 * i).to_f32()) / 2.0
     }));
     x.extend([0.0, -0.0, f32::INFINITY, f32::NEG_INFINITY, 65519.0, 65520.0, -65520.0, 1e-8, -1e-8]);
-    let mut fast = Vec::new();
+    let mut fast = vec![0f32; x.len()];
     herd_tensor::qdot::round_f16_into(&x, &mut fast);
     for (v, f) in x.iter().zip(&fast) {
         let want = half::f16::from_f32(*v).to_f32();
@@ -354,7 +357,8 @@ fn f16_activation_rounding_equals_half_crate() {
 }
 
 /// The AVX2 half-float row dots are bit-identical to the portable path, which is
-/// ggml's f16 dot order over the converted row.
+/// ggml's f16 dot order over the converted row, and so is the portable dot over the
+/// activations grouped for the two-row kernel.
 #[test]
 fn simd_half_dots_equal_portable_bit_for_bit() {
     use herd_tensor::qdot::{QuantActs, act_format, quantize_acts, vec_dot};
@@ -372,6 +376,11 @@ fn simd_half_dots_equal_portable_bit_for_bit() {
             let slow = herd_tensor::simd::dot_ggml_f16_order(&w, &acts.f32s);
             let portable = herd_tensor::qdot::dot_half_portable(dtype, &data, &acts.f32s);
             assert_eq!(slow.to_bits(), portable.to_bits(), "{dtype:?} cols {cols}: portable {portable}");
+            // The same dot on the activations grouped for the two-row kernel.
+            let mut grouped = vec![0u16; cols];
+            herd_tensor::qdot::group_half_acts(dtype, &acts.f32s, &mut grouped);
+            let from_grouped = herd_tensor::qdot::dot_half_grouped_portable(dtype, &data, &grouped);
+            assert_eq!(from_grouped.to_bits(), portable.to_bits(), "{dtype:?} cols {cols}: grouped {from_grouped}");
             assert_eq!(fast.to_bits(), slow.to_bits(), "{dtype:?} cols {cols}: {fast} vs {slow}");
         }
     }
