@@ -6,6 +6,7 @@
 
 use herd_lab::eval::backend::{GenRequest, Response};
 use herd_lab::eval::score::bfcl::{ast_check, decode_llama31, py_eq};
+use herd_lab::eval::score::bfcl_types::{Conv, java_convert, js_convert};
 use herd_lab::eval::tasks::{self, DataSource, Request, Scored, Task};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
@@ -13,7 +14,8 @@ use std::io::Write;
 use std::path::Path;
 use std::sync::OnceLock;
 
-const CATEGORIES: [&str; 4] = ["simple_python", "multiple", "parallel", "parallel_multiple"];
+const CATEGORIES: [&str; 6] =
+    ["simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple"];
 
 fn fixture() -> &'static Vec<Value> {
     static F: OnceLock<Vec<Value>> = OnceLock::new();
@@ -59,6 +61,53 @@ fn herd_agrees_with_bfcls_ast_checker_on_every_case() {
         assert!(per_category.get(cat).copied().unwrap_or(0) >= 50, "too few {cat} cases: {per_category:?}");
     }
     assert!(wrong.is_empty(), "{} of {} cases differ:\n{}", wrong.len(), rows("case").count(), wrong.join("\n"));
+}
+
+/// The same Python value: equal (`py_eq`) and of the same types all the way down, so an
+/// int is not taken for a float or a bool.
+fn same_value(a: &Value, b: &Value) -> bool {
+    let kind = |v: &Value| match v {
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+        Value::Null => "none",
+    };
+    kind(a) == kind(b)
+        && py_eq(a, b)
+        && match (a, b) {
+            (Value::Array(x), Value::Array(y)) => x.iter().zip(y).all(|(p, q)| same_value(p, q)),
+            (Value::Object(x), Value::Object(y)) => x.iter().all(|(k, v)| y.get(k).is_some_and(|w| same_value(v, w))),
+            _ => true,
+        }
+}
+
+/// BFCL's Java and JavaScript type converters on the fixture's strings (their regular
+/// expressions' corners: a final newline, lazy matches, int() and float() spellings,
+/// nesting): herd's port gives the same value, or raises where the reference raises.
+#[test]
+fn java_and_javascript_values_convert_as_bfcls_converters_do() {
+    let mut wrong = Vec::new();
+    let mut n = 0;
+    for c in rows("convert") {
+        n += 1;
+        let (ty, input) = (c["type"].as_str().unwrap_or_default(), c["input"].as_str().unwrap_or_default());
+        let nested = c["nested"].as_str();
+        let got =
+            if c["lang"] == json!("java") { java_convert(input, ty, nested) } else { js_convert(input, ty, nested) };
+        let ok = match (&got, c.get("output")) {
+            (Ok(v), Some(want)) => same_value(v, want),
+            (Err(Conv::Raises(_)), None) => c.get("raises").is_some(),
+            _ => false,
+        };
+        if !ok {
+            wrong.push(format!("{} {ty} {nested:?} {input:?}: herd {got:?}, BFCL {c}", c["lang"]));
+        }
+    }
+    assert!(n >= 150, "only {n} converter cases");
+    assert!(wrong.is_empty(), "{} of {n} conversions differ:\n{}", wrong.len(), wrong.join("\n"));
 }
 
 #[test]
@@ -139,18 +188,17 @@ fn write_wheel(path: &Path, files: &[(String, String)]) {
 }
 
 /// A right answer for a document as Llama 3.1 writes calls (`;`-separated JSON objects): a
-/// decoded output BFCL's checker accepted for it.
-fn right_answer(doc: &Value) -> String {
-    let case = rows("case")
-        .find(|c| c["id"] == doc["id"] && c["valid"] == json!(true))
-        .unwrap_or_else(|| panic!("no valid case for {}", doc["id"]));
+/// decoded output BFCL's checker accepted for it, if any did (a few Java entries cannot be
+/// passed: an `any` list item converts to a string, and their answers hold numbers).
+fn right_answer(doc: &Value) -> Option<String> {
+    let case = rows("case").find(|c| c["id"] == doc["id"] && c["valid"] == json!(true))?;
     let calls: Vec<String> = slice(&case["decoded"])
         .iter()
         .filter_map(Value::as_object)
         .flat_map(|m| m.iter())
         .map(|(name, args)| json!({"name": name, "parameters": args}).to_string())
         .collect();
-    calls.join("; ")
+    Some(calls.join("; "))
 }
 
 fn answer(text: &str) -> Vec<Response> {
@@ -180,38 +228,58 @@ fn the_bfcl_task_reads_the_wheel_and_scores_answers() {
     let docs = task.load(&DataSource { dir: None, fetched: vec![("bfcl", wheel)] }).expect("the wheel loads");
     assert_eq!(docs.len(), entries().len());
     let mut scored: Vec<Scored> = Vec::new();
+    let mut unpassable = 0;
     for (i, d) in docs.iter().enumerate() {
         let reqs = task.requests(d, 0).expect("a request");
         let g = gen_req(&reqs);
         assert_eq!((g.messages.len(), g.messages[0].role.as_str(), g.max_tokens), (2, "system", 4096));
-        assert!(g.messages[1].content.contains("Note that the provided function is in Python 3 syntax."));
-        let right = task.score(d, &answer(&right_answer(d)));
-        assert_eq!(right.score, 1.0, "{}: {} -> {}", d["id"], right_answer(d), right.extracted);
+        let hint = match d["category"].as_str() {
+            Some("simple_java") => "Note that the provided function is in Java 8 SDK syntax.",
+            Some("simple_javascript") => "Note that the provided function is in JavaScript syntax.",
+            _ => "Note that the provided function is in Python 3 syntax.",
+        };
+        assert!(g.messages[1].content.contains(hint), "{}", d["id"]);
         let wrong = task.score(d, &answer("I cannot call any of these functions."));
         assert_eq!(wrong.score, 0.0);
         assert!(wrong.extracted.starts_with("[ast_decoder:decoder_failed]"), "{}", wrong.extracted);
-        // Every second document right: each category at 50% or so, the macro average over 4.
+        let Some(text) = right_answer(d) else {
+            unpassable += 1;
+            scored.push(wrong);
+            continue;
+        };
+        let right = task.score(d, &answer(&text));
+        assert_eq!(right.score, 1.0, "{}: {text} -> {}", d["id"], right.extracted);
+        // Every second document right: each category at 50% or so.
         scored.push(if i % 2 == 0 { right } else { wrong });
     }
     let refs: Vec<&Value> = docs.iter().collect();
     let s: Vec<&Scored> = scored.iter().collect();
     let agg = task.aggregate(&refs, &s);
-    assert_eq!(agg.breakdown.iter().filter(|(k, _)| CATEGORIES.contains(&k.as_str())).count(), 4);
-    let mean4 =
-        agg.breakdown.iter().filter(|(k, _)| CATEGORIES.contains(&k.as_str())).map(|(_, v)| v).sum::<f64>() / 4.0;
-    assert!((agg.score - mean4).abs() < 1e-12);
+    assert_eq!(agg.breakdown.iter().filter(|(k, _)| CATEGORIES.contains(&k.as_str())).count(), 6);
+    // BFCL's summary: simple is the mean of its three languages, then the mean of four.
+    let part = |k: &str| agg.breakdown.iter().find(|(c, _)| c == k).map(|(_, v)| *v).expect("a category");
+    let simple = (part("simple_python") + part("simple_java") + part("simple_javascript")) / 3.0;
+    assert!((part("simple") - simple).abs() < 1e-12);
+    let mean4 = (simple + part("multiple") + part("parallel") + part("parallel_multiple")) / 4.0;
+    assert!((agg.score - mean4).abs() < 1e-12, "{} vs {mean4}", agg.score);
     // Each category's number is its share of right (even-indexed) documents, counted
     // here from the documents rather than from the aggregate.
+    assert!(unpassable <= 2, "{unpassable} entries without a passing case");
     for cat in CATEGORIES {
         let of_cat: Vec<usize> = (0..docs.len()).filter(|&i| docs[i]["category"] == json!(cat)).collect();
-        let want = of_cat.iter().filter(|&&i| i % 2 == 0).count() as f64 / of_cat.len() as f64;
+        let want = of_cat.iter().filter(|&&i| scored[i].score == 1.0).count() as f64 / of_cat.len() as f64;
+        assert!(
+            of_cat
+                .iter()
+                .all(|&i| scored[i].score == f64::from(u8::from(i % 2 == 0 && right_answer(&docs[i]).is_some())))
+        );
         let got = agg.breakdown.iter().find(|(k, _)| k == cat).map(|(_, v)| *v);
         assert_eq!(got, Some(want), "{cat}");
     }
 }
 
 /// The real wheel, fetched as `herd eval bfcl` fetches it (pip, once; then the cache):
-/// all 1000 entries of the four categories load and make requests.
+/// all 1150 entries of the six categories load and make requests.
 #[test]
 fn the_real_bfcl_wheel_loads() {
     let wheel = herd_engine::catalog::fetch_wheel(&herd_engine::catalog::BFCL, |_| {})
@@ -222,15 +290,21 @@ fn the_real_bfcl_wheel_loads() {
         *n.entry(d["category"].as_str().unwrap_or_default()).or_default() += 1;
         bfcl().requests(d, 0).expect("every entry makes a request");
     }
-    let want: BTreeMap<&str, usize> =
-        [("multiple", 200), ("parallel", 200), ("parallel_multiple", 200), ("simple_python", 400)].into();
+    let want: BTreeMap<&str, usize> = [
+        ("multiple", 200),
+        ("parallel", 200),
+        ("parallel_multiple", 200),
+        ("simple_java", 100),
+        ("simple_javascript", 50),
+        ("simple_python", 400),
+    ]
+    .into();
     assert_eq!(n, want);
-    // Interleaved, so that `--limit 8` samples every category twice.
-    let first: Vec<&str> = docs[..8].iter().map(|d| d["category"].as_str().unwrap_or_default()).collect();
-    let four = ["simple_python", "multiple", "parallel", "parallel_multiple"];
-    assert_eq!(first, [four, four].concat());
+    // Interleaved, so that `--limit 12` samples every category twice.
+    let first: Vec<&str> = docs[..12].iter().map(|d| d["category"].as_str().unwrap_or_default()).collect();
+    assert_eq!(first, [CATEGORIES, CATEGORIES].concat());
     assert_eq!(docs[0]["id"], "simple_python_0");
-    assert_eq!(docs[4]["id"], "simple_python_1");
+    assert_eq!(docs[6]["id"], "simple_python_1");
 }
 
 // ---------------------------------------------------------------------------------------

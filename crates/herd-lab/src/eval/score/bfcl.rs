@@ -1,5 +1,6 @@
 //! BFCL's AST checker (`bfcl-eval==2026.3.23`, `bfcl_eval/eval_checker/ast_eval/ast_checker.py`)
-//! for the Python categories, ported in behaviour: which calls are valid, and the reference's
+//! for the Python, Java and JavaScript categories, ported in behaviour (the Java and
+//! JavaScript values go through [`super::bfcl_types`] first): which calls are valid, and the reference's
 //! `error_type` for the first failure it meets. Also the decoding of Llama 3.1 output into
 //! BFCL's decoded form `[{name: {arg: value}}]`.
 //!
@@ -13,6 +14,7 @@
 //! possible answer that is not a list), herd returns an invalid verdict with error type
 //! `herd:reference_would_raise`; the shipped data never gets there.
 
+use super::bfcl_types::{Conv, java_convert, js_convert};
 use serde_json::{Map, Value};
 
 /// Whether one decoded model output passes, and the reference's error type when it does not.
@@ -36,6 +38,8 @@ impl Verdict {
 }
 
 const RAISES: &str = "herd:reference_would_raise";
+/// A converted Java/JavaScript value Python holds and JSON cannot (see `bfcl_types`).
+const UNREPRESENTABLE: &str = "herd:unrepresentable_value";
 
 // ---------------------------------------------------------------------------------------
 // Python object semantics on JSON values
@@ -50,6 +54,8 @@ enum PyType {
     Str,
     List,
     Dict,
+    /// Only ever expected (Java's `Set`, whose conversion the reference does not implement).
+    Set,
 }
 
 fn py_type(v: &Value) -> PyType {
@@ -76,6 +82,53 @@ fn schema_type(name: &str) -> Option<PyType> {
         "dict" => PyType::Dict,
         _ => return None,
     })
+}
+
+/// The language of a category, as BFCL's `is_java` / `is_js` tell it from the name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Language {
+    Python,
+    Java,
+    JavaScript,
+}
+
+impl Language {
+    pub fn of(category: &str) -> Self {
+        if category.contains("javascript") {
+            Language::JavaScript
+        } else if category.contains("java") {
+            Language::Java
+        } else {
+            Language::Python
+        }
+    }
+
+    /// The Python type a parameter's declared type asks for: `PYTHON_TYPE_MAPPING`,
+    /// `JAVA_TYPE_CONVERSION` or `JS_TYPE_CONVERSION`.
+    fn type_of(self, name: &str) -> Option<PyType> {
+        match self {
+            Language::Python => schema_type(name),
+            Language::Java => Some(match name {
+                "byte" | "short" | "integer" | "long" => PyType::Int,
+                "float" | "double" => PyType::Float,
+                "boolean" => PyType::Bool,
+                "char" | "String" | "any" => PyType::Str,
+                "Array" | "ArrayList" | "Queue" | "Stack" => PyType::List,
+                "Set" => PyType::Set,
+                "HashMap" | "Hashtable" => PyType::Dict,
+                _ => return None,
+            }),
+            Language::JavaScript => Some(match name {
+                "String" | "any" => PyType::Str,
+                "integer" | "Bigint" => PyType::Int,
+                "float" => PyType::Float,
+                "Boolean" => PyType::Bool,
+                "dict" => PyType::Dict,
+                "array" => PyType::List,
+                _ => return None,
+            }),
+        }
+    }
 }
 
 /// A number as Python's numeric tower sees it (bool is 0 or 1).
@@ -299,7 +352,7 @@ fn find_description<'a>(functions: &'a [Value], name: &str) -> Option<&'a Value>
 
 /// `simple_function_checker`: one call (`{name: {arg: value}}`) against one possible answer
 /// (`{name: {arg: [possible values]}}`) for the function `description`.
-fn simple_function_checker(description: &Value, call: &Map<String, Value>, answer: &Value) -> Verdict {
+fn simple_function_checker(description: &Value, call: &Map<String, Value>, answer: &Value, lang: Language) -> Verdict {
     let Some(answer) = answer.as_object().and_then(|m| m.values().next()).and_then(Value::as_object) else {
         return Verdict::fail(RAISES, "a possible answer is not {name: {param: [values]}}");
     };
@@ -330,24 +383,53 @@ fn simple_function_checker(description: &Value, call: &Map<String, Value>, answe
             return Verdict::fail(RAISES, format!("the possible values of {param:?} are not a list"));
         };
         let type_name = details.get("type").and_then(Value::as_str).unwrap_or_default();
-        let Some(expected) = schema_type(type_name) else {
+        let Some(expected) = lang.type_of(type_name) else {
             return Verdict::fail(RAISES, format!("unknown parameter type {type_name:?}"));
         };
-        let nested = if matches!(type_name, "array" | "tuple") {
-            let item = details.pointer("/items/type").and_then(Value::as_str).unwrap_or_default();
-            match schema_type(item) {
+        // The reference checks that a Java/JavaScript value is a string before it looks
+        // up the items' type.
+        if lang != Language::Python && !value.is_string() {
+            let error_type = if lang == Language::Java { "type_error:java" } else { "type_error:js" };
+            return Verdict::fail(error_type, format!("{param:?} is not written as a string: {value}"));
+        }
+        // Which declared types have their items' type checked too.
+        let listed = match lang {
+            Language::Python => matches!(type_name, "array" | "tuple"),
+            _ => matches!(type_name, "Array" | "ArrayList" | "array"),
+        };
+        let item = details.pointer("/items/type").and_then(Value::as_str);
+        let nested = if listed {
+            match item.and_then(|i| lang.type_of(i)) {
                 Some(t) => Some(t),
                 None => return Verdict::fail(RAISES, format!("unknown item type {item:?}")),
             }
         } else {
             None
         };
-        // Python's own int → float promotion, which the reference allows for floats.
-        let value = match value {
-            Value::Number(n) if type_name == "float" && !n.is_f64() => {
-                serde_json::Number::from_f64(n.as_f64().unwrap_or_default()).map_or(value.clone(), Value::Number)
+        let value = match lang {
+            // Python's own int → float promotion, which the reference allows for floats.
+            Language::Python => match value {
+                Value::Number(n) if type_name == "float" && !n.is_f64() => {
+                    serde_json::Number::from_f64(n.as_f64().unwrap_or_default()).map_or(value.clone(), Value::Number)
+                }
+                v => v.clone(),
+            },
+            // Java and JavaScript values are written as strings and converted to the
+            // declared type (a string that does not parse stays a string).
+            Language::Java | Language::JavaScript => {
+                let s = value.as_str().unwrap_or_default();
+                let item = if listed { item } else { None };
+                let converted = if lang == Language::Java {
+                    java_convert(s, type_name, item)
+                } else {
+                    js_convert(s, type_name, item)
+                };
+                match converted {
+                    Ok(v) => v,
+                    Err(Conv::Raises(why)) => return Verdict::fail(RAISES, why),
+                    Err(Conv::Unrepresentable(what)) => return Verdict::fail(UNREPRESENTABLE, what),
+                }
             }
-            v => v.clone(),
         };
         let tc = type_checker(&value, choices, expected, nested);
         if !tc.valid {
@@ -385,7 +467,7 @@ fn simple_function_checker(description: &Value, call: &Map<String, Value>, answe
 
 /// `parallel_function_checker_no_order`: every expected call, in order, takes the first
 /// unmatched model call that passes for it.
-fn parallel_no_order(functions: &[Value], calls: &[&Map<String, Value>], answers: &[Value]) -> Verdict {
+fn parallel_no_order(functions: &[Value], calls: &[&Map<String, Value>], answers: &[Value], lang: Language) -> Verdict {
     if calls.len() != answers.len() {
         return Verdict::fail("parallel_function_checker_no_order:wrong_count", "wrong number of functions");
     }
@@ -395,8 +477,8 @@ fn parallel_no_order(functions: &[Value], calls: &[&Map<String, Value>], answers
         let Some(description) = find_description(functions, name) else {
             return Verdict::fail(RAISES, format!("no description of {name:?}"));
         };
-        let found =
-            (0..calls.len()).find(|&i| !matched[i] && simple_function_checker(description, calls[i], answer).valid);
+        let found = (0..calls.len())
+            .find(|&i| !matched[i] && simple_function_checker(description, calls[i], answer, lang).valid);
         match found {
             Some(i) => matched[i] = true,
             None => {
@@ -411,13 +493,13 @@ fn parallel_no_order(functions: &[Value], calls: &[&Map<String, Value>], answers
 }
 
 /// `multiple_function_checker`: one call, to the one expected function among several.
-fn multiple(functions: &[Value], calls: &[&Map<String, Value>], answers: &[Value]) -> Verdict {
+fn multiple(functions: &[Value], calls: &[&Map<String, Value>], answers: &[Value], lang: Language) -> Verdict {
     if calls.len() != answers.len() {
         return Verdict::fail("multiple_function_checker:wrong_count", "wrong number of functions");
     }
     let name = answers.first().and_then(Value::as_object).and_then(|m| m.keys().next()).cloned().unwrap_or_default();
     match (find_description(functions, &name), calls.first(), answers.first()) {
-        (Some(d), Some(c), Some(a)) => simple_function_checker(d, c, a),
+        (Some(d), Some(c), Some(a)) => simple_function_checker(d, c, a, lang),
         _ => Verdict::fail(RAISES, format!("no description of {name:?}")),
     }
 }
@@ -440,17 +522,18 @@ pub fn ast_check(functions: &[Value], decoded: &Value, answers: &[Value], catego
     let Some(calls) = calls_of(decoded) else {
         return Verdict::fail("ast_decoder:decoder_wrong_output_format", "not a list of {name: {arg: value}}");
     };
+    let lang = Language::of(category);
     if category.contains("parallel") {
-        return parallel_no_order(functions, &calls, answers);
+        return parallel_no_order(functions, &calls, answers, lang);
     }
     if category.contains("multiple") {
-        return multiple(functions, &calls, answers);
+        return multiple(functions, &calls, answers, lang);
     }
     if calls.len() != 1 {
         return Verdict::fail("simple_function_checker:wrong_count", "wrong number of functions");
     }
     match (functions.first(), answers.first()) {
-        (Some(d), Some(a)) => simple_function_checker(d, calls[0], a),
+        (Some(d), Some(a)) => simple_function_checker(d, calls[0], a, lang),
         _ => Verdict::fail(RAISES, "no function or no possible answer"),
     }
 }

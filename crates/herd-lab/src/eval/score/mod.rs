@@ -21,6 +21,7 @@
 //! `$` matching before a final newline), the helpers below reproduce Python's.
 
 pub mod bfcl;
+pub mod bfcl_types;
 pub mod choice;
 pub mod code;
 pub mod gsm8k;

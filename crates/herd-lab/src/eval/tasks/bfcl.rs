@@ -1,17 +1,19 @@
 //! Function calling: BFCL's non-live AST categories and the NexusRaven API evaluation
 //! (shared/spec/llama3.md §9, evaluation.md §2.7).
 //!
-//! `bfcl`: the Python AST categories of `bfcl-eval==2026.3.23` (simple_python 400, multiple
-//! 200, parallel 200, parallel_multiple 200), read from the package's wheel (fetched from PyPI
+//! `bfcl`: the non-live AST categories of `bfcl-eval==2026.3.23` (simple_python 400,
+//! simple_java 100, simple_javascript 50, multiple 200, parallel 200, parallel_multiple 200),
+//! read from the package's wheel (fetched from PyPI
 //! with a pinned sha256) or from `--data DIR/bfcl/` holding the same files. The prompt is the
 //! one BFCL's `LlamaHandler_3_1` (Llama 3.1 "FC") builds, as plain chat messages: its system
 //! lines, then the functions as indented JSON in the first user message with the Hugging Face
-//! template's instruction; greedy. The answer is decoded by
+//! template's instruction (for Java and JavaScript, each parameter offered as a string of
+//! that language's source, as BFCL rewrites the function docs); greedy. The answer is decoded by
 //! [`score::bfcl::decode_llama31`](crate::eval::score::bfcl::decode_llama31) and checked by
 //! BFCL's AST checker ([`score::bfcl::ast_check`](crate::eval::score::bfcl::ast_check)).
-//! BFCL's "Non-Live AST" summary is the unweighted mean of the four category accuracies (its
-//! simple score also averages in Java and JavaScript, which herd does not run); each document
-//! carries its `category` for that macro average.
+//! BFCL's "Non-Live AST" summary is the unweighted mean of four accuracies: simple (the mean
+//! of the Python, Java and JavaScript simple categories), multiple, parallel and
+//! parallel_multiple; each document carries its `category` for that macro average.
 //!
 //! `nexus`: Nexusflow/NexusRaven_API_evaluation under `--data DIR` (its `standardized_queries`
 //! and `standardized_api_list` configs), prompted with NexusRaven's open-source prompt and
@@ -24,7 +26,7 @@ use super::{Aggregate, DataSource, Request, Scored, Style, Task, TaskInfo, field
 use crate::LabError;
 use crate::eval::backend::{GenRequest, Msg, Response};
 use crate::eval::data::load_split;
-use crate::eval::score::bfcl::{ast_check, decode_llama31, py_eq};
+use crate::eval::score::bfcl::{Language, ast_check, decode_llama31, py_eq};
 use herd_llama::toolcall::{StopReason, decode_assistant, py_json, py_json_indent};
 use serde_json::{Map, Value, json};
 use std::io::Read;
@@ -43,7 +45,10 @@ fn invalid(msg: impl Into<String>) -> LabError {
 
 pub const BFCL: &str = "bfcl";
 /// The non-live AST categories herd runs, in BFCL's order, and their file stems.
-pub const BFCL_CATEGORIES: [&str; 4] = ["simple_python", "multiple", "parallel", "parallel_multiple"];
+pub const BFCL_CATEGORIES: [&str; 6] =
+    ["simple_python", "simple_java", "simple_javascript", "multiple", "parallel", "parallel_multiple"];
+/// The categories BFCL averages into its "simple" score before the summary.
+const BFCL_SIMPLE: [&str; 3] = ["simple_python", "simple_java", "simple_javascript"];
 /// The data files' prefix in bfcl-eval 2026.3.23 (BFCL v4, a superset of v1's categories).
 pub const BFCL_PREFIX: &str = "BFCL_v4_";
 /// Where the data lie inside the wheel.
@@ -55,8 +60,62 @@ const BFCL_MAX_TOKENS: usize = 4096;
 const BFCL_SYSTEM: &str = "Environment: ipython\nCutting Knowledge Date: December 2023\nToday Date: 26 Jul 2024\n\n";
 /// The start of its first user turn (the HF template's `tools_in_user_message` wording).
 const BFCL_OFFER: &str = "Given the following functions, please respond with a JSON for a function call with its proper arguments that best answers the given prompt.\n\nRespond in the format {\"name\": function name, \"parameters\": dictionary of argument name and its value}.Do not use variables.\n\n";
-/// `_get_language_specific_hint` for the Python categories, appended to each description.
-const PYTHON_HINT: &str = " Note that the provided function is in Python 3 syntax.";
+/// `_get_language_specific_hint`, appended to each function's description.
+fn language_hint(lang: Language) -> &'static str {
+    match lang {
+        Language::Python => " Note that the provided function is in Python 3 syntax.",
+        Language::Java => " Note that the provided function is in Java 8 SDK syntax.",
+        Language::JavaScript => " Note that the provided function is in JavaScript syntax.",
+    }
+}
+
+/// `_func_doc_language_specific_pre_processing`: the hint on the description, and for Java
+/// and JavaScript every parameter offered as a string whose description names its type
+/// (list items' type and a dict's schema moved into the description too), as the model is
+/// to write Java or JavaScript source for each value.
+fn bfcl_function_doc(f: &Value, lang: Language) -> Value {
+    let mut f = f.clone();
+    if let Some(Value::String(d)) = f.get_mut("description") {
+        d.push_str(language_hint(lang));
+    }
+    let (name, list_type) = match lang {
+        Language::Python => return f,
+        Language::Java => ("Java", ["ArrayList", "Array"]),
+        Language::JavaScript => ("JavaScript", ["array", "array"]),
+    };
+    let Some(props) = f.pointer_mut("/parameters/properties").and_then(Value::as_object_mut) else {
+        return f;
+    };
+    for p in props.values_mut() {
+        let Some(p) = p.as_object_mut() else { continue };
+        let ty = p.get("type").and_then(Value::as_str).unwrap_or_default().to_string();
+        let mut extra = if ty == "any" {
+            format!(" This parameter can be of any type of {name} object in string representation.")
+        } else {
+            format!(" This is {name} {ty} type parameter in string representation.")
+        };
+        if list_type.contains(&ty.as_str()) {
+            let item = p.get("items").and_then(|i| i.get("type")).and_then(Value::as_str).unwrap_or_default();
+            extra.push_str(&format!(" The list elements are of type {item}; they are not in string representation."));
+            p.shift_remove("items");
+        }
+        // (`shift_remove`: Python's `del` keeps the other keys' order, which the JSON shows.)
+        if lang == Language::JavaScript
+            && ty == "dict"
+            && let Some(schema) = p.shift_remove("properties")
+        {
+            extra.push_str(&format!(
+                " The dictionary entries have the following schema; they are not in string representation. {}",
+                py_json(&schema)
+            ));
+        }
+        if let Some(Value::String(d)) = p.get_mut("description") {
+            d.push_str(&extra);
+        }
+        p.insert("type".into(), json!("string"));
+    }
+    f
+}
 
 /// One BFCL data file (JSON lines) by its path below `bfcl_eval/data/`, from a wheel or a
 /// folder.
@@ -138,13 +197,10 @@ pub fn bfcl_messages(doc: &Value) -> Result<Vec<Msg>, LabError> {
         .ok_or_else(|| invalid(format!("question is not a list of turns: {}", short(doc))))?;
     let functions =
         field(doc, "function")?.as_array().ok_or_else(|| invalid(format!("function is not a list: {}", short(doc))))?;
+    let lang = Language::of(doc.get("category").and_then(Value::as_str).unwrap_or_default());
     let mut offer = String::from(BFCL_OFFER);
     for f in functions {
-        let mut f = f.clone();
-        if let Some(Value::String(d)) = f.get_mut("description") {
-            d.push_str(PYTHON_HINT);
-        }
-        offer.push_str(&py_json_indent(&f, 4));
+        offer.push_str(&py_json_indent(&bfcl_function_doc(f, lang), 4));
         offer.push_str("\n\n");
     }
     let content = |m: &Value| m.get("content").and_then(Value::as_str).unwrap_or_default().trim().to_string();
@@ -199,7 +255,7 @@ impl Task for Bfcl {
         TaskInfo {
             name: BFCL,
             style: Style::Generate,
-            setting: "BFCL non-live AST, Python categories (simple_python 400, multiple 200, parallel 200, parallel_multiple 200; bfcl-eval 2026.3.23 = BFCL v4 data, not the July-2024 commit Meta ran); BFCL's Llama 3.1 FC prompt (functions as JSON in the first user turn), greedy, max 4096 tokens; BFCL's AST checker; summary = unweighted mean of the 4 category accuracies (BFCL also averages Java/JavaScript into simple)",
+            setting: "BFCL non-live AST (simple_python 400, simple_java 100, simple_javascript 50, multiple 200, parallel 200, parallel_multiple 200; bfcl-eval 2026.3.23 = BFCL v4 data, not the July-2024 commit Meta ran); BFCL's Llama 3.1 FC prompt (functions as JSON in the first user turn, Java/JavaScript parameters as source strings), greedy, max 4096 tokens; BFCL's AST checker with its Java/JavaScript type converters; summary = unweighted mean of simple (mean of Python, Java, JavaScript), multiple, parallel, parallel_multiple",
             metric: "ast_accuracy (macro over categories)",
             shots: 0,
             max_tokens: BFCL_MAX_TOKENS,
@@ -214,7 +270,7 @@ impl Task for Bfcl {
                 let dir = src.dir(BFCL)?.join(BFCL);
                 if !dir.is_dir() {
                     return Err(invalid(format!(
-                        "no BFCL data at {}: expected {BFCL_PREFIX}simple_python.json (and multiple, parallel, parallel_multiple) with possible_answer/ beside them, as bfcl-eval's bfcl_eval/data/ holds them; without --data herd fetches bfcl-eval==2026.3.23",
+                        "no BFCL data at {}: expected {BFCL_PREFIX}simple_python.json (and simple_java, simple_javascript, multiple, parallel, parallel_multiple) with possible_answer/ beside them, as bfcl-eval's bfcl_eval/data/ holds them; without --data herd fetches bfcl-eval==2026.3.23",
                         dir.display()
                     )));
                 }
@@ -232,9 +288,26 @@ impl Task for Bfcl {
     fn score(&self, doc: &Value, r: &[Response]) -> Scored {
         bfcl_score(doc, gen_text(r))
     }
-    /// BFCL's "Non-Live AST" summary: the unweighted mean of the category accuracies.
+    /// BFCL's "Non-Live AST" summary: the unweighted mean of simple (itself the mean of
+    /// the Python, Java and JavaScript simple categories), multiple, parallel and
+    /// parallel_multiple, over the categories the run holds.
     fn aggregate(&self, docs: &[&Value], scored: &[&Scored]) -> Aggregate {
-        Aggregate::macro_over(docs, scored, "category")
+        let mut a = Aggregate::macro_over(docs, scored, "category");
+        let mean = |xs: &[f64]| xs.iter().sum::<f64>() / xs.len() as f64;
+        let of = |pick: &dyn Fn(&str) -> bool| -> Vec<f64> {
+            a.breakdown.iter().filter(|(c, _)| pick(c)).map(|(_, v)| *v).collect()
+        };
+        let simple = of(&|c| BFCL_SIMPLE.contains(&c));
+        let mut parts = of(&|c| c != "micro" && !BFCL_SIMPLE.contains(&c));
+        if !simple.is_empty() {
+            let s = mean(&simple);
+            parts.push(s);
+            a.breakdown.push(("simple".into(), s));
+        }
+        if !parts.is_empty() {
+            a.score = mean(&parts);
+        }
+        a
     }
 }
 
