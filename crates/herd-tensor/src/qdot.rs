@@ -248,7 +248,7 @@ pub const TOKEN_TILE: usize = 12;
 
 /// `out[t] = vec_dot(dtype, row, &acts[t])` for up to `TOKEN_TILE` tokens, through the
 /// kernel that reads the row once for several of them where the type has one (F16/BF16
-/// three tokens at a time, the k-quants four); bit-identical to one `vec_dot` per
+/// three tokens at a time, the k-quants eight then four); bit-identical to one `vec_dot` per
 /// token, so a token's result does not depend on its batch.
 pub fn vec_dot_tokens(dtype: DType, row: &[u8], acts: &[QuantActs], out: &mut [f32]) {
     assert!(acts.len() <= TOKEN_TILE && out.len() == acts.len(), "vec_dot_tokens: {} tokens", acts.len());
@@ -262,6 +262,13 @@ pub fn vec_dot_tokens(dtype: DType, row: &[u8], acts: &[QuantActs], out: &mut [f
         }
         DType::Q4K | DType::Q5K | DType::Q6K => {
             let mut t = 0;
+            while t + 8 <= acts.len() {
+                let ys: [&[Q8KBlock]; 8] = std::array::from_fn(|k| &acts[t + k].q8k[..]);
+                let mut v = [0f32; 8];
+                vec_dot_kquant_rows::<8>(dtype, row, ys, &mut v);
+                out[t..t + 8].copy_from_slice(&v);
+                t += 8;
+            }
             while t + 4 <= acts.len() {
                 let ys = [&acts[t].q8k[..], &acts[t + 1].q8k, &acts[t + 2].q8k, &acts[t + 3].q8k];
                 let mut v = [0f32; 4];
