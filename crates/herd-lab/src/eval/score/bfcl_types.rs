@@ -135,48 +135,38 @@ fn string(s: &str) -> Converted {
     Ok(Value::String(s.to_string()))
 }
 
+/// The conversion where the reference's anchored pattern matches; else the string as is.
+fn parsed(re: &Regex, value: &str, conv: impl FnOnce(&str) -> Converted) -> Converted {
+    if full(re, value) { conv(value) } else { string(value) }
+}
+
+/// `re.sub(r"[xX]$", "", value)` for a one-letter suffix the pattern has matched: the
+/// letter goes, before a final newline if there is one (which int() and float() strip).
+fn without_suffix(value: &str) -> &str {
+    let t = value.strip_suffix('\n').unwrap_or(value);
+    &t[..t.len() - 1]
+}
+
+/// Java's and JavaScript's boolean literals, exactly.
+fn boolean(value: &str) -> Converted {
+    match value {
+        "true" => Ok(Value::Bool(true)),
+        "false" => Ok(Value::Bool(false)),
+        _ => string(value),
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Java
 
 /// `java_type_converter(value, expected_type, nested_type)`.
 pub fn java_convert(value: &str, ty: &str, nested: Option<&str>) -> Converted {
     match ty {
-        "byte" | "short" | "integer" => {
-            if full(&INT, value) {
-                int_of(value)
-            } else {
-                string(value)
-            }
-        }
-        "float" => {
-            if full(&JAVA_FLOAT, value) {
-                // `re.sub(r"[fF]$", "", value)`: the suffix, before a final newline if any.
-                let t = value.strip_suffix('\n').unwrap_or(value);
-                float_of(&t[..t.len() - 1])
-            } else {
-                string(value)
-            }
-        }
-        "double" => {
-            if full(&JAVA_DOUBLE, value) {
-                float_of(value)
-            } else {
-                string(value)
-            }
-        }
-        "long" => {
-            if full(&JAVA_LONG, value) {
-                let t = value.strip_suffix('\n').unwrap_or(value);
-                int_of(&t[..t.len() - 1])
-            } else {
-                string(value)
-            }
-        }
-        "boolean" => match value {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => string(value),
-        },
+        "byte" | "short" | "integer" => parsed(&INT, value, int_of),
+        "float" => parsed(&JAVA_FLOAT, value, |v| float_of(without_suffix(v))),
+        "double" => parsed(&JAVA_DOUBLE, value, float_of),
+        "long" => parsed(&JAVA_LONG, value, |v| int_of(without_suffix(v))),
+        "boolean" => boolean(value),
         // The reference's char pattern (`^\'.$\'`) cannot match, so a char stays as written.
         "char" | "String" | "any" => string(value),
         "Array" => java_array(value, nested),
@@ -269,33 +259,11 @@ pub fn js_convert(value: &str, ty: &str, nested: Option<&str>) -> Converted {
             let quoted = |q| value.starts_with(q) && value.ends_with(q);
             if quoted('"') || quoted('\'') { Ok(Value::String(inner(value))) } else { string(value) }
         }
-        "integer" => {
-            if full(&INT, value) {
-                int_of(value)
-            } else {
-                string(value)
-            }
-        }
-        "float" => {
-            if full(&JS_FLOAT, value) {
-                float_of(value)
-            } else {
-                string(value)
-            }
-        }
+        "integer" => parsed(&INT, value, int_of),
+        "float" => parsed(&JS_FLOAT, value, float_of),
         // `int(value[:-1])`: after a final newline that leaves the "n", and Python raises.
-        "Bigint" => {
-            if full(&JS_BIGINT, value) {
-                int_of(&value[..value.len() - 1])
-            } else {
-                string(value)
-            }
-        }
-        "Boolean" => match value {
-            "true" => Ok(Value::Bool(true)),
-            "false" => Ok(Value::Bool(false)),
-            _ => string(value),
-        },
+        "Bigint" => parsed(&JS_BIGINT, value, |v| int_of(&v[..v.len() - 1])),
+        "Boolean" => boolean(value),
         "dict" => Ok(js_dict(value)),
         "array" => js_array(value, nested),
         "any" => string(value),
