@@ -123,9 +123,11 @@ start_server() {
     done
     curl -s "http://127.0.0.1:$PORT/v1/chat/completions" -H 'content-type: application/json' \
         -d '{"messages":[{"role":"user","content":"Hi"}],"max_tokens":8}' >/dev/null
+    # The served model's id, which lm-eval must name, from the first server started.
+    [ -n "$MODEL_ID" ] || MODEL_ID="$(curl -s "http://127.0.0.1:$PORT/v1/models" |
+        "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
 }
-start_server
-MODEL_ID="$(curl -s "http://127.0.0.1:$PORT/v1/models" | "$VENV/bin/python" -c 'import json,sys; print(json.load(sys.stdin)["data"][0]["id"])')"
+MODEL_ID=""
 
 now() { date +%s.%N; }
 # Each harness runs against a fresh server, timed from its start to its exit; every
