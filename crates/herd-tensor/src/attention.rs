@@ -160,6 +160,7 @@ unsafe fn attend_fma(q: &[f32], hd: usize, h: &HeadView<'_>, s: &mut AttnScratch
 mod avx2 {
     use super::{AttnScratch, HeadView};
     use crate::ops::softmax_f64_sum;
+    use crate::simd::avx2::{combine_ggml_f16, reduce_ggml_f16_x0};
     use std::arch::x86_64::*;
 
     /// f32 -> f16 -> f32, round to nearest even (as `half`'s conversion).
@@ -191,24 +192,6 @@ mod avx2 {
         // h = [q0+q2, q1+q3, ..]
         let h = _mm_add_ps(q, _mm_movehl_ps(q, q));
         _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
-    }
-
-    /// The first step of `reduce_ggml_f16_lanes`: the four accumulators added lane by
-    /// lane, `(acc0 + acc2) + (acc1 + acc3)`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn combine_ggml_f16(acc: [__m256; 4]) -> __m256 {
-        _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]))
-    }
-
-    /// The rest of `reduce_ggml_f16_lanes` on a combined vector: halves, then two
-    /// horizontal adds, `((x0 + x4) + (x1 + x5)) + ((x2 + x6) + (x3 + x7))`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn reduce_ggml_f16_x0(x0: __m256) -> f32 {
-        let t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps::<1>(x0));
-        let h = _mm_hadd_ps(t0, t0);
-        _mm_cvtss_f32(_mm_hadd_ps(h, h))
     }
 
     /// One position's score before its reduction, for `G` heads at once (their queries

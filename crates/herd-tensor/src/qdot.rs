@@ -651,6 +651,7 @@ fn dot_q6k(row: &[u8], a: &[Q8KBlock]) -> f32 {
 mod avx2 {
     use super::Q8Block;
     use crate::dtype::DType;
+    use crate::simd::avx2::reduce_ggml_f16;
     use std::arch::x86_64::*;
 
     #[inline]
@@ -1184,8 +1185,9 @@ mod avx2 {
     /// values, four 8-value slices of the weight converted once and fed to four
     /// accumulators per row (ggml's f16 order; twelve accumulators in registers, so
     /// one row's FMA latency is hidden by the others'); a last partial 32 padded with
-    /// zeros, as `simd::dot_ggml_f16_order` takes it; the lanes reduced by
-    /// `simd::reduce_ggml_f16_lanes`. So the bits are the portable code's.
+    /// zeros, as `simd::dot_ggml_f16_order` takes it; the lanes reduced as
+    /// `simd::reduce_ggml_f16_lanes` does (`simd::avx2::reduce_ggml_f16`). So the bits are
+    /// the portable code's.
     /// (Converting a chunk of the row to f32 once for a whole tile of rows measured
     /// slower: the staging and reductions cost more than the conversions saved.)
     ///
@@ -1275,12 +1277,7 @@ mod avx2 {
             }
         }
         for t in 0..T {
-            let mut lanes = [0f32; 32];
-            for j in 0..4 {
-                // SAFETY: `lanes` has 8 writable f32 at 8j.
-                unsafe { _mm256_storeu_ps(lanes.as_mut_ptr().add(8 * j), acc[t][j]) };
-            }
-            out[t] = crate::simd::reduce_ggml_f16_lanes(&lanes);
+            out[t] = reduce_ggml_f16(acc[t]);
         }
     }
 
@@ -1321,7 +1318,7 @@ mod avx2 {
         };
         for r in 0..2 {
             for t in 0..T {
-                out[r][t] = reduce_f16_order([lanes[0][r][t], lanes[1][r][t], lanes[2][r][t], lanes[3][r][t]]);
+                out[r][t] = reduce_ggml_f16([lanes[0][r][t], lanes[1][r][t], lanes[2][r][t], lanes[3][r][t]]);
             }
         }
     }
@@ -1377,17 +1374,6 @@ mod avx2 {
             }
         }
         acc
-    }
-
-    /// `simd::reduce_ggml_f16_lanes` in vectors, as ggml's `GGML_F32x8_REDUCE` does it:
-    /// (a0 + a2) + (a1 + a3), the two halves added, then two horizontal adds.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn reduce_f16_order(a: [__m256; 4]) -> f32 {
-        let x = _mm256_add_ps(_mm256_add_ps(a[0], a[2]), _mm256_add_ps(a[1], a[3]));
-        let t0 = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps::<1>(x));
-        let t1 = _mm_hadd_ps(t0, t0);
-        _mm_cvtss_f32(_mm_hadd_ps(t1, t1))
     }
 
     /// `half8` from a raw pointer, for the pass kernel's unchecked loop.

@@ -118,6 +118,39 @@ pub fn reduce_ggml_f16_lanes(acc: &[f32]) -> f32 {
     (t0[0] + t0[1]) + (t0[2] + t0[3])
 }
 
+/// `reduce_ggml_f16_lanes` in vectors, for the kernels that keep ggml's four 8-lane
+/// accumulators in registers (the half-weight dots, attention's decode scores): the
+/// same additions in the same order, so the same bits.
+#[cfg(target_arch = "x86_64")]
+pub(crate) mod avx2 {
+    use std::arch::x86_64::*;
+
+    /// The first step: the four accumulators added lane by lane,
+    /// `(acc0 + acc2) + (acc1 + acc3)`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) fn combine_ggml_f16(acc: [__m256; 4]) -> __m256 {
+        _mm256_add_ps(_mm256_add_ps(acc[0], acc[2]), _mm256_add_ps(acc[1], acc[3]))
+    }
+
+    /// The rest on a combined vector: halves, then two horizontal adds,
+    /// `((x0 + x4) + (x1 + x5)) + ((x2 + x6) + (x3 + x7))`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) fn reduce_ggml_f16_x0(x0: __m256) -> f32 {
+        let t0 = _mm_add_ps(_mm256_castps256_ps128(x0), _mm256_extractf128_ps::<1>(x0));
+        let h = _mm_hadd_ps(t0, t0);
+        _mm_cvtss_f32(_mm_hadd_ps(h, h))
+    }
+
+    /// The whole reduction of four accumulators.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(crate) fn reduce_ggml_f16(acc: [__m256; 4]) -> f32 {
+        reduce_ggml_f16_x0(combine_ggml_f16(acc))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
