@@ -449,11 +449,17 @@ pub fn vec_dot_half_pair(dtype: DType, rows: [&[u8]; 2], xs: &[&[u16]], out: [&m
 /// `dot_half_portable` on activations grouped by `group_half_acts`.
 pub fn dot_half_grouped_portable(dtype: DType, row: &[u8], x: &[u16]) -> f32 {
     let n = x.len();
+    dot_half_by(dtype, row, n, |i| half_at(dtype, &x[grouped_index(i, n)].to_le_bytes()))
+}
+
+/// ggml's f16 dot order over a half row and `n` activations, activation `i` given by
+/// `x_at(i)`: each product into lane `ggml_f16_lane(i)`, the vector code's zero padding
+/// to a multiple of 32 (0 * 0 + (-0.0) is +0.0), the lanes reduced.
+fn dot_half_by(dtype: DType, row: &[u8], n: usize, x_at: impl Fn(usize) -> f32) -> f32 {
     let mut acc = [0f32; 32];
-    for (i, c) in row.chunks_exact(2).enumerate() {
+    for (i, c) in row.chunks_exact(2).take(n).enumerate() {
         let lane = crate::simd::ggml_f16_lane(i);
-        let xv = half_at(dtype, &x[grouped_index(i, n)].to_le_bytes());
-        acc[lane] = half_at(dtype, c).mul_add(xv, acc[lane]);
+        acc[lane] = half_at(dtype, c).mul_add(x_at(i), acc[lane]);
     }
     for i in n..n.next_multiple_of(32) {
         let lane = crate::simd::ggml_f16_lane(i);
@@ -474,17 +480,7 @@ fn half_at(dtype: DType, c: &[u8]) -> f32 {
 /// The portable reference of the half-weight dot: `simd::dot_ggml_f16_order` of the
 /// converted row with `x`, converting as it goes (no buffer to allocate).
 pub fn dot_half_portable(dtype: DType, row: &[u8], x: &[f32]) -> f32 {
-    let mut acc = [0f32; 32];
-    for (i, (c, xv)) in row.chunks_exact(2).zip(x).enumerate() {
-        let lane = crate::simd::ggml_f16_lane(i);
-        acc[lane] = half_at(dtype, c).mul_add(*xv, acc[lane]);
-    }
-    // The vector code's zero padding: 0 * 0 + (-0.0) is +0.0.
-    for i in x.len()..x.len().next_multiple_of(32) {
-        let lane = crate::simd::ggml_f16_lane(i);
-        acc[lane] = 0f32.mul_add(0.0, acc[lane]);
-    }
-    crate::simd::reduce_ggml_f16_lanes(&acc)
+    dot_half_by(dtype, row, x.len(), |i| x[i])
 }
 
 /// Whether `vec_dot_quads` runs for `dtype` on this CPU.
