@@ -291,3 +291,30 @@ impl Generator {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use herd_llama::loader::load;
+
+    /// `herd bench -d`: the depth is in the cache before the timed tokens run, so the
+    /// last row's logits are those of the whole sequence fed at once (a batch never
+    /// changes a row's bits), and a decode test ends with depth and tokens cached.
+    #[test]
+    fn bench_depth_is_fed_before_the_timed_tokens() {
+        let files = load(&herd_llama::testdata::require("tiny_llama31/model.gguf")).expect("the tiny model loads");
+        let mut g = Generator::new(&files, 64, 1).expect("generator");
+        let (depth, tokens) = ([5u32, 6, 7, 8], [9u32, 10, 11]);
+        let all = [depth.as_slice(), &tokens].concat();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        g.time_prefill(&depth, &tokens).expect("prefill after the depth");
+        assert_eq!(g.cached, all);
+        let after_depth = bits(&g.logits);
+        g.time_prefill(&[], &all).expect("prefill of the whole sequence");
+        assert_eq!(after_depth, bits(&g.logits));
+        g.time_prefill(&[], &tokens).expect("prefill without the depth");
+        assert_ne!(after_depth, bits(&g.logits), "the depth changes the context");
+        g.time_decode(&depth, &tokens).expect("decode after the depth");
+        assert_eq!(g.cached, all);
+    }
+}
