@@ -388,10 +388,16 @@ fn simple_function_checker(description: &Value, call: &Map<String, Value>, answe
         };
         // The reference checks that a Java/JavaScript value is a string before it looks
         // up the items' type.
-        if lang != Language::Python && !value.is_string() {
-            let error_type = if lang == Language::Java { "type_error:java" } else { "type_error:js" };
-            return Verdict::fail(error_type, format!("{param:?} is not written as a string: {value}"));
-        }
+        let source = match (lang, value) {
+            (Language::Python, _) => None,
+            (_, Value::String(s)) => Some(s.as_str()),
+            (Language::Java, _) => {
+                return Verdict::fail("type_error:java", format!("{param:?} is not a string: {value}"));
+            }
+            (Language::JavaScript, _) => {
+                return Verdict::fail("type_error:js", format!("{param:?} is not a string: {value}"));
+            }
+        };
         // Which declared types have their items' type checked too.
         let listed = match lang {
             Language::Python => matches!(type_name, "array" | "tuple"),
@@ -406,9 +412,9 @@ fn simple_function_checker(description: &Value, call: &Map<String, Value>, answe
         } else {
             None
         };
-        let value = match lang {
+        let value = match source {
             // Python's own int → float promotion, which the reference allows for floats.
-            Language::Python => match value {
+            None => match value {
                 Value::Number(n) if type_name == "float" && !n.is_f64() => {
                     serde_json::Number::from_f64(n.as_f64().unwrap_or_default()).map_or(value.clone(), Value::Number)
                 }
@@ -416,15 +422,10 @@ fn simple_function_checker(description: &Value, call: &Map<String, Value>, answe
             },
             // Java and JavaScript values are written as strings and converted to the
             // declared type (a string that does not parse stays a string).
-            Language::Java | Language::JavaScript => {
-                let s = value.as_str().unwrap_or_default();
+            Some(s) => {
                 let item = if listed { item } else { None };
-                let converted = if lang == Language::Java {
-                    java_convert(s, type_name, item)
-                } else {
-                    js_convert(s, type_name, item)
-                };
-                match converted {
+                let convert = if lang == Language::Java { java_convert } else { js_convert };
+                match convert(s, type_name, item) {
                     Ok(v) => v,
                     Err(Conv::Raises(why)) => return Verdict::fail(RAISES, why),
                     Err(Conv::Unrepresentable(what)) => return Verdict::fail(UNREPRESENTABLE, what),
