@@ -150,6 +150,11 @@ impl MatMul {
         // Half weights go two rows at a time for four tokens or more, so that each
         // activation load feeds two rows (`vec_dot_half_pair`).
         let pairs = matches!(w.dtype, DType::F16 | DType::BF16) && n_tok >= 4;
+        // Tasks then get an even number of rows, so only an odd last row of the
+        // matrix needs the activations in order as well.
+        let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
+        let chunk = if pairs { chunk.next_multiple_of(2) } else { chunk };
+        let in_order = !pairs || rows % 2 == 1;
         if pairs && grouped.len() < n_tok * w.cols {
             grouped.resize(n_tok * w.cols, 0);
         }
@@ -162,12 +167,15 @@ impl MatMul {
                 let t = 3 * groups + k;
                 // SAFETY: t < n_tok <= acts.len(), and token t belongs to this task only.
                 let a = unsafe { acts_at.at(t) };
-                quantize_acts(fmt, &x[t * w.cols..(t + 1) * w.cols], a);
+                let xt = &x[t * w.cols..(t + 1) * w.cols];
+                if in_order {
+                    quantize_acts(fmt, xt, a);
+                }
                 if pairs {
                     // SAFETY: token t's `cols` values end at (t + 1) * cols <= n_tok *
                     // cols <= grouped.len(), and are this task's only.
                     let dst = unsafe { std::slice::from_raw_parts_mut(grouped_at.at(t * w.cols), w.cols) };
-                    group_half_acts(w.dtype, &a.f32s, dst);
+                    group_half_acts(w.dtype, xt, dst);
                 }
                 return;
             }
@@ -183,7 +191,6 @@ impl MatMul {
         let acts = &acts[..n_tok];
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
-        let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
         let grouped = &grouped[..];
         let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
@@ -232,6 +239,8 @@ impl MatMul {
                         r += 2;
                     }
                 }
+                // Only a matrix with an odd row count leaves a row outside the pairs.
+                assert!(in_order || r == my_rows.end, "matmul: row {r} has no in-order activations");
                 for r in r..my_rows.end {
                     vec_dot_tokens(w.dtype, w.row(r), &acts[tile..end], &mut v[0][..end - tile]);
                     v[0][..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));

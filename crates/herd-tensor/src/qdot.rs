@@ -389,9 +389,9 @@ pub fn vec_dot_half(dtype: DType, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
 /// The lane-group order `vec_dot_half_pair` reads activations in: of the whole 32s,
 /// first values 32c .. 32c + 8 for every c, then 32c + 8 .. 32c + 16, and so on (ggml's
 /// four accumulator lane groups, each contiguous); the last partial 32 stays at the
-/// end as it is. `x` is already rounded to `dtype` (F16 or BF16, as `quantize_acts`
-/// leaves it), so storing its bits in `out` loses nothing and halves what the kernel
-/// reads.
+/// end as it is. Each value is rounded to `dtype` (F16 or BF16) as `quantize_acts`
+/// rounds it and stored as its bits, which loses nothing more and halves what the
+/// kernel reads.
 pub fn group_half_acts(dtype: DType, x: &[f32], out: &mut [u16]) {
     assert_eq!(x.len(), out.len(), "group_half_acts: lengths differ");
     #[cfg(target_arch = "x86_64")]
@@ -401,8 +401,7 @@ pub fn group_half_acts(dtype: DType, x: &[f32], out: &mut [u16]) {
         unsafe { avx2::group_f16_acts(x, out) };
         return;
     }
-    // A BF16 value's bits are the top half of its f32's.
-    let bits = |v: f32| if dtype == DType::BF16 { (v.to_bits() >> 16) as u16 } else { f16::from_f32(v).to_bits() };
+    let bits = |v: f32| if dtype == DType::BF16 { bf16::from_f32(v).to_bits() } else { f16::from_f32(v).to_bits() };
     let n32 = x.len() / 32 * 32;
     for (c, chunk) in x[..n32].chunks_exact(32).enumerate() {
         for (j, part) in chunk.chunks_exact(8).enumerate() {
