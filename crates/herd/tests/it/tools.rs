@@ -91,9 +91,13 @@ fn toolcall_json_matches_llama_models() {
 }
 
 /// The agent loop on the default model with a scripted custom tool. The model's
-/// choices are its own (greedy, after two worked examples in the history); the test
+/// choices are its own (greedy, after three worked examples in the history); the test
 /// checks the plumbing: the tool is offered, the call parsed, the command run with
 /// the arguments on stdin, its output fed back, and the final answer returned.
+///
+/// Three examples, not two: after two, llama.cpp itself answers from the history
+/// ("The", 0.03 to 0.3 nats ahead of the call), so the test hung on a near-tie. After
+/// three, llama.cpp opens the call by 1.3 nats, batched and token by token.
 #[test]
 fn chat_agent_loop_runs_a_custom_tool_on_the_default_model() {
     let model = default_model();
@@ -116,7 +120,11 @@ fn chat_agent_loop_runs_a_custom_tool_on_the_default_model() {
         {"role": "user", "content": "Get the secret number."},
         {"role": "assistant", "content": "", "tool_calls": [call("2")]},
         {"role": "tool", "tool_call_id": "2", "content": "2890"},
-        {"role": "assistant", "content": "The secret number is 2890."}
+        {"role": "assistant", "content": "The secret number is 2890."},
+        {"role": "user", "content": "Get the secret number."},
+        {"role": "assistant", "content": "", "tool_calls": [call("3")]},
+        {"role": "tool", "tool_call_id": "3", "content": "3307"},
+        {"role": "assistant", "content": "The secret number is 3307."}
     ]);
     let tools_path = dir.path().join("tools.json");
     let history_path = dir.path().join("history.json");
