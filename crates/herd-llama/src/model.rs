@@ -47,9 +47,14 @@ impl Batch {
 }
 
 /// Positions per KV block (a power of two: the attention kernel finds a position's
-/// row with a shift and a mask).
+/// row with a shift and a mask; 32, so that a block's V channel is exactly ggml's 32
+/// f16-dot lanes).
 pub const KV_BLOCK_SHIFT: u32 = 5;
 pub const KV_BLOCK: usize = 1 << KV_BLOCK_SHIFT;
+/// Unused values after each block (one 64-byte cache line): attention reads V one
+/// channel at a time across a sequence's blocks, and blocks a multiple of 4 KiB apart
+/// (SmolLM2's are 12 KiB) would all map those reads to one set of the L1 cache.
+const KV_PAD: usize = 32;
 
 /// The KV cache: a pool of blocks of `KV_BLOCK` positions shared by all sequences
 /// (vLLM's paged layout). Each sequence has a table of the blocks holding its
@@ -70,8 +75,8 @@ pub struct KvCache {
     n_ctx: usize,
     kv_dim: usize,
     n_blocks: usize,
-    k: Vec<f16>, // [n_layers, n_blocks, KV_BLOCK, kv_dim]
-    v: Vec<f16>, // [n_layers, n_blocks, KV_BLOCK, kv_dim]
+    k: Vec<f16>, // [n_layers, n_blocks, KV_BLOCK * kv_dim + KV_PAD]: [position][channel]
+    v: Vec<f16>, // [n_layers, n_blocks, KV_BLOCK * kv_dim + KV_PAD]: [channel][position]
     /// Per sequence, the blocks of its positions `0..KV_BLOCK * len` in order.
     tables: Vec<Vec<u32>>,
     /// Per block, how many tables hold it.
@@ -91,8 +96,7 @@ impl KvCache {
         let n = cfg
             .n_layers
             .checked_mul(n_blocks)
-            .and_then(|x| x.checked_mul(KV_BLOCK))
-            .and_then(|x| x.checked_mul(kv_dim))
+            .and_then(|x| x.checked_mul(KV_BLOCK * kv_dim + KV_PAD))
             .filter(|n| *n <= 1 << 40)
             .ok_or_else(too_large)?;
         Ok(KvCache {
@@ -222,9 +226,15 @@ impl KvCache {
         Ok(fresh)
     }
 
-    /// Element offset of row `off` of block `block` in layer `layer`.
+    /// Values from one block's start to the next's.
+    fn block_size(&self) -> usize {
+        KV_BLOCK * self.kv_dim + KV_PAD
+    }
+
+    /// Element offset of K row `off` of block `block` in layer `layer` (for V, of the
+    /// block when `off` is 0).
     fn at(&self, layer: usize, block: u32, off: usize) -> usize {
-        ((layer * self.n_blocks + block as usize) * KV_BLOCK + off) * self.kv_dim
+        (layer * self.n_blocks + block as usize) * self.block_size() + off * self.kv_dim
     }
 }
 
@@ -446,7 +456,11 @@ impl Model {
             rope_heads(&mut s.k[r * kvd..(r + 1) * kvd], hd, cs);
             let at = kv.at(l, s.kv_block[r], b.positions[r] % KV_BLOCK);
             kv.k[at..at + kvd].convert_from_f32_slice(&s.k[r * kvd..(r + 1) * kvd]);
-            kv.v[at..at + kvd].convert_from_f32_slice(&s.v[r * kvd..(r + 1) * kvd]);
+            // V is kept channel-major within a block (see `HeadView`).
+            let vat = kv.at(l, s.kv_block[r], 0) + b.positions[r] % KV_BLOCK;
+            for (c, x) in s.v[r * kvd..(r + 1) * kvd].iter().enumerate() {
+                kv.v[vat + c * KV_BLOCK] = f16::from_f32(*x);
+            }
         }
         s.emit("Qcur", Some(l), |s| &s.q, n, qd);
         s.emit("Kcur", Some(l), |s| &s.k, n, kvd);
@@ -464,8 +478,10 @@ impl Model {
             let view = HeadView {
                 k: &kvr.k,
                 v: &kvr.v,
-                base: kvr.at(l, 0, 0) + (h / group) * hd,
+                base: kvr.at(l, 0, 0),
+                channel: (h / group) * hd,
                 stride: kvr.kv_dim,
+                block_size: kvr.block_size(),
                 blocks: kvr.table(b.seqs[r]),
                 block_shift: KV_BLOCK_SHIFT,
                 len: b.positions[r] + 1,

@@ -24,12 +24,30 @@ fn median_us(per_round: usize, mut f: impl FnMut()) -> f64 {
 
 fn main() {
     let (hd, len, group) = (64usize, 1200usize, 3usize);
-    let k: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 50.0 - 1.0)).collect();
-    let v: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.0)).collect();
+    // One KV head's cache in blocks of 32 positions, in order (the values need no
+    // layout: only the speed is measured).
+    // A cache line between blocks, as the model's KV cache has.
+    let block_size = 32 * hd + 32;
+    let n = len.div_ceil(32) * block_size;
+    let k: Vec<f16> = (0..n).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 50.0 - 1.0)).collect();
+    let v: Vec<f16> = (0..n).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.0)).collect();
+    let blocks: Vec<u32> = (0..len.div_ceil(32) as u32).collect();
     let q: Vec<f32> = (0..group * hd).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut out = vec![0f32; group * hd];
     for (name, multi_row) in [("decode row", false), ("prompt-chunk row", true)] {
-        let h = HeadView::contiguous(&k, &v, 0, hd, len, 0.125, multi_row);
+        let h = HeadView {
+            k: &k,
+            v: &v,
+            base: 0,
+            channel: 0,
+            stride: hd,
+            block_size,
+            blocks: &blocks,
+            block_shift: 5,
+            len,
+            scale: 0.125,
+            multi_row,
+        };
         let us = median_us(1, || attend_head(&q[..hd], &h, &mut out[..hd]));
         println!("attention, head size {hd}, {len} positions, {name}: {us:.1} µs per head");
         let us = median_us(group, || attend_heads(&q, hd, &h, &mut out));

@@ -13,18 +13,33 @@ use crate::simd::{dot_ggml_f16_order, dot_portable, ggml_f16_lane, reduce_ggml_f
 use half::f16;
 use half::slice::HalfFloatSliceExt;
 
-/// One head's view of the cache: position `t`'s K (or V) vector starts at
-/// `base + t * stride` and is `q.len()` long.
+/// One head's view of a paged KV cache. Blocks of `1 << block_shift` positions, the
+/// same geometry for K and V: block `b` of the layer holds `stride << block_shift`
+/// values of each, from `base + b * block_size`.
+/// - K block: position-major, `[position][stride channels]`, so a position's K vector
+///   (the head's `hd` channels from `channel`) is contiguous for the score dot.
+/// - V block: channel-major, `[stride channels][positions]`, as llama.cpp keeps its V
+///   cache transposed: a channel's values for the block's positions are contiguous,
+///   so the probabilities·V product runs along positions, eight at a time, in exactly
+///   the lanes of ggml's f16 dot (lane = position mod 32), with no gathering.
 #[derive(Debug, Clone, Copy)]
 pub struct HeadView<'a> {
     pub k: &'a [f16],
     pub v: &'a [f16],
-    /// Offset of position 0's row in block 0 (the layer's and the head's offset).
+    /// Offset of the layer's block 0 in `k` and `v`.
     pub base: usize,
-    /// Elements between consecutive positions of a block.
+    /// The head's first channel among a position's `stride` channels.
+    pub channel: usize,
+    /// Channels of one position (every KV head's).
     pub stride: usize,
-    /// The cache blocks holding positions `0..len` in order: position `t` is row
-    /// `t % block_len` of block `blocks[t / block_len]`, `block_len = 1 << block_shift`.
+    /// Values from one block's start to the next's, at least `stride << block_shift`.
+    /// A padding of a cache line matters: V is read one channel at a time across the
+    /// blocks, and with blocks a multiple of 4 KiB apart those reads all fall in one
+    /// set of the L1 cache, which holds 8 of them.
+    pub block_size: usize,
+    /// The cache blocks holding positions `0..len` in order: position `t` is entry
+    /// `t % block_len` of block `blocks[t / block_len]`, `block_len = 1 << block_shift`,
+    /// a multiple of 32 (ggml's f16 lanes then line up with the blocks).
     pub blocks: &'a [u32],
     pub block_shift: u32,
     /// Positions 0..len are attended (causal: len = position + 1).
@@ -35,58 +50,43 @@ pub struct HeadView<'a> {
 }
 
 impl<'a> HeadView<'a> {
-    /// A view of one contiguous run of positions (a single block as long as the cache).
-    pub fn contiguous(
-        k: &'a [f16],
-        v: &'a [f16],
-        base: usize,
-        stride: usize,
-        len: usize,
-        scale: f32,
-        multi_row: bool,
-    ) -> Self {
-        HeadView { k, v, base, stride, blocks: &[0], block_shift: usize::BITS - 1, len, scale, multi_row }
-    }
-
-    /// Where position `t`'s row starts in `k` and `v`.
+    /// Offset of block `blocks[t >> block_shift]` (its first value, K or V).
     #[inline(always)]
-    pub fn row(&self, t: usize) -> usize {
-        let sh = self.block_shift;
-        let block = self.blocks[t >> sh] as usize;
-        self.base + ((block << sh) | (t & ((1usize << sh) - 1))) * self.stride
+    fn block_start(&self, t: usize) -> usize {
+        self.base + self.blocks[t >> self.block_shift] as usize * self.block_size
     }
 
-    /// The view as runs of consecutive positions, one per block in position order:
-    /// (offset of the run's first row, number of positions). The kernels walk runs, so
-    /// paging costs a table lookup per block, not per position.
-    #[inline]
-    pub fn runs(&self) -> impl Iterator<Item = (usize, usize)> + '_ {
-        let sh = self.block_shift;
-        let n_blocks = if self.len == 0 { 0 } else { ((self.len - 1) >> sh) + 1 };
-        self.blocks[..n_blocks].iter().enumerate().map(move |(i, &b)| {
-            let first = i << sh;
-            let n = (self.len - first).min(if sh >= usize::BITS - 1 { usize::MAX } else { 1 << sh });
-            (self.base + ((b as usize) << sh) * self.stride, n)
-        })
+    /// Where position `t`'s K vector starts in `k`.
+    #[inline(always)]
+    pub fn k_index(&self, t: usize) -> usize {
+        self.block_start(t) + (t & ((1 << self.block_shift) - 1)) * self.stride + self.channel
     }
 
-    /// Whether every row of positions `0..len`, `width` values long, lies inside `k`
-    /// and `v` (rows only grow within a block, so each block's last row is checked).
+    /// Where channel `d` of the head at position `t` lies in `v`; positions of one block
+    /// follow each other.
+    #[inline(always)]
+    pub fn v_index(&self, t: usize, d: usize) -> usize {
+        self.block_start(t) + ((self.channel + d) << self.block_shift) + (t & ((1 << self.block_shift) - 1))
+    }
+
+    /// Whether the view is well formed for a head of `width` channels and every value
+    /// of positions `0..len` lies inside `k` and `v` (each block used is checked
+    /// whole, so a kernel may read a partial block's last 32 positions).
     fn in_bounds(&self, width: usize) -> bool {
-        let bl = 1usize << self.block_shift.min(usize::BITS - 2);
-        let mut t = 0;
-        while t < self.len {
-            let last = (t | (bl - 1)).min(self.len - 1);
-            if t >> self.block_shift >= self.blocks.len() {
-                return false;
-            }
-            let end = self.row(last) + width;
-            if end > self.k.len() || end > self.v.len() {
-                return false;
-            }
-            t = last + 1;
+        let sh = self.block_shift;
+        if !(5..usize::BITS / 2).contains(&sh) || self.channel + width > self.stride {
+            return false;
         }
-        true
+        let n_blocks = self.len.div_ceil(1 << sh);
+        if n_blocks > self.blocks.len() {
+            return false;
+        }
+        let Some(block) = self.stride.checked_mul(1 << sh).filter(|b| *b <= self.block_size) else { return false };
+        self.blocks[..n_blocks].iter().all(|&b| {
+            let end =
+                (b as usize).checked_mul(self.block_size).and_then(|x| x.checked_add(block)?.checked_add(self.base));
+            end.is_some_and(|e| e <= self.k.len() && e <= self.v.len())
+        })
     }
 }
 
@@ -98,6 +98,9 @@ struct AttnScratch {
     qh: Vec<f32>,
     buf: Vec<f32>,
     vacc: Vec<f32>,
+    /// Per group of 32 positions, the offset of its first position's V values for
+    /// channel 0 of the cache.
+    groups: Vec<usize>,
 }
 
 thread_local! {
@@ -116,6 +119,7 @@ pub fn attend_head(q: &[f32], h: &HeadView<'_>, out: &mut [f32]) {
 pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32]) {
     assert!(head_dim > 0 && q.len().is_multiple_of(head_dim), "attention: q is not whole heads");
     assert_eq!(q.len(), out.len(), "attention: q and out differ in length");
+    assert!(h.in_bounds(head_dim), "attention: the view is malformed or runs past the cache");
     SCRATCH.with_borrow_mut(|s| {
         #[cfg(target_arch = "x86_64")]
         if crate::simd::has_avx2_fma() && head_dim.is_multiple_of(8) {
@@ -149,18 +153,17 @@ unsafe fn attend_fma(q: &[f32], hd: usize, h: &HeadView<'_>, s: &mut AttnScratch
     }
 }
 
-/// `attend_body` for up to three heads of one KV head: K and V rows converted from f16
-/// in registers (F16C) once for all the heads, eight positions' score reductions done in
-/// shared vectors, and each of V's 32 position lanes accumulated in registers over its
-/// positions (a lane's chain runs over positions 32 apart; keeping it in registers
-/// instead of a memory row per lane removed a load and a store per FMA). Every product
-/// and every sum is the same operation in the same order as in `attend_body`, so
-/// results are bit-identical (tested below).
+/// `attend_body` for up to three heads of one KV head: K and V converted from f16 in
+/// registers (F16C) once for all the heads, eight positions' score reductions done in
+/// shared vectors, and V's channels taken one at a time along the positions (the cache
+/// keeps them contiguous), ggml's four 8-lane accumulators per head in registers.
+/// Every product and every sum is the same operation in the same order as in
+/// `attend_body`, so results are bit-identical (tested below).
 #[cfg(target_arch = "x86_64")]
 mod avx2 {
     use super::{AttnScratch, HeadView};
     use crate::ops::softmax_f64_sum;
-    use crate::simd::avx2::{combine_ggml_f16, reduce_ggml_f16_x0};
+    use crate::simd::avx2::{combine_ggml_f16, reduce_ggml_f16, reduce_ggml_f16_x0};
     use std::arch::x86_64::*;
 
     /// f32 -> f16 -> f32, round to nearest even (as `half`'s conversion).
@@ -194,6 +197,36 @@ mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
     }
 
+    /// Four positions' scores before their reduction in tinyBLAS order (one accumulator
+    /// each), for `G` heads at once (their queries `G` rows of `hd` from `qp`): each K
+    /// vector converted once for all the heads. Four positions, because one position's
+    /// sum is a single chain of dependent FMAs; twelve chains (three heads) keep both
+    /// FMA units busy.
+    ///
+    /// # Safety
+    /// Each `kp` points to `hd` readable values and `qp` to `G * hd`; `hd` is a multiple
+    /// of 8.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    unsafe fn score_lanes_tinyblas<const G: usize>(
+        kp: [*const half::f16; 4],
+        qp: *const f32,
+        hd: usize,
+    ) -> [[__m256; G]; 4] {
+        let mut acc = [[_mm256_setzero_ps(); G]; 4];
+        for c in (0..hd).step_by(8) {
+            for (kp, a) in kp.iter().zip(acc.iter_mut()) {
+                // SAFETY: c + 8 <= hd, inside the K vector and each query (the contract).
+                let k = unsafe { load_f16x8(kp.add(c)) };
+                for (g, a) in a.iter_mut().enumerate() {
+                    // SAFETY: as above.
+                    *a = _mm256_fmadd_ps(k, unsafe { _mm256_loadu_ps(qp.add(g * hd + c)) }, *a);
+                }
+            }
+        }
+        acc
+    }
+
     /// One position's score before its reduction, for `G` heads at once (their queries
     /// `G` rows of `hd` from `qp`), each K vector converted once for all of them: in
     /// ggml's f16 order the four round-robin accumulators combined
@@ -210,22 +243,11 @@ mod avx2 {
         hd: usize,
         multi_row: bool,
     ) -> [__m256; G] {
-        let mut acc = [[_mm256_setzero_ps(); 4]; G];
         if multi_row {
-            for c in (0..hd).step_by(8) {
-                // SAFETY: c + 8 <= hd, inside the K row and each query (the contract).
-                let k = unsafe { load_f16x8(kp.add(c)) };
-                for (g, a) in acc.iter_mut().enumerate() {
-                    // SAFETY: as above.
-                    a[0] = _mm256_fmadd_ps(k, unsafe { _mm256_loadu_ps(qp.add(g * hd + c)) }, a[0]);
-                }
-            }
-            let mut x = [_mm256_setzero_ps(); G];
-            for (x, a) in x.iter_mut().zip(acc) {
-                *x = a[0];
-            }
-            return x;
+            // SAFETY: the same contract, the one position four times.
+            return unsafe { score_lanes_tinyblas::<G>([kp; 4], qp, hd)[0] };
         }
+        let mut acc = [[_mm256_setzero_ps(); 4]; G];
         // Whole groups of four vectors with constant accumulator indices (registers),
         // then the rest.
         let whole = hd / 32 * 32;
@@ -285,65 +307,22 @@ mod avx2 {
         _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
     }
 
-    /// The V rows of one lane's positions (`t ≡ lane mod 32`), `W` vectors of channels
-    /// from `c0`, accumulated in registers over the positions in order for `G` heads
-    /// (each row converted once for all): the chains `attend_body` runs for these
-    /// channels and this lane. Head g's probabilities are `probs[g * len..]`, its
-    /// accumulators go to `vacc[(g * 32 + lane) * hd + c0..]`.
-    ///
-    /// # Safety
-    /// The view's rows lie inside `h.v` (`in_bounds`); `c0 + 8 W <= hd`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn v_lane<const G: usize, const W: usize>(
-        h: &HeadView<'_>,
-        probs: &[f32],
-        lane: usize,
-        c0: usize,
-        hd: usize,
-        vacc: &mut [f32],
-    ) {
-        let mut acc = [[_mm256_setzero_ps(); W]; G];
-        let mut t = lane;
-        while t < h.len {
-            let vp = h.v[h.row(t) + c0..].as_ptr();
-            let mut v = [_mm256_setzero_ps(); W];
-            for (j, v) in v.iter_mut().enumerate() {
-                // SAFETY: c0 + 8 j + 8 <= hd, inside row t (the contract).
-                *v = unsafe { load_f16x8(vp.add(8 * j)) };
-            }
-            for (g, a) in acc.iter_mut().enumerate() {
-                let pv = _mm256_set1_ps(probs[g * h.len + t]);
-                for (a, v) in a.iter_mut().zip(&v) {
-                    *a = _mm256_fmadd_ps(*v, pv, *a);
-                }
-            }
-            t += 32;
-        }
-        for (g, a) in acc.iter().enumerate() {
-            let o = &mut vacc[(g * 32 + lane) * hd + c0..][..8 * W];
-            for (j, a) in a.iter().enumerate() {
-                // SAFETY: 8 j + 8 <= 8 W = o.len().
-                unsafe { _mm256_storeu_ps(o.as_mut_ptr().add(8 * j), *a) };
-            }
-        }
-    }
-
     /// `G` heads (`q` and `out` hold `G * hd` values) over one view.
     ///
     /// # Safety
-    /// AVX2, FMA and F16C are available; `hd = q.len() / G` is a multiple of 8; the
-    /// view's rows lie inside `h.k` and `h.v` (asserted; `attend_body` would panic).
+    /// AVX2, FMA and F16C are available; `hd = q.len() / G` is a multiple of 8; the view
+    /// is in bounds for `hd` channels (`HeadView::in_bounds`, asserted by the caller).
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
         let hd = q.len() / G;
-        assert!(h.in_bounds(hd), "attention: the view runs past the cache");
         let len = h.len;
         s.qh.clear();
         s.qh.extend(q.iter().map(|v| round_f16(*v)));
         let qp = s.qh.as_ptr();
-        // scores[g * len + t], head by head; every one is written below.
-        s.scores.resize(G * len, 0.0);
+        // scores[g * lp + t], head by head, each padded with zeros to whole groups of
+        // 32 positions (the V pass reads probabilities a group at a time).
+        let lp = len.next_multiple_of(32);
+        s.scores.resize(G * lp, 0.0);
         // Eight positions at a time, so that their reductions share vectors; the last
         // few one by one.
         let whole = len / 8 * 8;
@@ -351,35 +330,54 @@ mod avx2 {
         let mut x = [[_mm256_setzero_ps(); 8]; G];
         for t in (0..whole).step_by(8) {
             for i in 0..8 {
-                let row = h.row(t + i);
-                // The V pass reads each lane's rows 32 positions apart, a stride the
-                // hardware prefetchers do not follow; asking for each V row while its K
-                // row streams by has the head's V rows in cache by then.
-                for c in (0..hd).step_by(32) {
-                    _mm_prefetch::<_MM_HINT_T0>(h.v[row + c..].as_ptr() as *const i8);
+                // The V pass reads each channel's 64-byte run of a group of 32
+                // positions once; asking for them while K streams by has them in cache
+                // by then (their addresses are a block apart, which the hardware
+                // prefetchers do not follow). `hd / 32` channels per position.
+                let tt = t + i;
+                let o = tt % 32;
+                for d in (o * hd / 32)..((o + 1) * hd / 32) {
+                    _mm_prefetch::<_MM_HINT_T0>(h.v[h.v_index(tt & !31, d)..].as_ptr() as *const i8);
                 }
-                // SAFETY: row t + i spans hd values inside the cache (asserted above); qh
-                // holds G heads.
-                let lanes = unsafe { score_lanes::<G>(h.k[row..].as_ptr(), qp, hd, h.multi_row) };
-                for (x, l) in x.iter_mut().zip(lanes) {
-                    x[i] = l;
+            }
+            if h.multi_row {
+                for i in (0..8).step_by(4) {
+                    let kp = std::array::from_fn(|j| h.k[h.k_index(t + i + j)..].as_ptr());
+                    // SAFETY: positions t + i .. t + i + 4 have K vectors of hd values
+                    // inside the cache (the view is in bounds); qh holds G heads.
+                    let lanes = unsafe { score_lanes_tinyblas::<G>(kp, qp, hd) };
+                    for (j, l) in lanes.into_iter().enumerate() {
+                        for (x, l) in x.iter_mut().zip(l) {
+                            x[i + j] = l;
+                        }
+                    }
+                }
+            } else {
+                for i in 0..8 {
+                    // SAFETY: as above, one position.
+                    let lanes = unsafe { score_lanes::<G>(h.k[h.k_index(t + i)..].as_ptr(), qp, hd, false) };
+                    for (x, l) in x.iter_mut().zip(lanes) {
+                        x[i] = l;
+                    }
                 }
             }
             for (g, x) in x.iter().enumerate() {
                 let d = _mm256_mul_ps(reduce_lanes_x8(x, h.multi_row), scale);
-                // SAFETY: t + 8 <= len, inside head g's scores.
-                unsafe { _mm256_storeu_ps(s.scores.as_mut_ptr().add(g * len + t), d) };
+                // SAFETY: t + 8 <= len <= lp, inside head g's scores.
+                unsafe { _mm256_storeu_ps(s.scores.as_mut_ptr().add(g * lp + t), d) };
             }
         }
         for t in whole..len {
             // SAFETY: as above.
-            let lanes = unsafe { score_lanes::<G>(h.k[h.row(t)..].as_ptr(), qp, hd, h.multi_row) };
+            let lanes = unsafe { score_lanes::<G>(h.k[h.k_index(t)..].as_ptr(), qp, hd, h.multi_row) };
             for (g, x) in lanes.into_iter().enumerate() {
                 let d = if h.multi_row { reduce8_vec(x) } else { reduce_ggml_f16_x0(x) };
-                s.scores[g * len + t] = d * h.scale;
+                s.scores[g * lp + t] = d * h.scale;
             }
         }
-        for p in s.scores.chunks_exact_mut(len.max(1)) {
+        for p in s.scores.chunks_exact_mut(lp) {
+            let (p, pad) = p.split_at_mut(len);
+            pad.fill(0.0);
             softmax_f64_sum(p);
             // The probabilities rounded through f16, eight at a time (the same rounding).
             let mut c = p.chunks_exact_mut(8);
@@ -394,53 +392,57 @@ mod avx2 {
                 *p = round_f16(*p);
             }
         }
-        // vacc[(g * 32 + lane) * hd + d]: lane = the position's ggml f16 lane (t mod 32),
-        // as in `attend_body`. Each lane's chain runs in registers over its positions, a
-        // few vectors of channels at a time: the G x W accumulators, the row's W vectors
-        // and the G broadcast probabilities must fit the 16 vector registers (a spilled
-        // accumulator puts a store and a reload in every step of its chain).
-        // Lanes below `len` are all stored by `v_lane`; only the unused ones (a context
-        // under 32 positions) must read as zero, so the buffer is not cleared per call.
-        s.vacc.resize(G * 32 * hd, 0.0);
-        for g in 0..G {
-            s.vacc[(g * 32 + len.min(32)) * hd..(g + 1) * 32 * hd].fill(0.0);
-        }
-        let w = if G <= 2 && hd.is_multiple_of(32) {
-            4
-        } else if hd.is_multiple_of(16) {
-            2
-        } else {
-            1
-        };
-        for lane in 0..len.min(32) {
-            for c0 in (0..hd).step_by(8 * w) {
-                // SAFETY: rows lie inside the cache (asserted above); c0 + 8 w <= hd.
-                unsafe {
-                    match w {
-                        4 => v_lane::<G, 4>(h, &s.scores, lane, c0, hd, &mut s.vacc),
-                        2 => v_lane::<G, 2>(h, &s.scores, lane, c0, hd, &mut s.vacc),
-                        _ => v_lane::<G, 1>(h, &s.scores, lane, c0, hd, &mut s.vacc),
+        // Where each group of 32 positions starts in V, for channel 0 of the head.
+        s.groups.clear();
+        s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
+        // The last group's positions past `len` are other positions' slots (stale, or
+        // not yet written): their probabilities are the zero padding, and their V
+        // values are masked to zero as well, so an infinity there cannot make a NaN.
+        // Adding 0 leaves an accumulator's bits as they are (it is never -0), so this
+        // is the sum over positions `0..len` alone.
+        let tail = len % 32;
+        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((tail % 8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+        let (pp, vp) = (s.scores.as_ptr(), h.v.as_ptr());
+        let (whole_groups, last) = s.groups.split_at(s.groups.len() - usize::from(tail != 0));
+        let chan = 1usize << h.block_shift;
+        for d in 0..hd {
+            // The accumulators are indexed by constants only (the loops over j unroll),
+            // so that they stay in registers.
+            let mut acc = [[_mm256_setzero_ps(); 4]; G];
+            for (i, &g0) in whole_groups.iter().enumerate() {
+                let at = g0 + d * chan;
+                for j in 0..4 {
+                    // SAFETY: the group's 32 positions of channel d lie inside its block
+                    // (the view is in bounds); 32 i + 8 j + 8 <= lp for each head's
+                    // probabilities.
+                    unsafe {
+                        let v = load_f16x8(vp.add(at + 8 * j));
+                        for (g, acc) in acc.iter_mut().enumerate() {
+                            acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(pp.add(g * lp + 32 * i + 8 * j)), acc[j]);
+                        }
                     }
                 }
             }
-        }
-        // Each channel's 32 lanes reduced as `reduce_ggml_f16_lanes` does, eight channels
-        // at a time: the same additions in the same order, lane by lane across channels
-        // (a channel's lanes lie `hd` apart; gathering them one channel at a time cost as
-        // many loads as a fifth of the V pass at a few hundred positions).
-        for (g, out) in out.chunks_exact_mut(hd).enumerate() {
-            let vacc = &s.vacc[g * 32 * hd..][..32 * hd];
-            for d in (0..hd).step_by(8) {
-                // SAFETY: d + 8 <= hd, so lane l's 8 values at l * hd + d lie inside
-                // `vacc` (32 lanes of hd).
-                let v = |l: usize| unsafe { _mm256_loadu_ps(vacc.as_ptr().add(l * hd + d)) };
-                let x: [__m256; 8] = std::array::from_fn(|l| {
-                    _mm256_add_ps(_mm256_add_ps(v(l), v(16 + l)), _mm256_add_ps(v(8 + l), v(24 + l)))
-                });
-                let t: [__m256; 4] = std::array::from_fn(|k| _mm256_add_ps(x[k], x[k + 4]));
-                let r = _mm256_add_ps(_mm256_add_ps(t[0], t[1]), _mm256_add_ps(t[2], t[3]));
-                // SAFETY: d + 8 <= hd == out.len().
-                unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(d), r) };
+            if let Some(&g0) = last.first() {
+                let (i, at) = (whole_groups.len(), g0 + d * chan);
+                for j in 0..4 {
+                    if 8 * j >= tail {
+                        break;
+                    }
+                    // SAFETY: as above (lanes past `tail` are read, then zeroed).
+                    unsafe {
+                        let mut v = load_f16x8(vp.add(at + 8 * j));
+                        if 8 * j + 8 > tail {
+                            v = _mm256_and_ps(v, _mm256_castsi256_ps(mask));
+                        }
+                        for (g, acc) in acc.iter_mut().enumerate() {
+                            acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(pp.add(g * lp + 32 * i + 8 * j)), acc[j]);
+                        }
+                    }
+                }
+            }
+            for (g, a) in acc.into_iter().enumerate() {
+                out[g * hd + d] = reduce_ggml_f16(a);
             }
         }
     }
@@ -454,25 +456,22 @@ fn attend_body(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]
     s.buf.resize(hd, 0.0);
     s.scores.clear();
     for t in 0..h.len {
-        let o = h.row(t);
+        let o = h.k_index(t);
         h.k[o..o + hd].convert_to_f32_slice(&mut s.buf);
         let d = if h.multi_row { dot_portable(&s.buf, &s.qh) } else { dot_ggml_f16_order(&s.buf, &s.qh) };
         s.scores.push(d * h.scale);
     }
     softmax_f64_sum(&mut s.scores);
     // For every output channel, 4 x 8 lane accumulators chosen by position, as
-    // llama.cpp's f16 dot of the transposed V cache with the probabilities; V is
-    // streamed row by row.
+    // llama.cpp's f16 dot of the transposed V cache with the probabilities.
     s.vacc.clear();
     s.vacc.resize(hd * 32, 0.0);
     for (t, p) in s.scores.iter().enumerate() {
         let p = f16::from_f32(*p).to_f32();
-        let o = h.row(t);
-        h.v[o..o + hd].convert_to_f32_slice(&mut s.buf);
         let lane = ggml_f16_lane(t);
-        for (d, v) in s.buf.iter().enumerate() {
+        for d in 0..hd {
             let a = &mut s.vacc[d * 32 + lane];
-            *a = v.mul_add(p, *a);
+            *a = h.v[h.v_index(t, d)].to_f32().mul_add(p, *a);
         }
     }
     for (d, y) in out.iter_mut().enumerate() {
@@ -507,59 +506,118 @@ fn rope_body(x: &mut [f32], head_dim: usize, cos_sin: &[(f32, f32)]) {
 mod tests {
     use super::*;
 
+    /// A layer of a paged cache written from `value(t, c)` (position, channel) in the
+    /// layout `HeadView` documents, spelled out here on its own: block `b` starts at
+    /// `base + b * (32 * stride + PAD)`; K at `[t % 32][c]`, V at `[c][t % 32]`. Slots
+    /// without a position hold `fill`.
+    struct Cache {
+        k: Vec<f16>,
+        v: Vec<f16>,
+    }
+
+    const PAD: usize = 24;
+
+    fn cache(blocks: &[u32], n_blocks: usize, base: usize, stride: usize, len: usize, fill: f16) -> Cache {
+        let n = base + n_blocks * (32 * stride + PAD);
+        let (mut k, mut v) = (vec![fill; n], vec![fill; n]);
+        for t in 0..len {
+            let start = base + blocks[t / 32] as usize * (32 * stride + PAD);
+            for c in 0..stride {
+                k[start + (t % 32) * stride + c] = f16::from_f32((((t * stride + c) * 7919) % 113) as f32 / 30.0 - 1.7);
+                v[start + c * 32 + t % 32] = f16::from_f32((((t * stride + c) * 104729) % 97) as f32 / 40.0 - 1.2);
+            }
+        }
+        Cache { k, v }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn view<'a>(
+        c: &'a Cache,
+        blocks: &'a [u32],
+        base: usize,
+        channel: usize,
+        stride: usize,
+        len: usize,
+        multi_row: bool,
+    ) -> HeadView<'a> {
+        let block_size = 32 * stride + PAD;
+        HeadView {
+            k: &c.k,
+            v: &c.v,
+            base,
+            channel,
+            stride,
+            block_size,
+            blocks,
+            block_shift: 5,
+            len,
+            scale: 0.125,
+            multi_row,
+        }
+    }
+
+    fn bits(x: &[f32]) -> Vec<u32> {
+        x.iter().map(|v| v.to_bits()).collect()
+    }
+
+    fn in_order(len: usize) -> Vec<u32> {
+        (0..len.div_ceil(32) as u32).collect()
+    }
+
     #[test]
     fn portable_and_dispatched_agree_across_shapes() {
-        for (hd, len, stride, base) in
-            // 8, 40 and 80 leave one, one and two vectors after the groups of four.
-            [
-                (64, 1, 64, 0),
-                (64, 300, 192, 64),
-                (128, 33, 128, 0),
-                (8, 5, 24, 8),
-                (12, 9, 12, 0),
-                (40, 17, 120, 40),
-                (80, 50, 80, 0),
-            ]
-        {
-            let n = base + len * stride + hd;
-            let k: Vec<f16> = (0..n).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 30.0 - 1.7)).collect();
-            let v: Vec<f16> = (0..n).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.2)).collect();
+        // 8, 40 and 80 leave one, one and two vectors after the groups of four; 12 is
+        // not whole vectors (the portable code serves it).
+        for (hd, len, stride, channel, base) in [
+            (64, 1, 64, 0, 0),
+            (64, 300, 192, 64, 7),
+            (128, 33, 128, 0, 0),
+            (8, 5, 24, 8, 0),
+            (12, 9, 12, 0, 0),
+            (40, 17, 120, 40, 3),
+            (80, 50, 80, 0, 0),
+            (64, 64, 64, 0, 0),
+            (64, 71, 64, 0, 0),
+        ] {
+            let blocks = in_order(len);
+            let c = cache(&blocks, blocks.len(), base, stride, len, f16::ZERO);
             let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
             for multi_row in [false, true] {
-                let h = HeadView::contiguous(&k, &v, base, stride, len, 0.125, multi_row);
+                let h = view(&c, &blocks, base, channel, stride, len, multi_row);
                 let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
                 attend_head(&q, &h, &mut a);
                 attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
-                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&a), bits(&b), "hd {hd} len {len} multi_row {multi_row}");
             }
         }
     }
 
+    /// Both kernels against a plain f64 computation that reads the cache through the
+    /// layout written out in `cache`, loosely.
     #[test]
-    fn portable_and_dispatched_agree_bit_for_bit() {
-        let hd = 64;
-        let len = 70;
-        let k: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 50.0 - 1.0)).collect();
-        let v: Vec<f16> = (0..len * hd).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.0)).collect();
+    fn attention_matches_f64_reference() {
+        let (hd, len, stride, channel) = (64usize, 70usize, 128usize, 64usize);
+        let blocks = [2u32, 0, 1];
+        let c = cache(&blocks, 3, 0, stride, len, f16::ZERO);
+        let at = |t: usize| blocks[t / 32] as usize * (32 * stride + PAD);
         let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin()).collect();
         for multi_row in [false, true] {
-            let h = HeadView::contiguous(&k, &v, 0, hd, len, 0.125, multi_row);
+            let h = view(&c, &blocks, 0, channel, stride, len, multi_row);
             let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
             attend_head(&q, &h, &mut a);
             attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
-            assert_eq!(
-                a.iter().map(|x| x.to_bits()).collect::<Vec<_>>(),
-                b.iter().map(|x| x.to_bits()).collect::<Vec<_>>()
-            );
-            // And against a plain f64 computation, loosely.
-            let mut sc: Vec<f64> =
-                (0..len).map(|t| (0..hd).map(|d| k[t * hd + d].to_f64() * q[d] as f64).sum::<f64>() * 0.125).collect();
+            assert_eq!(bits(&a), bits(&b));
+            let mut sc: Vec<f64> = (0..len)
+                .map(|t| {
+                    (0..hd).map(|d| c.k[at(t) + (t % 32) * stride + channel + d].to_f64() * q[d] as f64).sum::<f64>()
+                        * 0.125
+                })
+                .collect();
             let m = sc.iter().cloned().fold(f64::MIN, f64::max);
             sc.iter_mut().for_each(|x| *x = (*x - m).exp());
             let z: f64 = sc.iter().sum();
             for d in 0..hd {
-                let want: f64 = (0..len).map(|t| sc[t] / z * v[t * hd + d].to_f64()).sum();
+                let want: f64 = (0..len).map(|t| sc[t] / z * c.v[at(t) + (channel + d) * 32 + t % 32].to_f64()).sum();
                 assert!((a[d] as f64 - want).abs() < 2e-3, "d {d}: {} vs {want}", a[d]);
             }
         }
@@ -571,35 +629,19 @@ mod tests {
     /// with and without whole groups of 8 positions, over a paged view.
     #[test]
     fn grouped_heads_equal_one_head_at_a_time() {
-        let (kv_dim, shift) = (256usize, 5u32);
+        let kv_dim = 256usize;
         for (hd, len) in [(64usize, 1usize), (64, 77), (128, 40), (40, 19), (8, 9)] {
-            let n_blocks = len.div_ceil(1 << shift);
-            let blocks: Vec<u32> = (0..n_blocks as u32).rev().collect();
-            let cells = n_blocks << shift;
-            let k: Vec<f16> =
-                (0..cells * kv_dim).map(|i| f16::from_f32(((i * 7919) % 113) as f32 / 30.0 - 1.7)).collect();
-            let v: Vec<f16> =
-                (0..cells * kv_dim).map(|i| f16::from_f32(((i * 104729) % 97) as f32 / 40.0 - 1.2)).collect();
+            let blocks: Vec<u32> = (0..len.div_ceil(32) as u32).rev().collect();
+            let c = cache(&blocks, blocks.len(), 0, kv_dim, len, f16::ZERO);
             for group in 1..=5usize {
                 let q: Vec<f32> = (0..group * hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
                 for multi_row in [false, true] {
-                    let h = HeadView {
-                        k: &k,
-                        v: &v,
-                        base: hd,
-                        stride: kv_dim,
-                        blocks: &blocks,
-                        block_shift: shift,
-                        len,
-                        scale: 0.125,
-                        multi_row,
-                    };
+                    let h = view(&c, &blocks, 0, hd, kv_dim, len, multi_row);
                     let mut together = vec![0f32; group * hd];
                     attend_heads(&q, hd, &h, &mut together);
                     for g in 0..group {
                         let mut alone = vec![0f32; hd];
                         attend_body(&q[g * hd..][..hd], &h, &mut AttnScratch::default(), &mut alone);
-                        let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
                         assert_eq!(
                             bits(&together[g * hd..][..hd]),
                             bits(&alone),
@@ -611,55 +653,63 @@ mod tests {
         }
     }
 
-    /// Positions spread over blocks in any order of the cache give the bits of the
-    /// same positions stored in one run, in both summation orders and both kernels.
+    /// Positions spread over blocks in any order of the cache give the bits of the same
+    /// positions in blocks in order, in both summation orders and both kernels; and
+    /// whatever the unused slots of the last block hold (here infinities and NaN, which
+    /// a product with a zero probability would turn into NaN) is not read into the
+    /// result.
     #[test]
-    fn paged_view_equals_contiguous_bit_for_bit() {
-        let (hd, kv_dim, shift) = (64usize, 192usize, 4u32);
-        let bl = 1usize << shift;
-        for len in [1usize, 15, 16, 17, 70, 200] {
-            let n_blocks = len.div_ceil(bl);
-            // Block i of the sequence lives in cache block perm[i] (a shuffle with a spare
-            // block between, so a wrong index reads other data).
-            let perm: Vec<u32> = (0..n_blocks).map(|i| ((i * 7 + 3) % (2 * n_blocks + 1)) as u32).collect();
-            let cells = (2 * n_blocks + 1) * bl * kv_dim;
-            let mut kp = vec![f16::ZERO; cells];
-            let mut vp = vec![f16::ZERO; cells];
-            let mut kc = vec![f16::ZERO; len * kv_dim];
-            let mut vc = vec![f16::ZERO; len * kv_dim];
-            for t in 0..len {
-                for c in 0..kv_dim {
-                    let (kx, vx) = (
-                        f16::from_f32((((t * kv_dim + c) * 7919) % 113) as f32 / 30.0 - 1.7),
-                        f16::from_f32((((t * kv_dim + c) * 104729) % 97) as f32 / 40.0 - 1.2),
-                    );
-                    let at = ((perm[t / bl] as usize * bl) + t % bl) * kv_dim + c;
-                    (kp[at], vp[at], kc[t * kv_dim + c], vc[t * kv_dim + c]) = (kx, vx, kx, vx);
-                }
-            }
+    fn paged_view_equals_blocks_in_order_bit_for_bit() {
+        let (hd, kv_dim) = (64usize, 192usize);
+        for len in [1usize, 15, 16, 17, 31, 32, 33, 70, 200] {
+            let n_blocks = len.div_ceil(32);
+            // Block i of the sequence lives in cache block perm[i]: reversed, with a
+            // spare block (full of NaN) around each, so a wrong index reads NaN.
+            let perm: Vec<u32> = (0..n_blocks).map(|i| (2 * (n_blocks - 1 - i) + 1) as u32).collect();
+            let paged = cache(&perm, 2 * n_blocks + 1, 0, kv_dim, len, f16::NAN);
+            let flat_blocks = in_order(len);
+            let flat = cache(&flat_blocks, n_blocks, 0, kv_dim, len, f16::ZERO);
+            let inf = cache(&flat_blocks, n_blocks, 0, kv_dim, len, f16::INFINITY);
             let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
             for multi_row in [false, true] {
                 let head = 64; // the second KV head of the row
-                let paged = HeadView {
-                    k: &kp,
-                    v: &vp,
-                    base: head,
-                    stride: kv_dim,
-                    blocks: &perm,
-                    block_shift: shift,
-                    len,
-                    scale: 0.125,
-                    multi_row,
-                };
-                let flat = HeadView::contiguous(&kc, &vc, head, kv_dim, len, 0.125, multi_row);
-                let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
-                let (mut a, mut b, mut c) = (vec![0f32; hd], vec![0f32; hd], vec![0f32; hd]);
-                attend_head(&q, &paged, &mut a);
-                attend_head(&q, &flat, &mut b);
-                attend_body(&q, &paged, &mut AttnScratch::default(), &mut c);
-                assert_eq!(bits(&a), bits(&b), "len {len} multi_row {multi_row}: paged vs contiguous");
-                assert_eq!(bits(&a), bits(&c), "len {len} multi_row {multi_row}: fast vs portable");
+                let p = view(&paged, &perm, 0, head, kv_dim, len, multi_row);
+                let f = view(&flat, &flat_blocks, 0, head, kv_dim, len, multi_row);
+                let i = view(&inf, &flat_blocks, 0, head, kv_dim, len, multi_row);
+                let mut r = [vec![0f32; hd], vec![0f32; hd], vec![0f32; hd], vec![0f32; hd]];
+                attend_head(&q, &p, &mut r[0]);
+                attend_head(&q, &f, &mut r[1]);
+                attend_head(&q, &i, &mut r[2]);
+                attend_body(&q, &p, &mut AttnScratch::default(), &mut r[3]);
+                assert!(r[1].iter().all(|x| x.is_finite()), "len {len}");
+                for (n, what) in [(0, "paged"), (2, "stale infinities"), (3, "portable, paged")] {
+                    assert_eq!(bits(&r[n]), bits(&r[1]), "len {len} multi_row {multi_row}: {what}");
+                }
             }
+        }
+    }
+
+    /// A view reaching past the cache, or with blocks shorter than ggml's 32 lanes, is
+    /// refused before anything is read.
+    #[test]
+    fn malformed_views_are_refused() {
+        let blocks = [0u32, 1];
+        let c = cache(&blocks, 2, 0, 64, 40, f16::ZERO);
+        let q = vec![0.5f32; 64];
+        let mut out = vec![0f32; 64];
+        let ok = view(&c, &blocks, 0, 0, 64, 40, true);
+        attend_head(&q, &ok, &mut out);
+        let bad = [
+            HeadView { len: 65, ..ok },
+            HeadView { blocks: &[0, 2], ..ok },
+            HeadView { channel: 8, ..ok },
+            HeadView { block_shift: 4, ..ok },
+            HeadView { base: PAD + 1, ..ok },
+            HeadView { block_size: 32 * 64 - 1, ..ok },
+        ];
+        for (i, h) in bad.iter().enumerate() {
+            let r = std::panic::catch_unwind(|| attend_head(&q, h, &mut out.clone()));
+            assert!(r.is_err(), "view {i} was accepted");
         }
     }
 }
