@@ -163,7 +163,7 @@ unsafe fn attend_fma(q: &[f32], hd: usize, h: &HeadView<'_>, s: &mut AttnScratch
 mod avx2 {
     use super::{AttnScratch, HeadView};
     use crate::ops::softmax_f64_sum;
-    use crate::simd::avx2::{combine_ggml_f16, reduce_ggml_f16, reduce_ggml_f16_x0};
+    use crate::simd::avx2::{combine_ggml_f16, reduce_ggml_f16_x0};
     use std::arch::x86_64::*;
 
     /// f32 -> f16 -> f32, round to nearest even (as `half`'s conversion).
@@ -276,7 +276,7 @@ mod avx2 {
         x
     }
 
-    /// `reduce8_vec` (tinyBLAS) or `reduce_ggml_f16_x0` of eight positions' lanes at
+    /// `reduce8_vec` (tinyBLAS) or `reduce_ggml_f16_x0` of eight positions' (or V channels') lanes at
     /// once, as the same additions in the same order, so the same bits: each position's
     /// halves are added (`[x0+x4, x1+x5, x2+x6, x3+x7]`, two positions a vector), then
     /// pairs: tinyBLAS adds lanes (0, 2) and (1, 3) before the last sum, ggml (0, 1) and
@@ -441,8 +441,16 @@ mod avx2 {
                     }
                 }
             }
+            // Each channel's last steps (`reduce_ggml_f16`) run eight channels at once:
+            // the same additions in the same order.
             for (g, a) in acc.into_iter().enumerate() {
-                out[g * hd + d] = reduce_ggml_f16(a);
+                x[g][d % 8] = combine_ggml_f16(a);
+            }
+            if d % 8 == 7 {
+                for (g, x) in x.iter().enumerate() {
+                    // SAFETY: d - 7 + 8 <= hd, inside head g's output.
+                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(g * hd + d - 7), reduce_lanes_x8(x, false)) };
+                }
             }
         }
     }
