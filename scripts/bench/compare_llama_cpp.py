@@ -76,8 +76,12 @@ def main():
 
     lb = a.llama_bench
     if lb is None:
+        # The build script's progress (the sdist download, cmake) goes to stderr, which is
+        # left on the terminal: a first run takes minutes and should say why.
+        print("building llama-bench with scripts/bench/build_llama_cpp.sh "
+              "(or pass --llama-bench PATH)", file=sys.stderr)
         bindir = subprocess.run(["bash", str(ROOT / "scripts/bench/build_llama_cpp.sh"), "llama-bench"],
-                                check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1]
+                                check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
         lb = str(Path(bindir) / "llama-bench")
     env = dict(os.environ, LD_LIBRARY_PATH=str(Path(lb).parent) + ":" + os.environ.get("LD_LIBRARY_PATH", ""))
     if not Path(a.herd).exists():
