@@ -197,23 +197,23 @@ mod avx2 {
         _mm_cvtss_f32(_mm_add_ss(h, _mm_movehdup_ps(h)))
     }
 
-    /// Four positions' scores before their reduction in tinyBLAS order (one accumulator
+    /// `P` positions' scores before their reduction in tinyBLAS order (one accumulator
     /// each), for `G` heads at once (their queries `G` rows of `hd` from `qp`): each K
-    /// vector converted once for all the heads. Four positions, because one position's
-    /// sum is a single chain of dependent FMAs; twelve chains (three heads) keep both
-    /// FMA units busy.
+    /// vector converted once for all the heads. A position's sum is a single chain of
+    /// dependent FMAs, so a prompt runs four positions together: twelve chains (three
+    /// heads) keep both FMA units busy.
     ///
     /// # Safety
     /// Each `kp` points to `hd` readable values and `qp` to `G * hd`; `hd` is a multiple
     /// of 8.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    unsafe fn score_lanes_tinyblas<const G: usize>(
-        kp: [*const half::f16; 4],
+    unsafe fn score_lanes_tinyblas<const G: usize, const P: usize>(
+        kp: [*const half::f16; P],
         qp: *const f32,
         hd: usize,
-    ) -> [[__m256; G]; 4] {
-        let mut acc = [[_mm256_setzero_ps(); G]; 4];
+    ) -> [[__m256; G]; P] {
+        let mut acc = [[_mm256_setzero_ps(); G]; P];
         for c in (0..hd).step_by(8) {
             for (kp, a) in kp.iter().zip(acc.iter_mut()) {
                 // SAFETY: c + 8 <= hd, inside the K vector and each query (the contract).
@@ -244,8 +244,9 @@ mod avx2 {
         multi_row: bool,
     ) -> [__m256; G] {
         if multi_row {
-            // SAFETY: the same contract, the one position four times.
-            return unsafe { score_lanes_tinyblas::<G>([kp; 4], qp, hd)[0] };
+            // SAFETY: the same contract.
+            let [x] = unsafe { score_lanes_tinyblas::<G, 1>([kp], qp, hd) };
+            return x;
         }
         let mut acc = [[_mm256_setzero_ps(); 4]; G];
         // Whole groups of four vectors with constant accumulator indices (registers),
@@ -276,8 +277,9 @@ mod avx2 {
         x
     }
 
-    /// `reduce8_vec` (tinyBLAS) or `reduce_ggml_f16_x0` of eight positions' (or V channels') lanes at
-    /// once, as the same additions in the same order, so the same bits: each position's
+    /// `reduce8_vec` (tinyBLAS) or `reduce_ggml_f16_x0` of eight positions' (or V
+    /// channels') lanes at once, as the same additions in the same order, so the same
+    /// bits: each position's
     /// halves are added (`[x0+x4, x1+x5, x2+x6, x3+x7]`, two positions a vector), then
     /// pairs: tinyBLAS adds lanes (0, 2) and (1, 3) before the last sum, ggml (0, 1) and
     /// (2, 3). The sums come out as positions [0, 2, 4, 6, 1, 3, 5, 7] and are put back
@@ -345,7 +347,7 @@ mod avx2 {
                     let kp = std::array::from_fn(|j| h.k[h.k_index(t + i + j)..].as_ptr());
                     // SAFETY: positions t + i .. t + i + 4 have K vectors of hd values
                     // inside the cache (the view is in bounds); qh holds G heads.
-                    let lanes = unsafe { score_lanes_tinyblas::<G>(kp, qp, hd) };
+                    let lanes = unsafe { score_lanes_tinyblas::<G, 4>(kp, qp, hd) };
                     for (j, l) in lanes.into_iter().enumerate() {
                         for (x, l) in x.iter_mut().zip(l) {
                             x[i + j] = l;
@@ -538,7 +540,6 @@ mod tests {
         Cache { k, v }
     }
 
-    #[allow(clippy::too_many_arguments)]
     fn view<'a>(
         c: &'a Cache,
         blocks: &'a [u32],
