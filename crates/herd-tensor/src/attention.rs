@@ -279,9 +279,8 @@ mod avx2 {
 
     /// `reduce8_vec` (tinyBLAS) or `reduce_ggml_f16_x0` of eight positions' (or V
     /// channels') lanes at once, as the same additions in the same order, so the same
-    /// bits: each position's
-    /// halves are added (`[x0+x4, x1+x5, x2+x6, x3+x7]`, two positions a vector), then
-    /// pairs: tinyBLAS adds lanes (0, 2) and (1, 3) before the last sum, ggml (0, 1) and
+    /// bits: each position's halves are added (`[x0+x4, x1+x5, x2+x6, x3+x7]`, two
+    /// positions a vector), then pairs: tinyBLAS adds lanes (0, 2) and (1, 3) before the last sum, ggml (0, 1) and
     /// (2, 3). The sums come out as positions [0, 2, 4, 6, 1, 3, 5, 7] and are put back
     /// in order.
     #[inline]
@@ -330,16 +329,22 @@ mod avx2 {
         let whole = len / 8 * 8;
         let scale = _mm256_set1_ps(h.scale);
         let mut x = [[_mm256_setzero_ps(); 8]; G];
+        // Where each group of 32 positions starts in V, for channel 0 of the head; a
+        // channel's run is `chan` values further per channel.
+        s.groups.clear();
+        s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
+        let chan = 1usize << h.block_shift;
         for t in (0..whole).step_by(8) {
             for i in 0..8 {
                 // The V pass reads each channel's 64-byte run of a group of 32
                 // positions once; asking for them while K streams by has them in cache
                 // by then (their addresses are a block apart, which the hardware
                 // prefetchers do not follow). `hd / 32` channels per position.
-                let tt = t + i;
-                let o = tt % 32;
+                let (tt, o) = (t + i, (t + i) % 32);
                 for d in (o * hd / 32)..((o + 1) * hd / 32) {
-                    _mm_prefetch::<_MM_HINT_T0>(h.v[h.v_index(tt & !31, d)..].as_ptr() as *const i8);
+                    // A prefetch never faults, so the address needs no bounds check.
+                    let at = h.v.as_ptr().wrapping_add(s.groups[tt / 32] + d * chan);
+                    _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
                 }
             }
             if h.multi_row {
@@ -394,9 +399,6 @@ mod avx2 {
                 *p = round_f16(*p);
             }
         }
-        // Where each group of 32 positions starts in V, for channel 0 of the head.
-        s.groups.clear();
-        s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
         // The last group's positions past `len` are other positions' slots (stale, or
         // not yet written): their probabilities are the zero padding, and their V
         // values are masked to zero as well, so an infinity there cannot make a NaN.
@@ -406,7 +408,6 @@ mod avx2 {
         let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((tail % 8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
         let (pp, vp) = (s.scores.as_ptr(), h.v.as_ptr());
         let (whole_groups, last) = s.groups.split_at(s.groups.len() - usize::from(tail != 0));
-        let chan = 1usize << h.block_shift;
         for d in 0..hd {
             // The accumulators are indexed by constants only (the loops over j unroll),
             // so that they stay in registers.
