@@ -17,7 +17,7 @@ mkdir -p "$BUILD"
 
 if [ ! -d "$BUILD/src" ]; then
     echo "build_llama_cpp: fetching the llama-cpp-python==0.3.36 sdist (llama.cpp 0c1e57098)" >&2
-    "$PYTHON" -m pip download --quiet --no-deps --no-binary=:all: -d "$BUILD/dl" llama-cpp-python==0.3.36
+    "$PYTHON" -m pip download --quiet --no-deps --no-binary=llama-cpp-python -d "$BUILD/dl" llama-cpp-python==0.3.36
     mkdir -p "$BUILD/src"
     tar -xzf "$BUILD"/dl/llama_cpp_python-0.3.36.tar.gz -C "$BUILD/src" --strip-components=1
 fi
@@ -29,10 +29,17 @@ fi
 # llama-server (for scripts/bench/compare_llama_server.sh) needs the server tools on.
 SERVER=OFF
 case " ${TARGETS[*]} " in *" llama-server "*) SERVER=ON ;; esac
+# AMX off unless LLAMA_CPP_AMX=ON: herd has no AMX kernels (Rust's AMX intrinsics are
+# not stable), and on the KVM guests this is measured on (Sapphire Rapids), ggml's AMX
+# matmul dies with SIGILL at its first tile instruction although the kernel grants the
+# tile state. Off, llama.cpp takes its AVX-512 VNNI kernels: the peer of herd's.
+AMX_FLAGS=""
+[ "${LLAMA_CPP_AMX:-OFF}" = ON ] || AMX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 CACHE="$BUILD/build/CMakeCache.txt"
 if [ ! -f "$CACHE" ] || { [ "$SERVER" = ON ] && ! grep -q "LLAMA_BUILD_SERVER:BOOL=ON" "$CACHE"; }; then
     cmake -S "$BUILD/src/vendor/llama.cpp" -B "$BUILD/build" -DCMAKE_BUILD_TYPE=Release -DGGML_NATIVE=ON \
-        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=$SERVER >&2
+        -DLLAMA_CURL=OFF -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_SERVER=$SERVER \
+        -DCMAKE_C_FLAGS="$AMX_FLAGS" -DCMAKE_CXX_FLAGS="$AMX_FLAGS" >&2
 fi
 cmake --build "$BUILD/build" --target "${TARGETS[@]}" -j"${JOBS:-2}" >&2
 echo "$BUILD/build/bin"

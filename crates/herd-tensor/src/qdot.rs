@@ -59,6 +59,52 @@ pub struct QuantActs {
     pub q8k: Vec<Q8KBlock>,
 }
 
+/// Which kernels run the 32-value block dots: `Isa::best()` is what the dispatching
+/// functions take; the others stay callable for tests (each against the portable
+/// code, bit for bit) and for comparing them on one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Isa {
+    Portable,
+    /// AVX2, FMA and F16C: 256-bit vectors, `maddubs` + `madd` for byte products.
+    Avx2,
+    /// AVX-512 F/BW/VL with VNNI: `vpdpbusd` for byte products, and the batched
+    /// kernel two tokens per 512-bit vector.
+    Avx512Vnni,
+}
+
+impl Isa {
+    /// Every kernel set this CPU runs, portable first.
+    pub fn available() -> Vec<Isa> {
+        [Isa::Portable, Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.runs()).collect()
+    }
+
+    /// Whether this CPU runs these kernels (no allocation: the dispatch asks per row).
+    pub fn runs(self) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        return match self {
+            Isa::Portable => true,
+            Isa::Avx2 => crate::simd::has_avx2_fma(),
+            Isa::Avx512Vnni => crate::simd::has_avx512_vnni(),
+        };
+        #[cfg(not(target_arch = "x86_64"))]
+        return self == Isa::Portable;
+    }
+
+    /// The fastest kernel set this CPU runs.
+    pub fn best() -> Isa {
+        #[cfg(target_arch = "x86_64")]
+        {
+            if crate::simd::has_avx512_vnni() {
+                return Isa::Avx512Vnni;
+            }
+            if crate::simd::has_avx2_fma() {
+                return Isa::Avx2;
+            }
+        }
+        Isa::Portable
+    }
+}
+
 /// The activation format llama.cpp pairs with each weight dtype.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ActFormat {
@@ -223,16 +269,7 @@ pub fn vec_dot(dtype: DType, row: &[u8], a: &QuantActs) -> f32 {
             vec_dot_half(dtype, row, &[&a.f32s], &mut out);
             out[0]
         }
-        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => {
-            #[cfg(target_arch = "x86_64")]
-            if crate::simd::has_avx2_fma() {
-                // SAFETY: AVX2 and FMA are present (checked at run time); the row
-                // holds whole blocks (checked when the weight was made) and `a` has a
-                // block per weight block (quantized from the same number of columns).
-                return unsafe { avx2::dot_q32(dtype, row, &a.q8) };
-            }
-            dot_q32_portable(dtype, row, &a.q8)
-        }
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => dot_q32_with(Isa::best(), dtype, row, &a.q8),
         DType::Q4K | DType::Q5K | DType::Q6K => {
             let mut out = [0f32; 1];
             vec_dot_kquant_rows::<1>(dtype, row, [&a.q8k], &mut out);
@@ -321,23 +358,65 @@ fn nibbles(qs: &[u8]) -> [u8; 32] {
     v
 }
 
+/// One Q4_0, Q4_1, Q5_0 or Q8_0 weight row against one activation row with the
+/// kernels of `isa` (which this CPU must run: see `Isa::available`); every `isa`
+/// gives the same bits.
+pub fn dot_q32_with(isa: Isa, dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
+    assert!(matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0), "dot_q32: {dtype:?}");
+    assert!(isa.runs(), "dot_q32: this CPU does not run {isa:?}");
+    #[cfg(target_arch = "x86_64")]
+    {
+        // SAFETY (both): the CPU runs `isa` (asserted); the row holds whole blocks of
+        // `dtype` (a `WeightRef` checks it) and the kernels assert that `a` has a
+        // block per weight block.
+        match isa {
+            Isa::Avx512Vnni => return unsafe { avx512::dot_q32(dtype, row, a) },
+            Isa::Avx2 => return unsafe { avx2::dot_q32(dtype, row, a) },
+            Isa::Portable => {}
+        }
+    }
+    dot_q32_portable(dtype, row, a)
+}
+
 /// `out[g][j] = dot(row, row j of quad group g)` for `G` groups of four activation
 /// rows (`quads[g]` holds one `Q8Quad` per block of the row), bit-identical to
 /// `vec_dot` on each row. Only for Q4_0, Q4_1, Q5_0 and Q8_0 with AVX2 (see
 /// `has_quad_kernel`).
 pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]; G], out: &mut [[f32; 4]; G]) {
+    vec_dot_quads_with::<G>(Isa::best(), dtype, row, quads, out)
+}
+
+/// `vec_dot_quads` with the kernels of `isa`, which must be a vector set this CPU runs.
+pub fn vec_dot_quads_with<const G: usize>(
+    isa: Isa,
+    dtype: DType,
+    row: &[u8],
+    quads: [&[Q8Quad]; G],
+    out: &mut [[f32; 4]; G],
+) {
     assert!(has_quad_kernel(dtype), "vec_dot_quads: no quad kernel for {dtype:?} on this CPU");
+    assert!(isa != Isa::Portable && isa.runs(), "vec_dot_quads: this CPU does not run {isa:?}");
     let blocks = row.len() / dtype.block_bytes();
     assert!(quads.iter().all(|q| q.len() >= blocks), "vec_dot_quads: fewer activation blocks than weight blocks");
     #[cfg(target_arch = "x86_64")]
-    // SAFETY: AVX2, FMA and F16C are present and the dtype is a 32-value block type
-    // (asserted by `has_quad_kernel`); every group has a block per weight block
+    // SAFETY: the CPU runs `isa` and the dtype is a 32-value block type (asserted
+    // above, and by `has_quad_kernel`); every group has a block per weight block
     // (asserted above).
     unsafe {
-        match dtype {
-            DType::Q4_0 => avx2::dot_q32_quads::<G, 0>(row, quads, out),
-            DType::Q4_1 => avx2::dot_q32_quads::<G, 1>(row, quads, out),
-            DType::Q5_0 => avx2::dot_q32_quads::<G, 2>(row, quads, out),
+        let t = match dtype {
+            DType::Q4_0 => 0,
+            DType::Q4_1 => 1,
+            DType::Q5_0 => 2,
+            _ => 3,
+        };
+        match (isa, t) {
+            (Isa::Avx512Vnni, 0) => avx512::dot_q32_quads::<G, 0>(row, quads, out),
+            (Isa::Avx512Vnni, 1) => avx512::dot_q32_quads::<G, 1>(row, quads, out),
+            (Isa::Avx512Vnni, 2) => avx512::dot_q32_quads::<G, 2>(row, quads, out),
+            (Isa::Avx512Vnni, _) => avx512::dot_q32_quads::<G, 3>(row, quads, out),
+            (_, 0) => avx2::dot_q32_quads::<G, 0>(row, quads, out),
+            (_, 1) => avx2::dot_q32_quads::<G, 1>(row, quads, out),
+            (_, 2) => avx2::dot_q32_quads::<G, 2>(row, quads, out),
             _ => avx2::dot_q32_quads::<G, 3>(row, quads, out),
         }
     };
@@ -640,6 +719,108 @@ fn dot_q6k(row: &[u8], a: &[Q8KBlock]) -> f32 {
     sum
 }
 
+/// AVX-512 VNNI versions of the 32-value block dots, bit-identical to the AVX2 ones
+/// (and so to the portable code): the same integer lane sums, by `vpdpbusd`, and the
+/// same float operations per token.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::{block_scales, dot_q32_body, hsum, weight_block};
+    use super::{Q8Block, Q8Quad};
+    use crate::dtype::DType;
+    use std::arch::x86_64::*;
+
+    /// i32 lanes of unsigned bytes `w` times signed bytes `x`, 4 per lane.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) fn dpbusd(w: __m256i, x: __m256i) -> __m256i {
+        _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x)
+    }
+
+    /// `avx2::dot_q32` with VNNI byte products: one token's row, 256-bit vectors. Two
+    /// blocks per 512-bit vector would change the lanes' order of additions, and a
+    /// token's result must not depend on whether it came alone or in a batch.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C and AVX-512 F, BW, VL and VNNI; `row`
+    /// holds whole blocks of `dtype` (Q4_0, Q4_1, Q5_0 or Q8_0), and `a` at least as
+    /// many blocks.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dot_q32(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
+        dot_q32_body::<true>(dtype, row, a)
+    }
+
+    /// `avx2::dot_q32_quads` two tokens per vector: lanes 0-7 carry one token's eight
+    /// lane sums and lanes 8-15 the next token's, against the weight block broadcast
+    /// to both halves; rows `2h` and `2h + 1` of a quad are adjacent 32-byte runs, one
+    /// load. Per token every operation is the AVX2 kernel's (the same integers, `dw * d`
+    /// rounded once, one FMA per block into its own eight lanes, the same reduction),
+    /// so the results are bit-identical to it and to `dot_q32`.
+    ///
+    /// # Safety
+    /// As `dot_q32`, with every `quads[g]` holding at least as many blocks as `row`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dot_q32_quads<const G: usize, const T: u8>(
+        row: &[u8],
+        quads: [&[Q8Quad]; G],
+        out: &mut [[f32; 4]; G],
+    ) {
+        let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][T as usize];
+        let bb = dtype.block_bytes();
+        let q41 = T == 1;
+        let mut acc = [[_mm512_setzero_ps(); 2]; G];
+        let mut summs = [_mm_setzero_ps(); G];
+        // Which of the four scale products each half takes: rows 0 and 1, rows 2 and 3.
+        let pick = [
+            _mm512_set_epi32(1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0, 0, 0, 0, 0),
+            _mm512_set_epi32(3, 3, 3, 3, 3, 3, 3, 3, 2, 2, 2, 2, 2, 2, 2, 2),
+        ];
+        for (c, blocks) in row.chunks(8 * bb).enumerate() {
+            let ds = block_scales(blocks, bb, 0);
+            let ms = if q41 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
+            for (k, b) in blocks.chunks_exact(bb).enumerate() {
+                let (qx, dw, mw, i) = (weight_block(dtype, b), ds[k], ms[k], 8 * c + k);
+                // Signed weights: |x| (-128 becomes the unsigned 128), and x's sign
+                // moved onto the activations by negating where x < 0 (where x is 0 the
+                // product is 0 either way: `vpsignb`'s integers).
+                let neg = if q41 { 0 } else { _mm256_movepi8_mask(qx) as u64 };
+                let qx = _mm512_broadcast_i64x4(qx);
+                let neg = neg | neg << 32;
+                let ux = if q41 { qx } else { _mm512_abs_epi8(qx) };
+                for g in 0..G {
+                    // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
+                    let q = unsafe { quads[g].get_unchecked(i) };
+                    // SAFETY: `d` and `s` are 4 f32 each.
+                    let (dv, sv) = unsafe { (_mm_loadu_ps(q.d.as_ptr()), _mm_loadu_ps(q.s.as_ptr())) };
+                    let p = _mm512_castps128_ps512(_mm_mul_ps(_mm_set1_ps(dw), dv));
+                    if q41 {
+                        summs[g] = _mm_add_ps(summs[g], _mm_mul_ps(_mm_set1_ps(mw), sv));
+                    }
+                    for h in 0..2 {
+                        // SAFETY: rows 2h and 2h + 1 are 64 contiguous bytes of `qs`.
+                        let qy = unsafe { _mm512_loadu_si512(q.qs[2 * h].as_ptr() as *const __m512i) };
+                        let qy = if q41 { qy } else { _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy) };
+                        let xy = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ux, qy);
+                        let scale = _mm512_permutexvar_ps(pick[h], p);
+                        acc[g][h] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(xy), acc[g][h]);
+                    }
+                }
+            }
+        }
+        for g in 0..G {
+            let mut s = [0f32; 4];
+            // SAFETY: `s` is 4 writable f32.
+            unsafe { _mm_storeu_ps(s.as_mut_ptr(), summs[g]) };
+            for h in 0..2 {
+                let lo = _mm512_castps512_ps256(acc[g][h]);
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(acc[g][h])));
+                for (j, half) in [(2 * h, lo), (2 * h + 1, hi)] {
+                    out[g][j] = if q41 { hsum(half) + s[j] } else { hsum(half) };
+                }
+            }
+        }
+    }
+}
+
 /// AVX2 versions of the 32-value block dots: the same integer lane sums and the same
 /// fused multiply-adds as `Lanes`, so results are bit-identical to the portable code.
 #[cfg(target_arch = "x86_64")]
@@ -651,26 +832,11 @@ mod avx2 {
 
     #[inline]
     #[target_feature(enable = "avx2,fma")]
-    fn hsum(acc: __m256) -> f32 {
+    pub(super) fn hsum(acc: __m256) -> f32 {
         let mut l = [0f32; 8];
         // SAFETY: `l` is 8 writable f32.
         unsafe { _mm256_storeu_ps(l.as_mut_ptr(), acc) };
         crate::simd::reduce8(l)
-    }
-
-    /// Eight i32 lanes, lane k = sum of products of bytes 4k..4k+3 (signed x signed).
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn lanes_i8(x: __m256i, y: __m256i) -> __m256 {
-        _mm256_cvtepi32_ps(madd_i8_i8(x, y))
-    }
-
-    /// i32 lanes of signed x signed bytes, 4 per lane: maddubs wants an unsigned
-    /// operand, so |x| against y carrying x's sign.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn madd_i8_i8(x: __m256i, y: __m256i) -> __m256i {
-        madd_u8_i8(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x))
     }
 
     /// 16 bytes of nibbles to 32 values: low nibbles first, then high nibbles.
@@ -690,7 +856,7 @@ mod avx2 {
     /// (the batched kernel).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn weight_block(dtype: DType, b: &[u8]) -> __m256i {
+    pub(super) fn weight_block(dtype: DType, b: &[u8]) -> __m256i {
         match dtype {
             DType::Q4_0 => _mm256_sub_epi8(nibbles(b[2..].as_ptr()), _mm256_set1_epi8(8)),
             DType::Q4_1 => nibbles(b[4..].as_ptr()),
@@ -723,7 +889,7 @@ mod avx2 {
     /// from another register (see `block_dm`).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn block_scales(blocks: &[u8], bb: usize, off: usize) -> [f32; 8] {
+    pub(super) fn block_scales(blocks: &[u8], bb: usize, off: usize) -> [f32; 8] {
         let mut h = [0u16; 8];
         for (v, b) in h.iter_mut().zip(blocks.chunks_exact(bb)) {
             *v = u16::from_le_bytes([b[off], b[off + 1]]);
@@ -755,16 +921,18 @@ mod avx2 {
         _mm256_or_si256(nibbles(b[6..].as_ptr()), _mm256_andnot_si256(set, _mm256_set1_epi8(0xF0u8 as i8)))
     }
 
-    /// Lane sums of one weight block with one activation block.
+    /// Lane sums of one weight block with one activation block (`V`: by VNNI).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn block_lanes(dtype: DType, qx: __m256i, y: &Q8Block) -> __m256 {
+    fn block_lanes<const V: bool>(dtype: DType, qx: __m256i, y: &Q8Block) -> __m256 {
         let qy = load32(&y.qs);
         if dtype == DType::Q4_1 {
-            // Nibbles are unsigned already: one maddubs, no sign games.
-            _mm256_cvtepi32_ps(madd_u8_i8(qx, qy))
+            // Nibbles are unsigned already: one product, no sign games.
+            _mm256_cvtepi32_ps(madd_u8_i8_v::<V>(qx, qy))
         } else {
-            lanes_i8(qx, qy)
+            // maddubs and vpdpbusd want an unsigned operand: |x| against y carrying
+            // x's sign.
+            _mm256_cvtepi32_ps(madd_u8_i8_v::<V>(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx)))
         }
     }
 
@@ -776,6 +944,14 @@ mod avx2 {
     /// (Q4_0, Q4_1, Q5_0 or Q8_0), and `a` at least as many blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_q32(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
+        dot_q32_body::<false>(dtype, row, a)
+    }
+
+    /// `dot_q32`, with its byte products by VNNI where `V` (the same integers: see
+    /// `madd_u8_i8_v`). Inlined into each entry point, which carries the features.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn dot_q32_body<const V: bool>(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
         let mut acc = _mm256_setzero_ps();
         let mut summs = 0f32;
         let q41 = dtype == DType::Q4_1;
@@ -786,7 +962,7 @@ mod avx2 {
             if q41 {
                 summs += mw * y.s;
             }
-            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), block_lanes(dtype, qx, y), acc);
+            acc = _mm256_fmadd_ps(_mm256_set1_ps(dw * y.d), block_lanes::<V>(dtype, qx, y), acc);
         }
         if q41 { hsum(acc) + summs } else { hsum(acc) }
     }
@@ -998,6 +1174,21 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma")]
     fn madd_u8_i8(w: __m256i, x: __m256i) -> __m256i {
         _mm256_madd_epi16(_mm256_maddubs_epi16(w, x), _mm256_set1_epi16(1))
+    }
+
+    /// `madd_u8_i8`, by one `vpdpbusd` where `V`. The same integers: `maddubs`
+    /// saturates its i16 pair sums, but no caller's pairs reach that (|w| <= 128 and
+    /// |x| <= 127, at most 32,512).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn madd_u8_i8_v<const V: bool>(w: __m256i, x: __m256i) -> __m256i {
+        if V {
+            // SAFETY: `V` is true only in bodies inlined into `avx512`'s entry points,
+            // which carry (and are dispatched on) AVX-512 VL and VNNI.
+            unsafe { super::avx512::dpbusd(w, x) }
+        } else {
+            madd_u8_i8(w, x)
+        }
     }
 
     /// Byte-sized element types a 32-byte vector can be loaded from.

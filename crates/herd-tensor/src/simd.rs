@@ -56,6 +56,23 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
+/// Whether the AVX-512 VNNI kernels can run on this CPU (checked once): AVX-512 F, BW,
+/// VL and VNNI besides AVX2, FMA and F16C (Ice Lake and later Xeons, Zen 4). Setting
+/// `HERD_NO_AVX512=1` keeps herd on its AVX2 kernels, to compare the two on one machine.
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512_vnni() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| {
+        has_avx2_fma()
+            && is_x86_feature_detected!("avx512f")
+            && is_x86_feature_detected!("avx512bw")
+            && is_x86_feature_detected!("avx512vl")
+            && is_x86_feature_detected!("avx512vnni")
+            && std::env::var_os("HERD_NO_AVX512").is_none_or(|v| v.is_empty() || v == "0")
+    })
+}
+
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot_avx2(a: &[f32], b: &[f32]) -> f32 {

@@ -304,6 +304,69 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
     }
 }
 
+/// Every kernel set this CPU runs (AVX2, AVX-512 VNNI) gives the portable code's bits
+/// for the 32-value block types, one token at a time and batched in quads (one and two
+/// groups of four): random bytes reach Q8_0's -128 and every nibble, and activations
+/// of ±127 with it reach the largest integer pair sums.
+#[test]
+fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
+    use herd_tensor::qdot::{Isa, Q8Quad, dot_q32_portable, dot_q32_with, q8_block, vec_dot_quads_with};
+    let mut rng = StdRng::seed_from_u64(41);
+    let isas = Isa::available();
+    eprintln!("kernel sets on this CPU: {isas:?}");
+    for dtype in [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0] {
+        for case in 0..12 {
+            let blocks = rng.random_range(1..20);
+            let cols = 32 * blocks;
+            let row = random_blocks(dtype, 1, cols, &mut rng);
+            // Eight tokens; in the last cases one value per block at the block's
+            // maximum, so its quantized value is exactly ±127.
+            let acts: Vec<Vec<_>> = (0..8)
+                .map(|_| {
+                    let mut x: Vec<f32> = (0..cols).map(|_| rng.random_range(-3.0..3.0)).collect();
+                    if case >= 8 {
+                        x.chunks_exact_mut(32)
+                            .for_each(|b| b[rng.random_range(0..32)] = if case % 2 == 0 { 9.0 } else { -9.0 });
+                    }
+                    x.chunks_exact(32).map(q8_block).collect()
+                })
+                .collect();
+            let want: Vec<f32> = acts.iter().map(|a| dot_q32_portable(dtype, &row, a)).collect();
+            let quads: Vec<Vec<Q8Quad>> = (0..2)
+                .map(|g| {
+                    (0..blocks)
+                        .map(|i| {
+                            let mut q = Q8Quad::default();
+                            (0..4).for_each(|j| q.set(j, acts[4 * g + j][i]));
+                            q
+                        })
+                        .collect()
+                })
+                .collect();
+            for &isa in &isas {
+                for (t, a) in acts.iter().enumerate() {
+                    let got = dot_q32_with(isa, dtype, &row, a);
+                    assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}");
+                }
+                if isa == Isa::Portable {
+                    continue;
+                }
+                let mut two = [[0f32; 4]; 2];
+                vec_dot_quads_with::<2>(isa, dtype, &row, [&quads[0], &quads[1]], &mut two);
+                let mut one = [[0f32; 4]; 1];
+                vec_dot_quads_with::<1>(isa, dtype, &row, [&quads[1]], &mut one);
+                for t in 0..8 {
+                    let got = two[t / 4][t % 4];
+                    assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} quads, token {t}");
+                }
+                for j in 0..4 {
+                    assert_eq!(one[0][j].to_bits(), want[4 + j].to_bits(), "{isa:?} {dtype:?} case {case} one quad");
+                }
+            }
+        }
+    }
+}
+
 /// The vector Q8_K quantizer (k-quant activations) writes the portable one's blocks,
 /// bit for bit: random scales, the largest magnitude held twice with both signs (the
 /// first sets the sign), an all-zero block, subnormals, rounding ties, and blocks with a
