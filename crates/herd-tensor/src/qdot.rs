@@ -957,6 +957,7 @@ mod avx2 {
         let q41 = dtype == DType::Q4_1;
         assert!(a.len() >= row.len() / dtype.block_bytes(), "dot_q32: fewer activation blocks than weight blocks");
         for (b, y) in row.chunks_exact(dtype.block_bytes()).zip(a) {
+            prefetch_ahead(b);
             let qx = weight_block(dtype, b);
             let (dw, mw) = block_dm(b);
             if q41 {
@@ -1169,6 +1170,29 @@ mod avx2 {
         l.iter().sum()
     }
 
+    /// How far ahead of the weight bytes being read a one-token dot asks for the
+    /// next ones. A decode step streams every weight once, and the hardware
+    /// prefetchers stop at each 4 KiB page: a small model's rows are a few hundred
+    /// bytes, so without help each new page costs a full miss (and a page walk) with
+    /// nothing else in flight. Measured on a 2-core Sapphire Rapids guest, 135M
+    /// model, 1 thread: Q4_1 37 -> 76 tokens/s, Q8_0 34 -> 51; 2 KiB and 4 KiB ahead
+    /// did the same, 512 bytes half as well.
+    const PREFETCH_AHEAD: usize = 2048;
+
+    /// Asks for the cache lines `PREFETCH_AHEAD` bytes past `b` (a block being read
+    /// now), one per 64 bytes of `b`: called for every block in order, that touches
+    /// every line of the stream once it is 2 KiB ahead.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(super) fn prefetch_ahead(b: &[u8]) {
+        let p = b.as_ptr().wrapping_add(PREFETCH_AHEAD);
+        for off in (0..b.len()).step_by(64) {
+            // A prefetch never faults, so an address past the weights (the last rows
+            // of a tensor) only wastes a slot; `wrapping_add` keeps it arithmetic.
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8);
+        }
+    }
+
     /// i32 lanes of unsigned weight bytes times signed activation bytes, 4 per lane.
     #[inline]
     #[target_feature(enable = "avx2,fma")]
@@ -1239,6 +1263,9 @@ mod avx2 {
         let m4 = _mm256_set1_epi8(0x0F);
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(bb).enumerate() {
+            if T == 1 {
+                prefetch_ahead(b);
+            }
             let scales = &b[4..16];
             let (qh, qs) = if Q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
             let (sc, mn) = scales_mins_k4(scales);
@@ -1311,6 +1338,9 @@ mod avx2 {
         let m30 = _mm256_set1_epi8(0x30);
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(210).enumerate() {
+            if T == 1 {
+                prefetch_ahead(b);
+            }
             let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
             let mut acc = [_mm256_setzero_si256(); T];
             for h in 0..2 {
@@ -1442,6 +1472,9 @@ mod avx2 {
         let n32 = n / 32 * 32;
         let mut acc = [[_mm256_setzero_ps(); 4]; T];
         for i in (0..n32).step_by(32) {
+            if T == 1 {
+                prefetch_ahead(&row[2 * i..2 * i + 64]);
+            }
             for j in 0..4 {
                 let w = half8(bf, &row[2 * (i + 8 * j)..]);
                 for t in 0..T {
