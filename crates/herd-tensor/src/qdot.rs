@@ -426,16 +426,32 @@ pub fn vec_dot_quads_with<const G: usize>(
 /// activation rows in Q8_K, decoding each super-block once for all of them;
 /// bit-identical to `T` one-row dots.
 pub fn vec_dot_kquant_rows<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q8KBlock]; T], out: &mut [f32; T]) {
+    vec_dot_kquant_rows_with::<T>(Isa::best(), dtype, row, ys, out)
+}
+
+/// `vec_dot_kquant_rows` with the kernels of `isa` (which this CPU must run); every
+/// `isa` gives the same bits.
+pub fn vec_dot_kquant_rows_with<const T: usize>(
+    isa: Isa,
+    dtype: DType,
+    row: &[u8],
+    ys: [&[Q8KBlock]; T],
+    out: &mut [f32; T],
+) {
+    assert!(isa.runs(), "vec_dot_kquant_rows: this CPU does not run {isa:?}");
     assert!(matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K), "vec_dot_kquant_rows: {dtype:?} is not a k-quant");
     let blocks = row.len() / dtype.block_bytes();
     assert!(ys.iter().all(|y| y.len() >= blocks), "vec_dot_kquant_rows: fewer activation blocks than weight blocks");
     #[cfg(target_arch = "x86_64")]
-    if crate::simd::has_avx2_fma() {
-        // SAFETY: AVX2, FMA and F16C are present (checked at run time); the row holds
-        // whole super-blocks (a `WeightRef` checks it) and every `ys[t]` one Q8_K block
-        // per super-block (asserted above).
-        unsafe { avx2::dot_kquant_rows::<T>(dtype, row, ys, out) };
-        return;
+    {
+        // SAFETY (both): the CPU runs `isa` (asserted above); the row holds whole
+        // super-blocks (a `WeightRef` checks it) and every `ys[t]` one Q8_K block per
+        // super-block (asserted above).
+        match isa {
+            Isa::Avx512Vnni => return unsafe { avx512::dot_kquant_rows::<T>(dtype, row, ys, out) },
+            Isa::Avx2 => return unsafe { avx2::dot_kquant_rows::<T>(dtype, row, ys, out) },
+            Isa::Portable => {}
+        }
     }
     for (o, y) in out.iter_mut().zip(ys) {
         *o = dot_kquant_portable(dtype, row, y);
@@ -724,7 +740,7 @@ fn dot_q6k(row: &[u8], a: &[Q8KBlock]) -> f32 {
 /// same float operations per token.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx2::{block_scales, dot_q32_body, hsum, weight_block};
+    use super::avx2::{block_scales, dot_kquant_rows_body, dot_q32_body, hsum, weight_block};
     use super::{Q8Block, Q8Quad};
     use crate::dtype::DType;
     use std::arch::x86_64::*;
@@ -734,6 +750,27 @@ mod avx512 {
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub(super) fn dpbusd(w: __m256i, x: __m256i) -> __m256i {
         _mm256_dpbusd_epi32(_mm256_setzero_si256(), w, x)
+    }
+
+    /// `acc` plus the i32 sums of i16 pair products of `p` and `s`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub(super) fn dpwssd(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
+        _mm256_dpwssd_epi32(acc, p, s)
+    }
+
+    /// `avx2::dot_kquant_rows` with `vpdpwssd` for each scaled pair sum.
+    ///
+    /// # Safety
+    /// As `avx2::dot_kquant_rows`, on a CPU with AVX-512 F, BW, VL and VNNI as well.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dot_kquant_rows<const T: usize>(
+        dtype: DType,
+        row: &[u8],
+        ys: [&[super::Q8KBlock]; T],
+        out: &mut [f32; T],
+    ) {
+        dot_kquant_rows_body::<T, true>(dtype, row, ys, out)
     }
 
     /// `avx2::dot_q32` with VNNI byte products: one token's row, 256-bit vectors. Two
@@ -1245,10 +1282,38 @@ mod avx2 {
         ys: [&[super::Q8KBlock]; T],
         out: &mut [f32; T],
     ) {
+        dot_kquant_rows_body::<T, false>(dtype, row, ys, out)
+    }
+
+    /// `dot_kquant_rows`, with each scaled pair sum added by VNNI's `vpdpwssd` where
+    /// `V` (the same integers: see `madd_i16_add`). Inlined into each entry point.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn dot_kquant_rows_body<const T: usize, const V: bool>(
+        dtype: DType,
+        row: &[u8],
+        ys: [&[super::Q8KBlock]; T],
+        out: &mut [f32; T],
+    ) {
         match dtype {
-            DType::Q6K => q6k_rows::<T>(row, ys, out),
-            DType::Q5K => q45k_rows::<T, true>(row, ys, out),
-            _ => q45k_rows::<T, false>(row, ys, out),
+            DType::Q6K => q6k_rows::<T, V>(row, ys, out),
+            DType::Q5K => q45k_rows::<T, true, V>(row, ys, out),
+            _ => q45k_rows::<T, false, V>(row, ys, out),
+        }
+    }
+
+    /// `acc + madd(p, s)`: i16 pairs multiplied and summed into i32 lanes, then
+    /// added; one `vpdpwssd` where `V`. Exact either way: no caller's sums come near
+    /// the i32 range.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    fn madd_i16_add<const V: bool>(acc: __m256i, p: __m256i, s: __m256i) -> __m256i {
+        if V {
+            // SAFETY: `V` is true only in bodies inlined into `avx512`'s entry points,
+            // which carry (and are dispatched on) AVX-512 VL and VNNI.
+            unsafe { super::avx512::dpwssd(acc, p, s) }
+        } else {
+            _mm256_add_epi32(acc, _mm256_madd_epi16(p, s))
         }
     }
 
@@ -1258,7 +1323,11 @@ mod avx2 {
     /// i32 lanes; the mins term from the activation block sums, as in the portable code.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn q45k_rows<const T: usize, const Q5: bool>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
+    fn q45k_rows<const T: usize, const Q5: bool, const V: bool>(
+        row: &[u8],
+        ys: [&[super::Q8KBlock]; T],
+        out: &mut [f32; T],
+    ) {
         let bb = if Q5 { 176 } else { 144 };
         let m4 = _mm256_set1_epi8(0x0F);
         let mut sum = [0f32; T];
@@ -1295,9 +1364,9 @@ mod avx2 {
                 let (s_lo, s_hi) = (_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
                 for t in 0..T {
                     let y = &ys[t][i];
-                    let p_lo = _mm256_madd_epi16(_mm256_maddubs_epi16(lo, load32(&y.qs[c * 64..])), s_lo);
-                    let p_hi = _mm256_madd_epi16(_mm256_maddubs_epi16(hi, load32(&y.qs[c * 64 + 32..])), s_hi);
-                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(p_lo, p_hi));
+                    let p_lo = _mm256_maddubs_epi16(lo, load32(&y.qs[c * 64..]));
+                    let p_hi = _mm256_maddubs_epi16(hi, load32(&y.qs[c * 64 + 32..]));
+                    sumi[t] = madd_i16_add::<V>(madd_i16_add::<V>(sumi[t], p_lo, s_lo), p_hi, s_hi);
                 }
             }
             let (d, dmin) = block_dm(b);
@@ -1333,7 +1402,7 @@ mod avx2 {
     /// group's signed scale, summed in i32 lanes.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn q6k_rows<const T: usize>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
+    fn q6k_rows<const T: usize, const V: bool>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
         let m4 = _mm256_set1_epi8(0x0F);
         let m30 = _mm256_set1_epi8(0x30);
         let mut sum = [0f32; T];
@@ -1368,7 +1437,7 @@ mod avx2 {
                     for t in 0..T {
                         let y = load32(&ys[t][i].qs[h * 128 + k * 32..]);
                         let p = _mm256_maddubs_epi16(aw, _mm256_sign_epi8(y, w));
-                        acc[t] = _mm256_add_epi32(acc[t], _mm256_madd_epi16(p, scales));
+                        acc[t] = madd_i16_add::<V>(acc[t], p, scales);
                     }
                 }
             }

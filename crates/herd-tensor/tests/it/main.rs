@@ -367,6 +367,39 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
     }
 }
 
+/// The k-quant kernels of every kernel set this CPU runs give the portable code's
+/// bits, one token at a time and eight at once.
+#[test]
+fn every_isa_gives_the_portable_kquant_dots_bit_for_bit() {
+    use herd_tensor::qdot::{Isa, Q8KBlock, dot_kquant_portable, q8k_block, vec_dot_kquant_rows_with};
+    let mut rng = StdRng::seed_from_u64(47);
+    for dtype in [DType::Q4K, DType::Q5K, DType::Q6K] {
+        for _ in 0..6 {
+            let cols = 256 * rng.random_range(1..5);
+            let row = random_blocks(dtype, 1, cols, &mut rng);
+            let acts: Vec<Vec<Q8KBlock>> = (0..8)
+                .map(|_| {
+                    let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-3.0..3.0)).collect();
+                    x.chunks_exact(256).map(q8k_block).collect()
+                })
+                .collect();
+            let want: Vec<f32> = acts.iter().map(|a| dot_kquant_portable(dtype, &row, a)).collect();
+            for isa in Isa::available() {
+                for (t, a) in acts.iter().enumerate() {
+                    let mut one = [0f32; 1];
+                    vec_dot_kquant_rows_with::<1>(isa, dtype, &row, [a], &mut one);
+                    assert_eq!(one[0].to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} token {t}");
+                }
+                let mut eight = [0f32; 8];
+                vec_dot_kquant_rows_with::<8>(isa, dtype, &row, std::array::from_fn(|t| &acts[t][..]), &mut eight);
+                for t in 0..8 {
+                    assert_eq!(eight[t].to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} eight, token {t}");
+                }
+            }
+        }
+    }
+}
+
 /// The vector Q8_K quantizer (k-quant activations) writes the portable one's blocks,
 /// bit for bit: random scales, the largest magnitude held twice with both signs (the
 /// first sets the sign), an all-zero block, subnormals, rounding ties, and blocks with a
