@@ -1331,6 +1331,7 @@ mod avx2 {
         let bb = if Q5 { 176 } else { 144 };
         let m4 = _mm256_set1_epi8(0x0F);
         let mut sum = [0f32; T];
+        let mut sum8 = _mm256_setzero_ps();
         for (i, b) in row.chunks_exact(bb).enumerate() {
             if T == 1 {
                 prefetch_ahead(b);
@@ -1370,16 +1371,56 @@ mod avx2 {
                 }
             }
             let (d, dmin) = block_dm(b);
+            // SAFETY: `bsums` is 16 readable i16.
+            let bsums = |t: usize| unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
+            if T == 8 {
+                // Eight tokens: their totals and mins summed across lanes together, and
+                // the float expression below in vector lanes (the same operations).
+                let totals = lane_sums8(std::array::from_fn(|t| sumi[t]));
+                let mins = lane_sums8(std::array::from_fn(|t| _mm256_madd_epi16(bsums(t), mins16)));
+                let yd = y_scales8(|t| ys[t][i].d);
+                let a = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), yd), _mm256_cvtepi32_ps(totals));
+                let m = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(dmin), yd), _mm256_cvtepi32_ps(mins));
+                sum8 = _mm256_add_ps(sum8, _mm256_sub_ps(a, m));
+                continue;
+            }
             for t in 0..T {
                 let y = &ys[t][i];
-                // SAFETY: `bsums` is 16 readable i16.
-                let bsums = unsafe { _mm256_loadu_si256(y.bsums.as_ptr() as *const __m256i) };
                 // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
-                let (total, mins) = hsum2_i32(sumi[t], _mm256_madd_epi16(bsums, mins16));
+                let (total, mins) = hsum2_i32(sumi[t], _mm256_madd_epi16(bsums(t), mins16));
                 sum[t] += d * y.d * total as f32 - dmin * y.d * mins as f32;
             }
         }
+        if T == 8 {
+            // SAFETY: `sum` is 8 writable f32 when T is 8.
+            unsafe { _mm256_storeu_ps(sum.as_mut_ptr(), sum8) };
+        }
         *out = sum;
+    }
+
+    /// Lane `t` of the result is the sum of the eight lanes of `v[t]`: a tree of
+    /// horizontal adds (integers: any order gives the same sums), a quarter of the
+    /// work of eight separate reductions.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn lane_sums8(v: [__m256i; 8]) -> __m256i {
+        let h = [
+            _mm256_hadd_epi32(v[0], v[1]),
+            _mm256_hadd_epi32(v[2], v[3]),
+            _mm256_hadd_epi32(v[4], v[5]),
+            _mm256_hadd_epi32(v[6], v[7]),
+        ];
+        // Each 128-bit half: v0..v3 (then v4..v7) partial sums, low lanes' in the low half.
+        let g0 = _mm256_hadd_epi32(h[0], h[1]);
+        let g1 = _mm256_hadd_epi32(h[2], h[3]);
+        _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(g0, g1), _mm256_permute2x128_si256::<0x31>(g0, g1))
+    }
+
+    /// The eight tokens' activation scales as one vector.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn y_scales8(d: impl Fn(usize) -> f32) -> __m256 {
+        _mm256_setr_ps(d(0), d(1), d(2), d(3), d(4), d(5), d(6), d(7))
     }
 
     /// The 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K super-block (byte j of
@@ -1406,6 +1447,7 @@ mod avx2 {
         let m4 = _mm256_set1_epi8(0x0F);
         let m30 = _mm256_set1_epi8(0x30);
         let mut sum = [0f32; T];
+        let mut sum8 = _mm256_setzero_ps();
         for (i, b) in row.chunks_exact(210).enumerate() {
             if T == 1 {
                 prefetch_ahead(b);
@@ -1443,6 +1485,14 @@ mod avx2 {
             }
             // The scale is the block's last f16: the pair ending there.
             let d = block_dm(&b[206..]).1;
+            if T == 8 {
+                // As in `q45k_rows`: eight tokens' sums and float expressions together.
+                let totals = lane_sums8(std::array::from_fn(|t| acc[t]));
+                let yd = y_scales8(|t| ys[t][i].d);
+                let a = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), yd), _mm256_cvtepi32_ps(totals));
+                sum8 = _mm256_add_ps(sum8, a);
+                continue;
+            }
             let mut t = 0;
             while t < T {
                 let (t0, t1) = if t + 1 < T { hsum2_i32(acc[t], acc[t + 1]) } else { (hsum_i32(acc[t]), 0) };
@@ -1452,6 +1502,10 @@ mod avx2 {
                 }
                 t += 2;
             }
+        }
+        if T == 8 {
+            // SAFETY: `sum` is 8 writable f32 when T is 8.
+            unsafe { _mm256_storeu_ps(sum.as_mut_ptr(), sum8) };
         }
         *out = sum;
     }
