@@ -14,7 +14,7 @@ use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
 use crate::qdot::{
-    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, has_quad_kernel, q8_block, quantize_acts,
+    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, has_quad_kernel, q8_block, quantize_acts, token_tile,
     vec_dot_half_pair, vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
@@ -219,8 +219,9 @@ impl MatMul {
             }
             // The tokens not in quads (all of them for types without a quad kernel),
             // over tiles that stay in cache while the task runs down its rows.
-            for tile in (4 * groups..n_tok).step_by(TOKEN_TILE) {
-                let end = (tile + TOKEN_TILE).min(n_tok);
+            let tile_len = token_tile(w.dtype);
+            for tile in (4 * groups..n_tok).step_by(tile_len) {
+                let end = (tile + tile_len).min(n_tok);
                 let mut v = [[0f32; TOKEN_TILE]; 2];
                 let mut r = my_rows.start;
                 if pairs {
