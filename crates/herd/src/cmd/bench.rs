@@ -198,6 +198,20 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     }
     if a.json {
         println!("{}", serde_json::to_string_pretty(&results)?);
+    } else {
+        // As llama-bench's closing build line: which kernels ran.
+        println!("\nkernels: {}", kernel_set());
     }
     Ok(())
+}
+
+/// The quantized-dot kernel set this CPU runs, and how to compare against the next one.
+fn kernel_set() -> &'static str {
+    match herd_tensor::qdot::Isa::best() {
+        herd_tensor::qdot::Isa::Avx512Vnni => {
+            "AVX-512 VNNI for quantized dots, AVX2 + FMA + F16C for the rest (HERD_NO_AVX512=1: AVX2 only)"
+        }
+        herd_tensor::qdot::Isa::Avx2 => "AVX2 + FMA + F16C",
+        herd_tensor::qdot::Isa::Portable => "portable (no AVX2 on this CPU)",
+    }
 }
