@@ -92,16 +92,7 @@ impl Isa {
 
     /// The fastest kernel set this CPU runs.
     pub fn best() -> Isa {
-        #[cfg(target_arch = "x86_64")]
-        {
-            if crate::simd::has_avx512_vnni() {
-                return Isa::Avx512Vnni;
-            }
-            if crate::simd::has_avx2_fma() {
-                return Isa::Avx2;
-            }
-        }
-        Isa::Portable
+        [Isa::Avx512Vnni, Isa::Avx2].into_iter().find(|i| i.runs()).unwrap_or(Isa::Portable)
     }
 }
 
@@ -288,7 +279,7 @@ pub const TOKEN_TILE: usize = 16;
 /// space and whose kernel reduces eight tokens' sums together (12 went as eight and
 /// a slower four: 1B-shaped Q4_K_M pp512 45 -> 48 t/s at 16).
 pub fn token_tile(dtype: DType) -> usize {
-    if matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K) { 16 } else { 12 }
+    if matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K) { TOKEN_TILE } else { 12 }
 }
 
 /// `out[t] = vec_dot(dtype, row, &acts[t])` for up to `TOKEN_TILE` tokens, through the
@@ -411,21 +402,20 @@ pub fn vec_dot_quads_with<const G: usize>(
     // above, and by `has_quad_kernel`); every group has a block per weight block
     // (asserted above).
     unsafe {
-        let t = match dtype {
-            DType::Q4_0 => 0,
-            DType::Q4_1 => 1,
-            DType::Q5_0 => 2,
-            _ => 3,
-        };
-        match (isa, t) {
-            (Isa::Avx512Vnni, 0) => avx512::dot_q32_quads::<G, 0>(row, quads, out),
-            (Isa::Avx512Vnni, 1) => avx512::dot_q32_quads::<G, 1>(row, quads, out),
-            (Isa::Avx512Vnni, 2) => avx512::dot_q32_quads::<G, 2>(row, quads, out),
-            (Isa::Avx512Vnni, _) => avx512::dot_q32_quads::<G, 3>(row, quads, out),
-            (_, 0) => avx2::dot_q32_quads::<G, 0>(row, quads, out),
-            (_, 1) => avx2::dot_q32_quads::<G, 1>(row, quads, out),
-            (_, 2) => avx2::dot_q32_quads::<G, 2>(row, quads, out),
-            _ => avx2::dot_q32_quads::<G, 3>(row, quads, out),
+        // The type as a constant index, so that each type's loop is its own code.
+        macro_rules! by_type {
+            ($isa:ident) => {
+                match dtype {
+                    DType::Q4_0 => $isa::dot_q32_quads::<G, 0>(row, quads, out),
+                    DType::Q4_1 => $isa::dot_q32_quads::<G, 1>(row, quads, out),
+                    DType::Q5_0 => $isa::dot_q32_quads::<G, 2>(row, quads, out),
+                    _ => $isa::dot_q32_quads::<G, 3>(row, quads, out),
+                }
+            };
+        }
+        match isa {
+            Isa::Avx512Vnni => by_type!(avx512),
+            _ => by_type!(avx2),
         }
     };
 }
@@ -827,9 +817,8 @@ mod avx512 {
                 // Signed weights: |x| (-128 becomes the unsigned 128), and x's sign
                 // moved onto the activations by negating where x < 0 (where x is 0 the
                 // product is 0 either way: `vpsignb`'s integers).
-                let neg = if q41 { 0 } else { _mm256_movepi8_mask(qx) as u64 };
                 let qx = _mm512_broadcast_i64x4(qx);
-                let neg = neg | neg << 32;
+                let neg = if q41 { 0 } else { _mm512_movepi8_mask(qx) };
                 let ux = if q41 { qx } else { _mm512_abs_epi8(qx) };
                 for g in 0..G {
                     // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
