@@ -1329,7 +1329,6 @@ mod avx2 {
         let bb = if Q5 { 176 } else { 144 };
         let m4 = _mm256_set1_epi8(0x0F);
         let mut sum = [0f32; T];
-        let mut sum8 = _mm256_setzero_ps();
         for (i, b) in row.chunks_exact(bb).enumerate() {
             if T == 1 {
                 prefetch_ahead(b);
@@ -1369,39 +1368,50 @@ mod avx2 {
                 }
             }
             let (d, dmin) = block_dm(b);
-            // SAFETY: `bsums` is 16 readable i16.
-            let bsums = |t: usize| unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
-            if T == 8 {
-                // Eight tokens: their totals and mins summed across lanes together, and
-                // the float expression below in vector lanes (the same operations).
-                let totals = lane_sums8(std::array::from_fn(|t| sumi[t]));
-                let mins = lane_sums8(std::array::from_fn(|t| _mm256_madd_epi16(bsums(t), mins16)));
-                let yd = y_scales8(|t| ys[t][i].d);
-                let a = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), yd), _mm256_cvtepi32_ps(totals));
-                let m = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(dmin), yd), _mm256_cvtepi32_ps(mins));
-                sum8 = _mm256_add_ps(sum8, _mm256_sub_ps(a, m));
-                continue;
-            }
+            // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
+            let mins: [__m256i; T] = std::array::from_fn(|t| {
+                // SAFETY: `bsums` is 16 readable i16.
+                let bsums = unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
+                _mm256_madd_epi16(bsums, mins16)
+            });
+            let (totals, mins) = (lane_sums(&sumi), lane_sums(&mins));
             for t in 0..T {
-                let y = &ys[t][i];
-                // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
-                let (total, mins) = hsum2_i32(sumi[t], _mm256_madd_epi16(bsums(t), mins16));
-                sum[t] += d * y.d * total as f32 - dmin * y.d * mins as f32;
+                let yd = ys[t][i].d;
+                sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
             }
-        }
-        if T == 8 {
-            // SAFETY: `sum` is 8 writable f32 when T is 8.
-            unsafe { _mm256_storeu_ps(sum.as_mut_ptr(), sum8) };
         }
         *out = sum;
     }
 
-    /// Lane `t` of the result is the sum of the eight lanes of `v[t]`: a tree of
-    /// horizontal adds (integers: any order gives the same sums), a quarter of the
-    /// work of eight separate reductions.
+    /// The sum of each vector's eight i32 lanes: eight vectors at a time by a tree of
+    /// horizontal adds (a quarter of the work of eight separate reductions: at eight
+    /// tokens these were a third of a k-quant kernel), the rest two at a time.
+    /// Integers, so any order gives the same sums.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn lane_sums8(v: [__m256i; 8]) -> __m256i {
+    fn lane_sums<const T: usize>(v: &[__m256i; T]) -> [i32; T] {
+        let mut out = [0i32; T];
+        let mut t = 0;
+        while t + 8 <= T {
+            // SAFETY: 8 writable i32 at `t` (t + 8 <= T).
+            unsafe { _mm256_storeu_si256(out.as_mut_ptr().add(t) as *mut __m256i, lane_sums8(&v[t..t + 8])) };
+            t += 8;
+        }
+        while t < T {
+            if t + 1 < T {
+                (out[t], out[t + 1]) = hsum2_i32(v[t], v[t + 1]);
+            } else {
+                out[t] = hsum_i32(v[t]);
+            }
+            t += 2;
+        }
+        out
+    }
+
+    /// Lane `t` of the result is the sum of the eight lanes of `v[t]` (eight vectors).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    fn lane_sums8(v: &[__m256i]) -> __m256i {
         let h = [
             _mm256_hadd_epi32(v[0], v[1]),
             _mm256_hadd_epi32(v[2], v[3]),
@@ -1412,13 +1422,6 @@ mod avx2 {
         let g0 = _mm256_hadd_epi32(h[0], h[1]);
         let g1 = _mm256_hadd_epi32(h[2], h[3]);
         _mm256_add_epi32(_mm256_permute2x128_si256::<0x20>(g0, g1), _mm256_permute2x128_si256::<0x31>(g0, g1))
-    }
-
-    /// The eight tokens' activation scales as one vector.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    fn y_scales8(d: impl Fn(usize) -> f32) -> __m256 {
-        _mm256_setr_ps(d(0), d(1), d(2), d(3), d(4), d(5), d(6), d(7))
     }
 
     /// The 8 six-bit scales and 8 six-bit mins of a Q4_K/Q5_K super-block (byte j of
@@ -1445,7 +1448,6 @@ mod avx2 {
         let m4 = _mm256_set1_epi8(0x0F);
         let m30 = _mm256_set1_epi8(0x30);
         let mut sum = [0f32; T];
-        let mut sum8 = _mm256_setzero_ps();
         for (i, b) in row.chunks_exact(210).enumerate() {
             if T == 1 {
                 prefetch_ahead(b);
@@ -1483,27 +1485,10 @@ mod avx2 {
             }
             // The scale is the block's last f16: the pair ending there.
             let d = block_dm(&b[206..]).1;
-            if T == 8 {
-                // As in `q45k_rows`: eight tokens' sums and float expressions together.
-                let totals = lane_sums8(std::array::from_fn(|t| acc[t]));
-                let yd = y_scales8(|t| ys[t][i].d);
-                let a = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), yd), _mm256_cvtepi32_ps(totals));
-                sum8 = _mm256_add_ps(sum8, a);
-                continue;
+            let totals = lane_sums(&acc);
+            for t in 0..T {
+                sum[t] += d * ys[t][i].d * totals[t] as f32;
             }
-            let mut t = 0;
-            while t < T {
-                let (t0, t1) = if t + 1 < T { hsum2_i32(acc[t], acc[t + 1]) } else { (hsum_i32(acc[t]), 0) };
-                sum[t] += d * ys[t][i].d * t0 as f32;
-                if t + 1 < T {
-                    sum[t + 1] += d * ys[t + 1][i].d * t1 as f32;
-                }
-                t += 2;
-            }
-        }
-        if T == 8 {
-            // SAFETY: `sum` is 8 writable f32 when T is 8.
-            unsafe { _mm256_storeu_ps(sum.as_mut_ptr(), sum8) };
         }
         *out = sum;
     }
