@@ -218,7 +218,7 @@ impl KvCache {
         self.release(b);
         let len = KV_BLOCK * self.kv_dim;
         for l in 0..self.n_layers {
-            let (from, to) = (self.at(l, b, 0), self.at(l, fresh, 0));
+            let (from, to) = (self.block_at(l, b), self.block_at(l, fresh));
             self.k.copy_within(from..from + len, to);
             self.v.copy_within(from..from + len, to);
         }
@@ -231,10 +231,10 @@ impl KvCache {
         KV_BLOCK * self.kv_dim + KV_PAD
     }
 
-    /// Element offset of K row `off` of block `block` in layer `layer` (for V, of the
-    /// block when `off` is 0).
-    fn at(&self, layer: usize, block: u32, off: usize) -> usize {
-        (layer * self.n_blocks + block as usize) * self.block_size() + off * self.kv_dim
+    /// Element offset of block `block` of layer `layer`, in K and V alike. Within it,
+    /// K's position `p` starts at `p * kv_dim` and V's channel `c` at `c * KV_BLOCK`.
+    fn block_at(&self, layer: usize, block: u32) -> usize {
+        (layer * self.n_blocks + block as usize) * self.block_size()
     }
 }
 
@@ -454,12 +454,12 @@ impl Model {
             let cs = &s.rope[r * half..(r + 1) * half];
             rope_heads(&mut s.q[r * qd..(r + 1) * qd], hd, cs);
             rope_heads(&mut s.k[r * kvd..(r + 1) * kvd], hd, cs);
-            let at = kv.at(l, s.kv_block[r], b.positions[r] % KV_BLOCK);
+            let (blk, p) = (kv.block_at(l, s.kv_block[r]), b.positions[r] % KV_BLOCK);
+            let at = blk + p * kvd;
             kv.k[at..at + kvd].convert_from_f32_slice(&s.k[r * kvd..(r + 1) * kvd]);
             // V is kept channel-major within a block (see `HeadView`).
-            let vat = kv.at(l, s.kv_block[r], 0) + b.positions[r] % KV_BLOCK;
             for (c, x) in s.v[r * kvd..(r + 1) * kvd].iter().enumerate() {
-                kv.v[vat + c * KV_BLOCK] = f16::from_f32(*x);
+                kv.v[blk + p + c * KV_BLOCK] = f16::from_f32(*x);
             }
         }
         s.emit("Qcur", Some(l), |s| &s.q, n, qd);
@@ -478,7 +478,7 @@ impl Model {
             let view = HeadView {
                 k: &kvr.k,
                 v: &kvr.v,
-                base: kvr.at(l, 0, 0),
+                base: kvr.block_at(l, 0),
                 channel: (h / group) * hd,
                 stride: kvr.kv_dim,
                 block_size: kvr.block_size(),
