@@ -14,8 +14,9 @@ use crate::TensorError;
 use crate::dtype::DType;
 use crate::pool::Pool;
 use crate::qdot::{
-    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, has_quad_kernel, q8_block, quantize_acts, token_tile,
-    vec_dot_half_pair, vec_dot_quads, vec_dot_tokens,
+    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel, q8_block,
+    quantize_acts, round_half_into, token_tile, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order,
+    vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
@@ -67,13 +68,16 @@ pub struct MatMul {
 /// block kernel) as quads, `quads[g * blocks + i]` holding block `i` of tokens
 /// `4g..4g+4`; the other tokens as one `QuantActs` each, at their token index.
 ///
-/// For half weights and four tokens or more, `grouped` also holds every token's
-/// activations as half bits in `group_half_acts`' order (token t at `t * cols`), for
-/// `vec_dot_half_pair`.
+/// Half weights (F16, BF16) take every token's activations rounded to the half type,
+/// in `halves`: token t at `half_at(t)`, each row 64-byte aligned so that no 512-bit
+/// load splits a cache line (three in four did from a `Vec<f32>`). For four tokens or
+/// more on a CPU without AVX-512, `grouped` holds them as half bits in
+/// `group_half_acts`' order too (token t at `t * cols`), for `vec_dot_half_pair`.
 #[derive(Default)]
 struct Acts {
     rows: Vec<QuantActs>,
     quads: Vec<Q8Quad>,
+    halves: Vec<f32>,
     grouped: Vec<u16>,
 }
 
@@ -136,51 +140,67 @@ impl MatMul {
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let rows = w.rows;
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        let Acts { rows: acts, quads, grouped } = &mut *guard;
-        if acts.len() < n_tok {
+        let Acts { rows: acts, quads, halves, grouped } = &mut *guard;
+        let cols = w.cols;
+        let half = matches!(w.dtype, DType::F16 | DType::BF16);
+        if !half && acts.len() < n_tok {
             acts.resize_with(n_tok, QuantActs::default);
         }
         let fmt = act_format(w.dtype);
         // Tokens in whole groups of four go through the quad kernel where one exists;
         // the rest (all of them for a single decode row) one by one.
         let groups = if has_quad_kernel(w.dtype) { n_tok / 4 } else { 0 };
-        let blocks = w.cols / w.dtype.block_len();
+        let blocks = cols / w.dtype.block_len();
         quads.clear();
         quads.resize(groups * blocks, Q8Quad::default());
         // Half weights go two rows at a time for four tokens or more, so that each
-        // activation load feeds two rows (`vec_dot_half_pair`).
-        let pairs = matches!(w.dtype, DType::F16 | DType::BF16) && n_tok >= 4;
+        // activation load feeds two rows: with AVX-512 on the activations in order
+        // (`vec_dot_half_pair_in_order`), otherwise grouped (`vec_dot_half_pair`).
+        let pairs = half && n_tok >= 4;
+        let grouping = pairs && !half_pairs_in_order();
         // Tasks then get an even number of rows, so only an odd last row of the
-        // matrix needs the activations in order as well.
+        // matrix goes alone.
         let chunk = (rows / (self.threads() * 8)).clamp(4, 256);
         let chunk = if pairs { chunk.next_multiple_of(2) } else { chunk };
-        let in_order = !pairs || rows % 2 == 1;
-        if pairs && grouped.len() < n_tok * w.cols {
-            grouped.resize(n_tok * w.cols, 0);
+        // Every value read is written below: growing without clearing zeroes only what
+        // grows (zeroing whole buffers every call showed as memset in F16 prompts).
+        let stride = cols.next_multiple_of(16);
+        if half && halves.len() < n_tok * stride + 16 {
+            halves.resize(n_tok * stride + 16, 0.0);
+        }
+        let base = halves.as_ptr().align_offset(64);
+        assert!(base < 16, "matmul: cannot align the half activations");
+        let half_at = |t: usize| base + t * stride;
+        if grouping && grouped.len() < n_tok * cols {
+            grouped.resize(n_tok * cols, 0);
         }
         // Quantizing is a pass over all activations: on the pool too, a group of
         // four tokens (written straight into its quads) or a leftover token per task.
-        let (acts_at, quads_at, grouped_at) =
-            (Disjoint(acts.as_mut_ptr()), Disjoint(quads.as_mut_ptr()), Disjoint(grouped.as_mut_ptr()));
+        let (acts_at, quads_at) = (Disjoint(acts.as_mut_ptr()), Disjoint(quads.as_mut_ptr()));
+        let (halves_at, grouped_at) = (Disjoint(halves.as_mut_ptr()), Disjoint(grouped.as_mut_ptr()));
         self.pool.run(groups + (n_tok - 4 * groups), &|k| {
             if k >= groups {
                 let t = 3 * groups + k;
-                // SAFETY: t < n_tok <= acts.len(), and token t belongs to this task only.
-                let a = unsafe { acts_at.at(t) };
-                let xt = &x[t * w.cols..(t + 1) * w.cols];
-                if in_order {
-                    quantize_acts(fmt, xt, a);
+                let xt = &x[t * cols..(t + 1) * cols];
+                if !half {
+                    // SAFETY: t < n_tok <= acts.len(), and token t belongs to this task only.
+                    quantize_acts(fmt, xt, unsafe { acts_at.at(t) });
+                    return;
                 }
-                if pairs {
+                // SAFETY: token t's `cols` values end at half_at(t) + cols <= base +
+                // n_tok * stride <= halves.len() (base < 16), and are this task's only.
+                let dst = unsafe { std::slice::from_raw_parts_mut(halves_at.at(half_at(t)), cols) };
+                round_half_into(w.dtype, xt, dst);
+                if grouping {
                     // SAFETY: token t's `cols` values end at (t + 1) * cols <= n_tok *
                     // cols <= grouped.len(), and are this task's only.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(grouped_at.at(t * w.cols), w.cols) };
+                    let dst = unsafe { std::slice::from_raw_parts_mut(grouped_at.at(t * cols), cols) };
                     group_half_acts(w.dtype, xt, dst);
                 }
                 return;
             }
             for j in 0..4 {
-                let xt = &x[(4 * k + j) * w.cols..(4 * k + j + 1) * w.cols];
+                let xt = &x[(4 * k + j) * cols..(4 * k + j + 1) * cols];
                 for (i, blk) in xt.chunks_exact(32).enumerate() {
                     // SAFETY: k*blocks + i < groups*blocks == quads.len(), and the quads
                     // of group k are this task's only.
@@ -188,10 +208,10 @@ impl MatMul {
                 }
             }
         });
-        let acts = &acts[..n_tok];
+        let acts = &acts[..];
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
-        let grouped = &grouped[..];
+        let (halves, grouped) = (&halves[..], &grouped[..]);
         let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
@@ -221,30 +241,42 @@ impl MatMul {
             // over tiles that stay in cache while the task runs down its rows.
             let tile_len = token_tile(w.dtype);
             for tile in (4 * groups..n_tok).step_by(tile_len) {
-                let end = (tile + tile_len).min(n_tok);
+                let n = (tile + tile_len).min(n_tok) - tile;
                 let mut v = [[0f32; TOKEN_TILE]; 2];
+                if !half {
+                    for r in my_rows.clone() {
+                        vec_dot_tokens(w.dtype, w.row(r), &acts[tile..tile + n], &mut v[0][..n]);
+                        v[0][..n].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
+                    }
+                    continue;
+                }
+                let fs: [&[f32]; TOKEN_TILE] =
+                    std::array::from_fn(|k| if k < n { &halves[half_at(tile + k)..][..cols] } else { &[] });
                 let mut r = my_rows.start;
                 if pairs {
-                    let mut xs: [&[u16]; TOKEN_TILE] = [&[]; TOKEN_TILE];
-                    for (k, x) in xs.iter_mut().take(end - tile).enumerate() {
-                        *x = &grouped[(tile + k) * w.cols..(tile + k + 1) * w.cols];
-                    }
+                    let xs: [&[u16]; TOKEN_TILE] = std::array::from_fn(|k| {
+                        if grouping && k < n { &grouped[(tile + k) * cols..][..cols] } else { &[] }
+                    });
                     while r + 2 <= my_rows.end {
                         let [v0, v1] = &mut v;
-                        let out = [&mut v0[..end - tile], &mut v1[..end - tile]];
-                        vec_dot_half_pair(w.dtype, [w.row(r), w.row(r + 1)], &xs[..end - tile], out);
-                        for (k, (a, b)) in v0.iter().zip(v1.iter()).take(end - tile).enumerate() {
+                        let out = [&mut v0[..n], &mut v1[..n]];
+                        let two = [w.row(r), w.row(r + 1)];
+                        if grouping {
+                            vec_dot_half_pair(w.dtype, two, &xs[..n], out);
+                        } else {
+                            vec_dot_half_pair_in_order(w.dtype, two, &fs[..n], out);
+                        }
+                        for (k, (a, b)) in v0.iter().zip(v1.iter()).take(n).enumerate() {
                             put(tile + k, r, *a);
                             put(tile + k, r + 1, *b);
                         }
                         r += 2;
                     }
                 }
-                // Only a matrix with an odd row count leaves a row outside the pairs.
-                assert!(in_order || r == my_rows.end, "matmul: row {r} has no in-order activations");
+                // All rows for fewer than four tokens; else an odd last row of the matrix.
                 for r in r..my_rows.end {
-                    vec_dot_tokens(w.dtype, w.row(r), &acts[tile..end], &mut v[0][..end - tile]);
-                    v[0][..end - tile].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
+                    vec_dot_half(w.dtype, w.row(r), &fs[..n], &mut v[0][..n]);
+                    v[0][..n].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
                 }
             }
         });

@@ -145,6 +145,17 @@ pub fn round_f16_into(x: &[f32], out: &mut [f32]) {
     out.iter_mut().zip(x).for_each(|(o, v)| *o = f16_round(*v));
 }
 
+/// `out[i] = x[i]` rounded to `dtype`'s half type (F16 or BF16) and back to f32: the
+/// activations of a half weight.
+pub fn round_half_into(dtype: DType, x: &[f32], out: &mut [f32]) {
+    assert_eq!(x.len(), out.len(), "round_half_into: lengths differ");
+    match dtype {
+        DType::F16 => round_f16_into(x, out),
+        DType::BF16 => out.iter_mut().zip(x).for_each(|(o, v)| *o = bf16::from_f32(*v).to_f32()),
+        _ => panic!("round_half_into: {dtype:?} is not a half type"),
+    }
+}
+
 /// Quantizes `x` (a whole number of blocks) into `out`, replacing its contents.
 pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
     out.q8.clear();
@@ -158,8 +169,8 @@ pub fn quantize_acts(fmt: ActFormat, x: &[f32], out: &mut QuantActs) {
     }
     match fmt {
         ActFormat::F32 => out.f32s.copy_from_slice(x),
-        ActFormat::F16 => round_f16_into(x, &mut out.f32s),
-        ActFormat::BF16 => out.f32s.iter_mut().zip(x).for_each(|(o, v)| *o = bf16::from_f32(*v).to_f32()),
+        ActFormat::F16 => round_half_into(DType::F16, x, &mut out.f32s),
+        ActFormat::BF16 => round_half_into(DType::BF16, x, &mut out.f32s),
         ActFormat::Q8_0 | ActFormat::Q8_1 => out.q8.extend(x.chunks_exact(32).map(q8_block)),
         ActFormat::Q8K => out.q8k.extend(x.chunks_exact(QK_K).map(q8k_block)),
     }
@@ -538,6 +549,52 @@ pub fn vec_dot_half_pair(dtype: DType, rows: [&[u8]; 2], xs: &[&[u16]], out: [&m
     }
 }
 
+/// Whether `matmul`'s two-row half-weight kernel takes its activations in order, as
+/// f32 (`vec_dot_half_pair_in_order`, with AVX-512), rather than grouped as half bits
+/// (`vec_dot_half_pair`).
+pub fn half_pairs_in_order() -> bool {
+    #[cfg(target_arch = "x86_64")]
+    return crate::simd::has_avx512();
+    #[cfg(not(target_arch = "x86_64"))]
+    return false;
+}
+
+/// `vec_dot_half_pair` on activations in order, as `quantize_acts` leaves them:
+/// `out[r][t] = dot(rows[r], xs[t])`, bit-identical to `vec_dot_half` of each row
+/// (see `avx512::dot_half_pair`). Without AVX-512, one row at a time by `vec_dot_half`.
+pub fn vec_dot_half_pair_in_order(dtype: DType, rows: [&[u8]; 2], xs: &[&[f32]], out: [&mut [f32]; 2]) {
+    assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half_pair_in_order: {dtype:?} is not a half type");
+    assert!(rows[0].len() == rows[1].len(), "vec_dot_half_pair_in_order: rows of different lengths");
+    assert!(
+        xs.len() <= TOKEN_TILE && out.iter().all(|o| o.len() == xs.len()),
+        "vec_dot_half_pair_in_order: {} rows",
+        xs.len()
+    );
+    assert!(
+        xs.iter().all(|x| 2 * x.len() == rows[0].len()),
+        "vec_dot_half_pair_in_order: activation length differs from the row"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        // SAFETY: AVX2, FMA, F16C and AVX-512 F are present (checked at run time); at
+        // most TOKEN_TILE activation rows, each with one value per 2 bytes of either
+        // weight row, and an output per activation row (asserted above).
+        unsafe { avx512::dot_half_pair_tile(dtype == DType::BF16, rows, xs, out) };
+        return;
+    }
+    for (row, o) in rows.into_iter().zip(out) {
+        vec_dot_half(dtype, row, xs, o);
+    }
+}
+
+/// How the two-row half kernels split `n` tokens: into as few tiles of at most six
+/// as will do, of near-equal sizes (seven go as four and three: eight accumulator
+/// chains or more hide the FMA latency); `(first token, tokens)` each.
+fn pair_tiles(n: usize) -> impl Iterator<Item = (usize, usize)> {
+    let tiles = n.div_ceil(6);
+    (0..tiles).map(move |i| (i * n / tiles, (i + 1) * n / tiles - i * n / tiles))
+}
+
 /// `dot_half_portable` on activations grouped by `group_half_acts`.
 pub fn dot_half_grouped_portable(dtype: DType, row: &[u8], x: &[u16]) -> f32 {
     let n = x.len();
@@ -741,6 +798,7 @@ mod avx512 {
     use super::avx2::{block_scales, dot_kquant_rows_body, dot_q32_body, hsum, weight_block};
     use super::{Q8Block, Q8Quad};
     use crate::dtype::DType;
+    use crate::simd::avx2::reduce_ggml_f16_x0;
     use std::arch::x86_64::*;
 
     /// i32 lanes of unsigned bytes `w` times signed bytes `x`, 4 per lane.
@@ -769,6 +827,127 @@ mod avx512 {
         out: &mut [f32; T],
     ) {
         dot_kquant_rows_body::<T, true>(dtype, row, ys, out)
+    }
+
+    /// `super::vec_dot_half_pair_in_order`, the tokens split by `super::pair_tiles`.
+    ///
+    /// # Safety
+    /// As `dot_half_pair`, for any number of rows up to `TOKEN_TILE`, with an output
+    /// per row in each of `out`.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f")]
+    pub unsafe fn dot_half_pair_tile(bf: bool, rows: [&[u8]; 2], xs: &[&[f32]], out: [&mut [f32]; 2]) {
+        let [o0, o1] = out;
+        for (t, k) in super::pair_tiles(xs.len()) {
+            let x = &xs[t..t + k];
+            macro_rules! pair {
+                ($k:literal) => {{
+                    let mut v = [[0f32; $k]; 2];
+                    // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
+                    unsafe {
+                        if bf {
+                            dot_half_pair::<$k, true>(rows, x, &mut v)
+                        } else {
+                            dot_half_pair::<$k, false>(rows, x, &mut v)
+                        }
+                    };
+                    o0[t..t + $k].copy_from_slice(&v[0]);
+                    o1[t..t + $k].copy_from_slice(&v[1]);
+                }};
+            }
+            match k {
+                6 => pair!(6),
+                5 => pair!(5),
+                4 => pair!(4),
+                3 => pair!(3),
+                2 => pair!(2),
+                _ => pair!(1),
+            }
+        }
+    }
+
+    /// Two weight rows against `T` f32 activation rows (T <= 6) in ggml's f16 order
+    /// on AVX2 (`simd::dot_ggml_f16_order`). That order gives each (row, token) four
+    /// 8-lane accumulators, lane group j taking values 32c + 8j .. 32c + 8j + 8 of every
+    /// 32: here they are two 16-lane ones, groups 0-1 and 2-3, so each 32 of a row is
+    /// two conversions of 16 halves and each 32 of a token two plain loads, in place.
+    /// Two rows by six tokens are 24 of the 32 registers: a conversion feeds six
+    /// multiply-adds and a load two. (The AVX2 kernel has 16 registers: one lane
+    /// group per pass, and half activations grouped by lane group, converted like the
+    /// weights, with as many conversions as multiply-adds on the same ports.) Each
+    /// lane sees its values in ggml's order, the last partial 32 zero-padded, and
+    /// `(g0 + g2) + (g1 + g3)` is one 16-lane add and its halves' sum, so the bits are
+    /// `avx2::dot_half_rows`'.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA, F16C and AVX-512 F; both rows have the same
+    /// length, every `xs[t]` holds `rows[0].len() / 2` values, and `T` is what `xs`
+    /// holds.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f")]
+    unsafe fn dot_half_pair<const T: usize, const BF: bool>(rows: [&[u8]; 2], xs: &[&[f32]], out: &mut [[f32; T]; 2]) {
+        let n = rows[0].len() / 2;
+        let n32 = n / 32 * 32;
+        let wp: [*const u8; 2] = [rows[0].as_ptr(), rows[1].as_ptr()];
+        let xp: [*const f32; T] = std::array::from_fn(|t| xs[t].as_ptr());
+        let mut acc = [[[_mm512_setzero_ps(); 2]; T]; 2];
+        let mut i = 0;
+        while i < n32 {
+            // SAFETY: i + 32 <= n32 <= n, so 64 bytes at 2i are inside each row and 32
+            // values at i inside each `xs[t]` (caller).
+            unsafe {
+                let w = [
+                    [half16_at::<BF>(wp[0].add(2 * i)), half16_at::<BF>(wp[0].add(2 * i + 32))],
+                    [half16_at::<BF>(wp[1].add(2 * i)), half16_at::<BF>(wp[1].add(2 * i + 32))],
+                ];
+                for t in 0..T {
+                    for h in 0..2 {
+                        let x = _mm512_loadu_ps(xp[t].add(i + 16 * h));
+                        acc[0][t][h] = _mm512_fmadd_ps(w[0][h], x, acc[0][t][h]);
+                        acc[1][t][h] = _mm512_fmadd_ps(w[1][h], x, acc[1][t][h]);
+                    }
+                }
+            }
+            i += 32;
+        }
+        if n32 < n {
+            let mut w = [[0u8; 64]; 2];
+            for r in 0..2 {
+                w[r][..2 * (n - n32)].copy_from_slice(&rows[r][2 * n32..]);
+            }
+            for t in 0..T {
+                let mut x = [0f32; 32];
+                x[..n - n32].copy_from_slice(&xs[t][n32..]);
+                for h in 0..2 {
+                    // SAFETY: 64 bytes in each `w[r]`, 32 values in `x`.
+                    unsafe {
+                        let x = _mm512_loadu_ps(x.as_ptr().add(16 * h));
+                        for r in 0..2 {
+                            let wh = half16_at::<BF>(w[r].as_ptr().add(32 * h));
+                            acc[r][t][h] = _mm512_fmadd_ps(wh, x, acc[r][t][h]);
+                        }
+                    }
+                }
+            }
+        }
+        for r in 0..2 {
+            for t in 0..T {
+                let s = _mm512_add_ps(acc[r][t][0], acc[r][t][1]);
+                let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));
+                out[r][t] = reduce_ggml_f16_x0(_mm256_add_ps(_mm512_castps512_ps256(s), hi));
+            }
+        }
+    }
+
+    /// Sixteen half values at `p` as f32: F16 by the AVX-512 conversion, BF16 by
+    /// moving its bits to the top of an f32.
+    ///
+    /// # Safety
+    /// 32 bytes are readable at `p`.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f")]
+    unsafe fn half16_at<const BF: bool>(p: *const u8) -> __m512 {
+        // SAFETY: forwarded from the caller.
+        let h = unsafe { _mm256_loadu_si256(p as *const __m256i) };
+        if BF { _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h))) } else { _mm512_cvtph_ps(h) }
     }
 
     /// `avx2::dot_q32` with VNNI byte products: one token's row, 256-bit vectors. Two
@@ -1534,9 +1713,7 @@ mod avx2 {
         }
     }
 
-    /// `super::vec_dot_half_pair`: the tokens split into as few tiles of at most six
-    /// as will do, of even sizes (seven go as four and three: eight accumulator chains
-    /// or more hide the FMA latency).
+    /// `super::vec_dot_half_pair`, the tokens split by `super::pair_tiles`.
     ///
     /// # Safety
     /// As `dot_half_pair`, for any number of rows up to `TOKEN_TILE`, with an output
@@ -1544,10 +1721,7 @@ mod avx2 {
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn dot_half_pair_tile(bf: bool, rows: [&[u8]; 2], xs: &[&[u16]], out: [&mut [f32]; 2]) {
         let [o0, o1] = out;
-        let mut t = 0;
-        while t < xs.len() {
-            let left = xs.len() - t;
-            let k = left.div_ceil(left.div_ceil(6));
+        for (t, k) in super::pair_tiles(xs.len()) {
             let x = &xs[t..t + k];
             macro_rules! pair {
                 ($k:literal) => {{
@@ -1566,7 +1740,6 @@ mod avx2 {
                 2 => pair!(2),
                 _ => pair!(1),
             }
-            t += k;
         }
     }
 

@@ -56,11 +56,11 @@ pub fn has_avx2_fma() -> bool {
     })
 }
 
-/// Whether the AVX-512 VNNI kernels can run on this CPU (checked once): AVX-512 F, BW,
-/// VL and VNNI besides AVX2, FMA and F16C (Ice Lake and later Xeons, Zen 4). Setting
+/// Whether the AVX-512 kernels can run on this CPU (checked once): AVX-512 F, BW and
+/// VL besides AVX2, FMA and F16C (Skylake-X and later Xeons, Zen 4). Setting
 /// `HERD_NO_AVX512=1` keeps herd on its AVX2 kernels, to compare the two on one machine.
 #[cfg(target_arch = "x86_64")]
-pub fn has_avx512_vnni() -> bool {
+pub fn has_avx512() -> bool {
     use std::sync::OnceLock;
     static HAS: OnceLock<bool> = OnceLock::new();
     *HAS.get_or_init(|| {
@@ -68,9 +68,17 @@ pub fn has_avx512_vnni() -> bool {
             && is_x86_feature_detected!("avx512f")
             && is_x86_feature_detected!("avx512bw")
             && is_x86_feature_detected!("avx512vl")
-            && is_x86_feature_detected!("avx512vnni")
             && std::env::var_os("HERD_NO_AVX512").is_none_or(|v| v.is_empty() || v == "0")
     })
+}
+
+/// Whether the AVX-512 VNNI kernels can run on this CPU: `has_avx512` and VNNI (Ice
+/// Lake and later Xeons, Zen 4).
+#[cfg(target_arch = "x86_64")]
+pub fn has_avx512_vnni() -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    *HAS.get_or_init(|| has_avx512() && is_x86_feature_detected!("avx512vnni"))
 }
 
 #[cfg(target_arch = "x86_64")]

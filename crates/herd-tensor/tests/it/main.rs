@@ -432,6 +432,59 @@ fn simd_q8k_quantizer_equals_portable() {
     }
 }
 
+/// Both two-row half kernels (AVX2 on grouped half activations, AVX-512 on f32 ones
+/// in order; each falls back to one row at a time where its CPU features are
+/// missing) give `vec_dot_half`'s bits for every row, for every tile size and for a
+/// row with a last partial 32. Only one of them runs inside `matmul` on a given CPU,
+/// so this is what keeps the other honest.
+#[test]
+fn two_row_half_kernels_equal_one_row_dots_bit_for_bit() {
+    use herd_tensor::qdot::{
+        group_half_acts, round_half_into, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order,
+    };
+    let mut rng = StdRng::seed_from_u64(29);
+    for dtype in [DType::F16, DType::BF16] {
+        for cols in [8usize, 64, 100, 576, 1536] {
+            let data = random_blocks(dtype, 2, cols, &mut rng);
+            let rows = [&data[..2 * cols], &data[2 * cols..]];
+            let acts: Vec<Vec<f32>> = (0..12)
+                .map(|_| {
+                    let x: Vec<f32> = (0..cols).map(|_| rng.random_range(-2.0..2.0)).collect();
+                    let mut a = vec![0f32; cols];
+                    round_half_into(dtype, &x, &mut a);
+                    a
+                })
+                .collect();
+            let grouped: Vec<Vec<u16>> = acts
+                .iter()
+                .map(|a| {
+                    let mut g = vec![0u16; cols];
+                    group_half_acts(dtype, a, &mut g);
+                    g
+                })
+                .collect();
+            for n in 1..=12 {
+                let xs: Vec<&[f32]> = acts[..n].iter().map(|a| a.as_slice()).collect();
+                let gs: Vec<&[u16]> = grouped[..n].iter().map(|g| g.as_slice()).collect();
+                let mut want = [vec![0f32; n], vec![0f32; n]];
+                for (row, w) in rows.iter().zip(&mut want) {
+                    vec_dot_half(dtype, row, &xs, w);
+                }
+                let (mut a, mut b) = (vec![0f32; n], vec![0f32; n]);
+                vec_dot_half_pair_in_order(dtype, rows, &xs, [&mut a, &mut b]);
+                let (mut c, mut d) = (vec![0f32; n], vec![0f32; n]);
+                vec_dot_half_pair(dtype, rows, &gs, [&mut c, &mut d]);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                for (name, got) in [("in order", [&a, &b]), ("grouped", [&c, &d])] {
+                    for r in 0..2 {
+                        assert_eq!(bits(got[r]), bits(&want[r]), "{dtype:?} cols {cols}, {n} tokens, row {r}, {name}");
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// F16 activations rounded in vectors equal the `half` crate's rounding, bit for bit,
 /// across normal, subnormal, overflowing and halfway values.
 #[test]

@@ -205,13 +205,18 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The quantized-dot kernel set this CPU runs, and how to compare against the next one.
+/// The kernel sets this CPU runs, and how to compare against the next one.
 fn kernel_set() -> &'static str {
-    match herd_tensor::qdot::Isa::best() {
-        herd_tensor::qdot::Isa::Avx512Vnni => {
-            "AVX-512 VNNI for quantized dots, AVX2 + FMA + F16C for the rest (HERD_NO_AVX512=1: AVX2 only)"
+    use herd_tensor::qdot::{Isa, half_pairs_in_order};
+    match (Isa::best(), half_pairs_in_order()) {
+        (Isa::Avx512Vnni, _) => {
+            "AVX-512 VNNI for quantized dots, AVX-512 for half-weight batches, AVX2 + FMA + F16C for the rest \
+             (HERD_NO_AVX512=1: AVX2 only)"
         }
-        herd_tensor::qdot::Isa::Avx2 => "AVX2 + FMA + F16C",
-        herd_tensor::qdot::Isa::Portable => "portable (no AVX2 on this CPU)",
+        (Isa::Avx2, true) => {
+            "AVX-512 for half-weight batches, AVX2 + FMA + F16C for the rest (HERD_NO_AVX512=1: AVX2 only)"
+        }
+        (Isa::Avx2, false) => "AVX2 + FMA + F16C",
+        (Isa::Portable, _) => "portable (no AVX2 on this CPU)",
     }
 }
