@@ -43,12 +43,15 @@ impl Q8Quad {
 }
 
 /// 256 activations quantized for the k-quants: `x ≈ d * qs`, with sums of each run
-/// of 16 (`bsums`) for the weight minimums.
+/// of 16 (`bsums`) for the weight minimums. The values come first and the block is
+/// 32-byte aligned, so no 32-byte load of them straddles a cache line (after `d`,
+/// every other one did).
 #[derive(Debug, Clone, Copy)]
+#[repr(C, align(32))]
 pub struct Q8KBlock {
-    pub d: f32,
     pub qs: [i8; QK_K],
     pub bsums: [i16; 16],
+    pub d: f32,
 }
 
 /// One activation row in the vec_dot_type of some weight dtype.
