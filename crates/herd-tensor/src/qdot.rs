@@ -482,6 +482,14 @@ pub fn vec_dot_half(dtype: DType, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
     assert!(xs.len() <= TOKEN_TILE && out.len() == xs.len(), "vec_dot_half: {} rows, {} outputs", xs.len(), out.len());
     assert!(xs.iter().all(|x| 2 * x.len() == row.len()), "vec_dot_half: activation length differs from the row");
     #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx512() {
+        // SAFETY: AVX2, FMA, F16C and AVX-512 F are present (checked at run time); at
+        // most TOKEN_TILE rows, each with one value per 2 bytes of the row (asserted
+        // above).
+        unsafe { avx512::dot_half_row_tile(dtype == DType::BF16, row, xs, out) };
+        return;
+    }
+    #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2_fma() {
         // SAFETY: AVX2, FMA and F16C are present (checked at run time); at most
         // TOKEN_TILE rows, each with one value per 2 bytes of the row (asserted above).
@@ -564,7 +572,7 @@ pub fn half_pairs_in_order() -> bool {
 
 /// `vec_dot_half_pair` on activations in order, as `quantize_acts` leaves them:
 /// `out[r][t] = dot(rows[r], xs[t])`, bit-identical to `vec_dot_half` of each row
-/// (see `avx512::dot_half_pair`). Without AVX-512, one row at a time by `vec_dot_half`.
+/// (see `avx512::dot_half_block`). Without AVX-512, one row at a time by `vec_dot_half`.
 pub fn vec_dot_half_pair_in_order(dtype: DType, rows: [&[u8]; 2], xs: &[&[f32]], out: [&mut [f32]; 2]) {
     assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half_pair_in_order: {dtype:?} is not a half type");
     assert!(rows[0].len() == rows[1].len(), "vec_dot_half_pair_in_order: rows of different lengths");
@@ -832,11 +840,49 @@ mod avx512 {
         dot_kquant_rows_body::<T, true>(dtype, row, ys, out)
     }
 
-    /// `super::vec_dot_half_pair_in_order`, the tokens split by `super::pair_tiles`.
+    /// `super::vec_dot_half`: `dot_half_block` on one row, the tokens split by
+    /// `super::pair_tiles`. (A const-generic tile for one and two rows measured a
+    /// third slower at decoding, 22 against 33 t/s on the 135M F16 file, with the same
+    /// inner loop; kept apart.)
     ///
     /// # Safety
-    /// As `dot_half_pair`, for any number of rows up to `TOKEN_TILE`, with an output
-    /// per row in each of `out`.
+    /// As `dot_half_block`, for one row and any number of tokens up to `TOKEN_TILE`,
+    /// with an output per token.
+    #[target_feature(enable = "avx2,fma,f16c,avx512f")]
+    pub unsafe fn dot_half_row_tile(bf: bool, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
+        for (t, k) in super::pair_tiles(xs.len()) {
+            let x = &xs[t..t + k];
+            macro_rules! one {
+                ($k:literal) => {{
+                    let mut v = [[0f32; $k]; 1];
+                    // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
+                    unsafe {
+                        if bf {
+                            dot_half_block::<1, $k, true>([row], x, &mut v)
+                        } else {
+                            dot_half_block::<1, $k, false>([row], x, &mut v)
+                        }
+                    };
+                    out[t..t + $k].copy_from_slice(&v[0]);
+                }};
+            }
+            match k {
+                6 => one!(6),
+                5 => one!(5),
+                4 => one!(4),
+                3 => one!(3),
+                2 => one!(2),
+                _ => one!(1),
+            }
+        }
+    }
+
+    /// `super::vec_dot_half_pair_in_order`: `dot_half_block` on two rows, the tokens
+    /// split by `super::pair_tiles`.
+    ///
+    /// # Safety
+    /// As `dot_half_block`, for any number of tokens up to `TOKEN_TILE`, with an output
+    /// per token in each of `out`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f")]
     pub unsafe fn dot_half_pair_tile(bf: bool, rows: [&[u8]; 2], xs: &[&[f32]], out: [&mut [f32]; 2]) {
         let [o0, o1] = out;
@@ -848,9 +894,9 @@ mod avx512 {
                     // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
                     unsafe {
                         if bf {
-                            dot_half_pair::<$k, true>(rows, x, &mut v)
+                            dot_half_block::<2, $k, true>(rows, x, &mut v)
                         } else {
-                            dot_half_pair::<$k, false>(rows, x, &mut v)
+                            dot_half_block::<2, $k, false>(rows, x, &mut v)
                         }
                     };
                     o0[t..t + $k].copy_from_slice(&v[0]);
@@ -868,52 +914,62 @@ mod avx512 {
         }
     }
 
-    /// Two weight rows against `T` f32 activation rows (T <= 6) in ggml's f16 order
-    /// on AVX2 (`simd::dot_ggml_f16_order`). That order gives each (row, token) four
-    /// 8-lane accumulators, lane group j taking values 32c + 8j .. 32c + 8j + 8 of every
-    /// 32: here they are two 16-lane ones, groups 0-1 and 2-3, so each 32 of a row is
-    /// two conversions of 16 halves and each 32 of a token two plain loads, in place.
-    /// Two rows by six tokens are 24 of the 32 registers: a conversion feeds six
-    /// multiply-adds and a load two. (The AVX2 kernel has 16 registers: one lane
-    /// group per pass, and half activations grouped by lane group, converted like the
-    /// weights, with as many conversions as multiply-adds on the same ports.) Each
-    /// lane sees its values in ggml's order, the last partial 32 zero-padded, and
-    /// `(g0 + g2) + (g1 + g3)` is one 16-lane add and its halves' sum, so the bits are
-    /// `avx2::dot_half_rows`'.
+    /// `R` weight rows (one or two) against `T` f32 activation rows (T <= 6) in
+    /// ggml's f16 order on AVX2 (`simd::dot_ggml_f16_order`). That order gives each
+    /// (row, token) four 8-lane accumulators, lane group j taking values 32c + 8j ..
+    /// 32c + 8j + 8 of every 32: here they are two 16-lane ones, groups 0-1 and 2-3,
+    /// so each 32 of a row is two conversions of 16 halves and each 32 of a token two
+    /// plain loads, in place. Two rows by six tokens are 24 of the 32 registers: a
+    /// conversion feeds six multiply-adds and a load two. (The AVX2 kernel has 16
+    /// registers: one lane group per pass, and half activations grouped by lane group,
+    /// converted like the weights, with as many conversions as multiply-adds on the
+    /// same ports.) Each lane sees its values in ggml's order, the last partial 32
+    /// zero-padded, and `(g0 + g2) + (g1 + g3)` is one 16-lane add and its halves'
+    /// sum, so the bits are `avx2::dot_half_rows`'. One row by one token is a decode
+    /// step, bound by reading the row: it prefetches ahead as the AVX2 kernel does, and
+    /// with half the instructions per byte it measured a quarter faster (135M F16
+    /// tg64, one thread: 26 -> 31-34 t/s).
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA, F16C and AVX-512 F; both rows have the same
+    /// The CPU must support AVX2, FMA, F16C and AVX-512 F; the rows have the same
     /// length, every `xs[t]` holds `rows[0].len() / 2` values, and `T` is what `xs`
     /// holds.
     #[target_feature(enable = "avx2,fma,f16c,avx512f")]
-    unsafe fn dot_half_pair<const T: usize, const BF: bool>(rows: [&[u8]; 2], xs: &[&[f32]], out: &mut [[f32; T]; 2]) {
+    unsafe fn dot_half_block<const R: usize, const T: usize, const BF: bool>(
+        rows: [&[u8]; R],
+        xs: &[&[f32]],
+        out: &mut [[f32; T]; R],
+    ) {
         let n = rows[0].len() / 2;
         let n32 = n / 32 * 32;
-        let wp: [*const u8; 2] = [rows[0].as_ptr(), rows[1].as_ptr()];
+        let wp: [*const u8; R] = std::array::from_fn(|r| rows[r].as_ptr());
         let xp: [*const f32; T] = std::array::from_fn(|t| xs[t].as_ptr());
-        let mut acc = [[[_mm512_setzero_ps(); 2]; T]; 2];
+        let mut acc = [[[_mm512_setzero_ps(); 2]; T]; R];
         let mut i = 0;
         while i < n32 {
+            if R * T == 1 {
+                super::avx2::prefetch_ahead(&rows[0][2 * i..2 * i + 64]);
+            }
             // SAFETY: i + 32 <= n32 <= n, so 64 bytes at 2i are inside each row and 32
             // values at i inside each `xs[t]` (caller).
             unsafe {
-                let w = [
-                    [half16_at::<BF>(wp[0].add(2 * i)), half16_at::<BF>(wp[0].add(2 * i + 32))],
-                    [half16_at::<BF>(wp[1].add(2 * i)), half16_at::<BF>(wp[1].add(2 * i + 32))],
-                ];
+                let w: [[__m512; 2]; R] = std::array::from_fn(|r| {
+                    [half16_at::<BF>(wp[r].add(2 * i)), half16_at::<BF>(wp[r].add(2 * i + 32))]
+                });
                 for t in 0..T {
                     for h in 0..2 {
                         let x = _mm512_loadu_ps(xp[t].add(i + 16 * h));
-                        acc[0][t][h] = _mm512_fmadd_ps(w[0][h], x, acc[0][t][h]);
-                        acc[1][t][h] = _mm512_fmadd_ps(w[1][h], x, acc[1][t][h]);
+                        for r in 0..R {
+                            acc[r][t][h] = _mm512_fmadd_ps(w[r][h], x, acc[r][t][h]);
+                        }
                     }
                 }
             }
             i += 32;
         }
         if n32 < n {
-            let mut w = [[0u8; 64]; 2];
-            for r in 0..2 {
+            let mut w = [[0u8; 64]; R];
+            for r in 0..R {
                 w[r][..2 * (n - n32)].copy_from_slice(&rows[r][2 * n32..]);
             }
             for t in 0..T {
@@ -923,7 +979,7 @@ mod avx512 {
                     // SAFETY: 64 bytes in each `w[r]`, 32 values in `x`.
                     unsafe {
                         let x = _mm512_loadu_ps(x.as_ptr().add(16 * h));
-                        for r in 0..2 {
+                        for r in 0..R {
                             let wh = half16_at::<BF>(w[r].as_ptr().add(32 * h));
                             acc[r][t][h] = _mm512_fmadd_ps(wh, x, acc[r][t][h]);
                         }
@@ -931,7 +987,7 @@ mod avx512 {
                 }
             }
         }
-        for r in 0..2 {
+        for r in 0..R {
             for t in 0..T {
                 let s = _mm512_add_ps(acc[r][t][0], acc[r][t][1]);
                 let hi = _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s)));

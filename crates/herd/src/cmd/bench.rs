@@ -210,12 +210,10 @@ fn kernel_set() -> &'static str {
     use herd_tensor::qdot::{Isa, half_pairs_in_order};
     match (Isa::best(), half_pairs_in_order()) {
         (Isa::Avx512Vnni, _) => {
-            "AVX-512 VNNI for quantized dots, AVX-512 for half-weight batches, AVX2 + FMA + F16C for the rest \
+            "AVX-512 VNNI for quantized dots, AVX-512 for half weights, AVX2 + FMA + F16C for the rest \
              (HERD_NO_AVX512=1: AVX2 only)"
         }
-        (Isa::Avx2, true) => {
-            "AVX-512 for half-weight batches, AVX2 + FMA + F16C for the rest (HERD_NO_AVX512=1: AVX2 only)"
-        }
+        (Isa::Avx2, true) => "AVX-512 for half weights, AVX2 + FMA + F16C for the rest (HERD_NO_AVX512=1: AVX2 only)",
         (Isa::Avx2, false) => "AVX2 + FMA + F16C",
         (Isa::Portable, _) => "portable (no AVX2 on this CPU)",
     }
