@@ -598,6 +598,39 @@ pub fn vec_dot_half_pair_in_order(dtype: DType, rows: [&[u8]; 2], xs: &[&[f32]],
     }
 }
 
+/// `$body` with the const `$K` set to `$k`, a tile size of `pair_tiles` (1..=6), so
+/// that the half kernels get their token count as a const generic.
+macro_rules! with_tile_size {
+    ($k:expr, $K:ident => $body:block) => {
+        match $k {
+            6 => {
+                const $K: usize = 6;
+                $body
+            }
+            5 => {
+                const $K: usize = 5;
+                $body
+            }
+            4 => {
+                const $K: usize = 4;
+                $body
+            }
+            3 => {
+                const $K: usize = 3;
+                $body
+            }
+            2 => {
+                const $K: usize = 2;
+                $body
+            }
+            _ => {
+                const $K: usize = 1;
+                $body
+            }
+        }
+    };
+}
+
 /// How the two-row half kernels split `n` tokens: into as few tiles of at most six
 /// as will do, of near-equal sizes (seven go as four and three: eight accumulator
 /// chains or more hide the FMA latency); `(first token, tokens)` each.
@@ -852,28 +885,14 @@ mod avx512 {
     pub unsafe fn dot_half_row_tile(bf: bool, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
         for (t, k) in super::pair_tiles(xs.len()) {
             let x = &xs[t..t + k];
-            macro_rules! one {
-                ($k:literal) => {{
-                    let mut v = [[0f32; $k]; 1];
-                    // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
-                    unsafe {
-                        if bf {
-                            dot_half_block::<1, $k, true>([row], x, &mut v)
-                        } else {
-                            dot_half_block::<1, $k, false>([row], x, &mut v)
-                        }
-                    };
-                    out[t..t + $k].copy_from_slice(&v[0]);
-                }};
-            }
-            match k {
-                6 => one!(6),
-                5 => one!(5),
-                4 => one!(4),
-                3 => one!(3),
-                2 => one!(2),
-                _ => one!(1),
-            }
+            with_tile_size!(k, K => {
+                let mut v = [[0f32; K]; 1];
+                // SAFETY: forwarded from the caller; `x` holds exactly K rows.
+                unsafe {
+                    if bf { dot_half_block::<1, K, true>([row], x, &mut v) } else { dot_half_block::<1, K, false>([row], x, &mut v) }
+                };
+                out[t..t + K].copy_from_slice(&v[0]);
+            });
         }
     }
 
@@ -888,29 +907,15 @@ mod avx512 {
         let [o0, o1] = out;
         for (t, k) in super::pair_tiles(xs.len()) {
             let x = &xs[t..t + k];
-            macro_rules! pair {
-                ($k:literal) => {{
-                    let mut v = [[0f32; $k]; 2];
-                    // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
-                    unsafe {
-                        if bf {
-                            dot_half_block::<2, $k, true>(rows, x, &mut v)
-                        } else {
-                            dot_half_block::<2, $k, false>(rows, x, &mut v)
-                        }
-                    };
-                    o0[t..t + $k].copy_from_slice(&v[0]);
-                    o1[t..t + $k].copy_from_slice(&v[1]);
-                }};
-            }
-            match k {
-                6 => pair!(6),
-                5 => pair!(5),
-                4 => pair!(4),
-                3 => pair!(3),
-                2 => pair!(2),
-                _ => pair!(1),
-            }
+            with_tile_size!(k, K => {
+                let mut v = [[0f32; K]; 2];
+                // SAFETY: forwarded from the caller; `x` holds exactly K rows.
+                unsafe {
+                    if bf { dot_half_block::<2, K, true>(rows, x, &mut v) } else { dot_half_block::<2, K, false>(rows, x, &mut v) }
+                };
+                o0[t..t + K].copy_from_slice(&v[0]);
+                o1[t..t + K].copy_from_slice(&v[1]);
+            });
         }
     }
 
@@ -1790,23 +1795,13 @@ mod avx2 {
         let [o0, o1] = out;
         for (t, k) in super::pair_tiles(xs.len()) {
             let x = &xs[t..t + k];
-            macro_rules! pair {
-                ($k:literal) => {{
-                    let mut v = [[0f32; $k]; 2];
-                    // SAFETY: forwarded from the caller; `x` holds exactly $k rows.
-                    unsafe { dot_half_pair::<$k>(bf, rows, x, &mut v) };
-                    o0[t..t + $k].copy_from_slice(&v[0]);
-                    o1[t..t + $k].copy_from_slice(&v[1]);
-                }};
-            }
-            match k {
-                6 => pair!(6),
-                5 => pair!(5),
-                4 => pair!(4),
-                3 => pair!(3),
-                2 => pair!(2),
-                _ => pair!(1),
-            }
+            with_tile_size!(k, K => {
+                let mut v = [[0f32; K]; 2];
+                // SAFETY: forwarded from the caller; `x` holds exactly K rows.
+                unsafe { dot_half_pair::<K>(bf, rows, x, &mut v) };
+                o0[t..t + K].copy_from_slice(&v[0]);
+                o1[t..t + K].copy_from_slice(&v[1]);
+            });
         }
     }
 
