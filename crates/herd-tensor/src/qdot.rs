@@ -297,19 +297,13 @@ pub fn token_tile(dtype: DType) -> usize {
 }
 
 /// `out[t] = vec_dot(dtype, row, &acts[t])` for up to `TOKEN_TILE` tokens, through the
-/// kernel that reads the row once for several of them where the type has one (F16/BF16
-/// three tokens at a time, the k-quants eight then four); bit-identical to one `vec_dot` per
-/// token, so a token's result does not depend on its batch.
+/// kernel that reads the row once for several of them where the type has one (the
+/// k-quants eight then four; `matmul` gives half weights to `vec_dot_half`, on its own
+/// aligned activations); bit-identical to one `vec_dot` per token, so a token's result
+/// does not depend on its batch.
 pub fn vec_dot_tokens(dtype: DType, row: &[u8], acts: &[QuantActs], out: &mut [f32]) {
     assert!(acts.len() <= TOKEN_TILE && out.len() == acts.len(), "vec_dot_tokens: {} tokens", acts.len());
     match dtype {
-        DType::F16 | DType::BF16 => {
-            let mut xs: [&[f32]; TOKEN_TILE] = [&[]; TOKEN_TILE];
-            for (x, a) in xs.iter_mut().zip(acts) {
-                *x = &a.f32s;
-            }
-            vec_dot_half(dtype, row, &xs[..acts.len()], out);
-        }
         DType::Q4K | DType::Q5K | DType::Q6K => {
             let mut t = 0;
             while t + 8 <= acts.len() {
@@ -538,13 +532,7 @@ fn grouped_index(i: usize, n: usize) -> usize {
 /// `vec_dot_half` of each row on the activations in order, and faster for four
 /// tokens or more (see `avx2::dot_half_pair`).
 pub fn vec_dot_half_pair(dtype: DType, rows: [&[u8]; 2], xs: &[&[u16]], out: [&mut [f32]; 2]) {
-    assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half_pair: {dtype:?} is not a half type");
-    assert!(rows[0].len() == rows[1].len(), "vec_dot_half_pair: rows of different lengths");
-    assert!(xs.len() <= TOKEN_TILE && out.iter().all(|o| o.len() == xs.len()), "vec_dot_half_pair: {} rows", xs.len());
-    assert!(
-        xs.iter().all(|x| 2 * x.len() == rows[0].len()),
-        "vec_dot_half_pair: activation length differs from the row"
-    );
+    check_half_pair("vec_dot_half_pair", dtype, rows, xs.iter().map(|x| x.len()), &out);
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx2_fma() {
         // SAFETY: AVX2, FMA and F16C are present (checked at run time); at most
@@ -558,6 +546,24 @@ pub fn vec_dot_half_pair(dtype: DType, rows: [&[u8]; 2], xs: &[&[u16]], out: [&m
             *o = dot_half_grouped_portable(dtype, row, x);
         }
     }
+}
+
+/// The two-row half kernels' contract, which their unsafe kernels rely on: a half
+/// type, rows of one length, at most `TOKEN_TILE` activation rows of one value per 2
+/// bytes of a row (`x_lens`), and an output per activation row for each weight row.
+fn check_half_pair(
+    what: &str,
+    dtype: DType,
+    rows: [&[u8]; 2],
+    x_lens: impl ExactSizeIterator<Item = usize>,
+    out: &[&mut [f32]; 2],
+) {
+    assert!(matches!(dtype, DType::F16 | DType::BF16), "{what}: {dtype:?} is not a half type");
+    assert!(rows[0].len() == rows[1].len(), "{what}: rows of different lengths");
+    let n = x_lens.len();
+    assert!(n <= TOKEN_TILE && out.iter().all(|o| o.len() == n), "{what}: {n} rows");
+    let mut x_lens = x_lens;
+    assert!(x_lens.all(|l| 2 * l == rows[0].len()), "{what}: activation length differs from the row");
 }
 
 /// Whether `matmul`'s two-row half-weight kernel takes its activations in order, as
@@ -574,17 +580,7 @@ pub fn half_pairs_in_order() -> bool {
 /// `out[r][t] = dot(rows[r], xs[t])`, bit-identical to `vec_dot_half` of each row
 /// (see `avx512::dot_half_block`). Without AVX-512, one row at a time by `vec_dot_half`.
 pub fn vec_dot_half_pair_in_order(dtype: DType, rows: [&[u8]; 2], xs: &[&[f32]], out: [&mut [f32]; 2]) {
-    assert!(matches!(dtype, DType::F16 | DType::BF16), "vec_dot_half_pair_in_order: {dtype:?} is not a half type");
-    assert!(rows[0].len() == rows[1].len(), "vec_dot_half_pair_in_order: rows of different lengths");
-    assert!(
-        xs.len() <= TOKEN_TILE && out.iter().all(|o| o.len() == xs.len()),
-        "vec_dot_half_pair_in_order: {} rows",
-        xs.len()
-    );
-    assert!(
-        xs.iter().all(|x| 2 * x.len() == rows[0].len()),
-        "vec_dot_half_pair_in_order: activation length differs from the row"
-    );
+    check_half_pair("vec_dot_half_pair_in_order", dtype, rows, xs.iter().map(|x| x.len()), &out);
     #[cfg(target_arch = "x86_64")]
     if crate::simd::has_avx512() {
         // SAFETY: AVX2, FMA, F16C and AVX-512 F are present (checked at run time); at
@@ -623,10 +619,11 @@ macro_rules! with_tile_size {
                 const $K: usize = 2;
                 $body
             }
-            _ => {
+            1 => {
                 const $K: usize = 1;
                 $body
             }
+            k => unreachable!("pair_tiles gave a tile of {k} tokens"),
         }
     };
 }
