@@ -8,6 +8,7 @@
 #![allow(unsafe_code)]
 
 pub mod alloc_count;
+pub mod amx;
 pub mod attention;
 pub mod dtype;
 pub mod matmul;

@@ -7,10 +7,12 @@
 //! server's batched decode). For the 32-value block types, tokens go four at a time
 //! through a kernel that decodes each weight block once for eight tokens, over tiles
 //! of 32 tokens that stay in cache; half weights (F16, BF16) go two rows by up to six
-//! tokens at a time. The sums are the one-token kernel's, bit for bit, so a token's
-//! logits never depend on the batch it ran in.
+//! tokens at a time; k-quant weights, on a CPU with AMX, go sixteen rows by 32 tokens
+//! through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
+//! bit, so a token's logits never depend on the batch it ran in.
 
 use crate::TensorError;
+use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
 use crate::pool::Pool;
 use crate::qdot::{
@@ -79,6 +81,7 @@ struct Acts {
     quads: Vec<Q8Quad>,
     halves: Vec<f32>,
     grouped: Vec<u16>,
+    packed: Vec<Packed>,
 }
 
 impl std::fmt::Debug for MatMul {
@@ -119,6 +122,10 @@ impl<T> Disjoint<T> {
 /// runs down its rows: 8 groups are 32 tokens, 23 KiB of quads at 576 columns.
 const TILE_GROUPS: usize = 8;
 
+/// Batches of at least this many tokens take the AMX kernels where they run (below it a
+/// tile of sixteen tokens would be mostly padding).
+const AMX_MIN_TOKENS: usize = 16;
+
 impl MatMul {
     /// `threads == 0`: one per available core.
     pub fn new(threads: usize) -> Self {
@@ -140,7 +147,7 @@ impl MatMul {
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let rows = w.rows;
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        let Acts { rows: acts, quads, halves, grouped } = &mut *guard;
+        let Acts { rows: acts, quads, halves, grouped, packed } = &mut *guard;
         let cols = w.cols;
         let half = matches!(w.dtype, DType::F16 | DType::BF16);
         if !half && acts.len() < n_tok {
@@ -209,10 +216,41 @@ impl MatMul {
             }
         });
         let acts = &acts[..];
+        let out_at = Disjoint(out.as_mut_ptr());
+        if n_tok >= AMX_MIN_TOKENS && amx::runs(w.dtype) {
+            // Tokens sixteen at a time in AMX's layout (every `Packed` is overwritten; a
+            // last tile of a pair may be all padding), then sixteen weight rows per task
+            // against all of them.
+            let tiles = amx::packed_tiles(n_tok);
+            packed.resize(tiles * blocks, Packed::default());
+            let packed_at = Disjoint(packed.as_mut_ptr());
+            self.pool.run(tiles, &|tile| {
+                let first = tile * TILE_TOKENS;
+                let n = TILE_TOKENS.min(n_tok.saturating_sub(first));
+                let ys: [&[crate::qdot::Q8KBlock]; TILE_TOKENS] =
+                    std::array::from_fn(|k| if k < n { &acts[first + k].q8k[..] } else { &[] });
+                // SAFETY: tile < tiles, so its `blocks` entries lie in `packed`, and only
+                // this task writes them.
+                let dst = unsafe { std::slice::from_raw_parts_mut(packed_at.at(tile * blocks), blocks) };
+                amx::pack_tile(&ys[..n], dst);
+            });
+            let packed = &packed[..];
+            self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
+                let first = c * TILE_ROWS;
+                let n = TILE_ROWS.min(rows - first);
+                let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
+                amx::dot_rows(w.dtype, &rs[..n], packed, n_tok, |t, v| {
+                    // SAFETY: t < n_tok and first + n <= rows, so the n values lie in
+                    // `out` (asserted above), and only this task writes rows first..first + n.
+                    let dst = unsafe { std::slice::from_raw_parts_mut(out_at.at(t * rows + first), n) };
+                    dst.copy_from_slice(&v[..n]);
+                });
+            });
+            return;
+        }
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
         let (halves, grouped) = (&halves[..], &grouped[..]);
-        let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
             // SAFETY (every write below): token t < n_tok, so t*rows + r <

@@ -209,6 +209,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 fn kernel_set() -> &'static str {
     use herd_tensor::qdot::{Isa, half_pairs_in_order};
     match (Isa::best(), half_pairs_in_order()) {
+        (Isa::Avx512Vnni, _) if herd_tensor::amx::available() => {
+            "AMX tiles for k-quant prompts, AVX-512 VNNI for other quantized dots, AVX-512 for half weights, \
+             AVX2 + FMA + F16C for the rest (HERD_NO_AMX=1: no AMX; HERD_NO_AVX512=1: AVX2 only)"
+        }
         (Isa::Avx512Vnni, _) => {
             "AVX-512 VNNI for quantized dots, AVX-512 for half weights, AVX2 + FMA + F16C for the rest \
              (HERD_NO_AVX512=1: AVX2 only)"
