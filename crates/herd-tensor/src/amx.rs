@@ -123,9 +123,9 @@ fn request_tile_state() -> bool {
     unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
 }
 
-/// Packs token tile `tile` (tokens `16*tile..`, fewer at the end: the rest are zeros,
-/// whose sums are never read) of `acts` (each token's Q8_K blocks) into `out`, one
-/// `Packed` per super-block.
+/// Packs one token tile: up to 16 tokens' activations (each token's Q8_K blocks; the
+/// tile's other columns are zeros, whose sums are never read) into `out`, one `Packed`
+/// per super-block.
 pub fn pack_tile(acts: &[&[Q8KBlock]], out: &mut [Packed]) {
     assert!(acts.len() <= TILE_TOKENS, "pack_tile: {} tokens", acts.len());
     for (i, p) in out.iter_mut().enumerate() {
