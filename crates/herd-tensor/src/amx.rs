@@ -29,7 +29,7 @@
 //!   the minimums as i16 pairs (`mn[jj][r]`) and the f16 block scales as f32.
 
 use crate::dtype::{DType, QK_K};
-use crate::qdot::Q8KBlock;
+use crate::qdot::q8k_block;
 use crate::quant::scale_min_k4;
 
 /// Tokens per tile: the columns of an AMX accumulator tile (16 i32 of 64 bytes).
@@ -123,18 +123,23 @@ fn request_tile_state() -> bool {
     unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
 }
 
-/// Packs one token tile: up to 16 tokens' activations (each token's Q8_K blocks; the
-/// tile's other columns are zeros, whose sums are never read) into `out`, one `Packed`
-/// per super-block.
-pub fn pack_tile(acts: &[&[Q8KBlock]], out: &mut [Packed]) {
-    assert!(acts.len() <= TILE_TOKENS, "pack_tile: {} tokens", acts.len());
+/// Quantizes one token tile straight into AMX's layout: `x` holds up to 16 tokens'
+/// activations (`cols` each, whole super-blocks), each block by `qdot::q8k_block` as the
+/// other k-quant paths take it; the tile's other columns are zeros, whose sums are
+/// never read. `out` gets one `Packed` per super-block.
+pub fn pack_tile(x: &[f32], cols: usize, out: &mut [Packed]) {
+    let n = x.len() / cols.max(1);
+    assert!(n <= TILE_TOKENS && n * cols == x.len(), "pack_tile: {} values of {cols} columns", x.len());
+    assert_eq!(out.len() * QK_K, cols, "pack_tile: {} super-blocks for {cols} columns", out.len());
     for (i, p) in out.iter_mut().enumerate() {
-        *p = Packed::default();
-        for (t, a) in acts.iter().enumerate() {
-            let y = &a[i];
-            for k4 in 0..QK_K / 4 {
-                for b in 0..4 {
-                    p.qs[(k4 * TILE_TOKENS + t) * 4 + b] = y.qs[4 * k4 + b] as u8;
+        if n < TILE_TOKENS {
+            *p = Packed::default();
+        }
+        for t in 0..n {
+            let y = q8k_block(&x[t * cols + i * QK_K..][..QK_K]);
+            for (k4, q) in y.qs.chunks_exact(4).enumerate() {
+                for (b, v) in p.qs[(k4 * TILE_TOKENS + t) * 4..][..4].iter_mut().zip(q) {
+                    *b = *v as u8;
                 }
             }
             p.d[t] = y.d;
@@ -470,7 +475,7 @@ mod x86 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::qdot::{dot_kquant_portable, q8k_block_portable};
+    use crate::qdot::dot_kquant_portable;
 
     /// A deterministic byte stream (no rand in this crate's unit tests).
     fn bytes(seed: u64, n: usize) -> Vec<u8> {
@@ -511,20 +516,16 @@ mod tests {
         for dtype in [DType::Q4K, DType::Q5K, DType::Q6K] {
             for (n_rows, n_tok) in [(16, 16usize), (5, 37), (16, 1)] {
                 let w = rows(dtype, n_rows, blocks, 7);
-                let acts: Vec<Vec<Q8KBlock>> = (0..n_tok)
-                    .map(|t| {
-                        let x: Vec<f32> =
-                            bytes(100 + t as u64, QK_K * blocks).iter().map(|b| (*b as f32 - 128.0) / 37.0).collect();
-                        x.chunks_exact(QK_K).map(q8k_block_portable).collect()
-                    })
-                    .collect();
+                let cols = QK_K * blocks;
+                let x: Vec<f32> = bytes(100, n_tok * cols).iter().map(|b| (*b as f32 - 128.0) / 37.0).collect();
                 let tiles = packed_tiles(n_tok);
                 let mut packed = vec![Packed::default(); tiles * blocks];
                 for (tile, out) in packed.chunks_exact_mut(blocks).enumerate() {
-                    let a: Vec<&[Q8KBlock]> =
-                        acts.iter().skip(tile * TILE_TOKENS).take(TILE_TOKENS).map(|a| &a[..]).collect();
-                    pack_tile(&a, out);
+                    let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
+                    pack_tile(&x[tokens.start * cols..tokens.end * cols], cols, out);
                 }
+                let acts: Vec<Vec<_>> =
+                    x.chunks_exact(cols).map(|x| x.chunks_exact(QK_K).map(q8k_block).collect()).collect();
                 let refs: Vec<&[u8]> = w.iter().map(|r| &r[..]).collect();
                 let mut seen = 0;
                 dot_rows(dtype, &refs, &packed, n_tok, |t, v| {

@@ -122,8 +122,8 @@ impl<T> Disjoint<T> {
 /// runs down its rows: 8 groups are 32 tokens, 23 KiB of quads at 576 columns.
 const TILE_GROUPS: usize = 8;
 
-/// Batches of at least this many tokens take the AMX kernels where they run (below it a
-/// tile of sixteen tokens would be mostly padding).
+/// Batches of at least this many tokens take the AMX kernels where they run (below it
+/// the kernel's pair of sixteen-token tiles would be mostly padding).
 const AMX_MIN_TOKENS: usize = 16;
 
 impl MatMul {
@@ -148,6 +148,9 @@ impl MatMul {
         let rows = w.rows;
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
         let Acts { rows: acts, quads, halves, grouped, packed } = &mut *guard;
+        if n_tok >= AMX_MIN_TOKENS && amx::runs(w.dtype) {
+            return self.matmul_amx(w, x, n_tok, out, packed);
+        }
         let cols = w.cols;
         let half = matches!(w.dtype, DType::F16 | DType::BF16);
         if !half && acts.len() < n_tok {
@@ -216,41 +219,10 @@ impl MatMul {
             }
         });
         let acts = &acts[..];
-        let out_at = Disjoint(out.as_mut_ptr());
-        if n_tok >= AMX_MIN_TOKENS && amx::runs(w.dtype) {
-            // Tokens sixteen at a time in AMX's layout (every `Packed` is overwritten; a
-            // last tile of a pair may be all padding), then sixteen weight rows per task
-            // against all of them.
-            let tiles = amx::packed_tiles(n_tok);
-            packed.resize(tiles * blocks, Packed::default());
-            let packed_at = Disjoint(packed.as_mut_ptr());
-            self.pool.run(tiles, &|tile| {
-                let first = tile * TILE_TOKENS;
-                let n = TILE_TOKENS.min(n_tok.saturating_sub(first));
-                let ys: [&[crate::qdot::Q8KBlock]; TILE_TOKENS] =
-                    std::array::from_fn(|k| if k < n { &acts[first + k].q8k[..] } else { &[] });
-                // SAFETY: tile < tiles, so its `blocks` entries lie in `packed`, and only
-                // this task writes them.
-                let dst = unsafe { std::slice::from_raw_parts_mut(packed_at.at(tile * blocks), blocks) };
-                amx::pack_tile(&ys[..n], dst);
-            });
-            let packed = &packed[..];
-            self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
-                let first = c * TILE_ROWS;
-                let n = TILE_ROWS.min(rows - first);
-                let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
-                amx::dot_rows(w.dtype, &rs[..n], packed, n_tok, |t, v| {
-                    // SAFETY: t < n_tok and first + n <= rows, so the n values lie in
-                    // `out` (asserted above), and only this task writes rows first..first + n.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(out_at.at(t * rows + first), n) };
-                    dst.copy_from_slice(&v[..n]);
-                });
-            });
-            return;
-        }
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
         let (halves, grouped) = (&halves[..], &grouped[..]);
+        let out_at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(chunk), &|c| {
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
             // SAFETY (every write below): token t < n_tok, so t*rows + r <
@@ -317,6 +289,38 @@ impl MatMul {
                     v[0][..n].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
                 }
             }
+        });
+    }
+
+    /// `matmul` for k-quant weights on AMX: each tile of sixteen tokens quantized straight
+    /// into AMX's layout (`packed`, reused across calls; a last tile of a pair may be
+    /// all padding), then sixteen weight rows per task against every tile.
+    fn matmul_amx(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32], packed: &mut Vec<Packed>) {
+        let (rows, cols) = (w.rows, w.cols);
+        let blocks = cols / w.dtype.block_len();
+        let tiles = amx::packed_tiles(n_tok);
+        packed.resize(tiles * blocks, Packed::default());
+        let packed_at = Disjoint(packed.as_mut_ptr());
+        self.pool.run(tiles, &|tile| {
+            let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
+            // SAFETY: tile < tiles, so its `blocks` entries lie in `packed`, and only
+            // this task writes them.
+            let dst = unsafe { std::slice::from_raw_parts_mut(packed_at.at(tile * blocks), blocks) };
+            amx::pack_tile(&x[tokens.start * cols..tokens.end * cols], cols, dst);
+        });
+        let packed = &packed[..];
+        let out_at = Disjoint(out.as_mut_ptr());
+        self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
+            let first = c * TILE_ROWS;
+            let n = TILE_ROWS.min(rows - first);
+            let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
+            amx::dot_rows(w.dtype, &rs[..n], packed, n_tok, |t, v| {
+                // SAFETY: t < n_tok and first + n <= rows, so the n values lie in `out`
+                // (whose length `matmul` asserted), and only this task writes rows
+                // first..first + n.
+                let dst = unsafe { std::slice::from_raw_parts_mut(out_at.at(t * rows + first), n) };
+                dst.copy_from_slice(&v[..n]);
+            });
         });
     }
 }
