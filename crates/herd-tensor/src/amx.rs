@@ -159,12 +159,17 @@ fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Unpacked) {
     let bb = dtype.row_bytes(QK_K).expect("a k-quant super-block");
     for (r, row) in rows.iter().enumerate() {
         let b = &row[i * bb..(i + 1) * bb];
+        // Each sub-block's scale (16 values apiece for Q6_K, 32 for Q4_K/Q5_K).
+        let mut sc = [0i16; 16];
         if dtype == DType::Q6K {
+            sc.iter_mut().zip(&b[192..208]).for_each(|(s, v)| *s = (*v as i8) as i16);
             u.d[r] = half::f16::from_le_bytes([b[208], b[209]]).to_f32();
         } else {
             let mut mn = [0u32; 4];
             for j in 0..8 {
-                mn[j / 2] |= (scale_min_k4(j, &b[4..16]).1 as u32) << (16 * (j % 2));
+                let (s, m) = scale_min_k4(j, &b[4..16]);
+                sc[j] = s as i16;
+                mn[j / 2] |= (m as u32) << (16 * (j % 2));
             }
             for (jj, m) in mn.into_iter().enumerate() {
                 u.mn[jj * TILE_ROWS + r] = m as i32;
@@ -174,9 +179,9 @@ fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Unpacked) {
         }
         #[cfg(target_arch = "x86_64")]
         // SAFETY: only reached through `dot_rows`, after `runs` checked AVX-512 BW;
-        // `b` is one whole super-block of `dtype`.
+        // `b` is one whole super-block of `dtype`, r < 16.
         unsafe {
-            x86::unpack_values(dtype, b, r, u)
+            x86::unpack_values(dtype, b, &sc, r, u)
         };
     }
 }
@@ -231,6 +236,7 @@ pub fn dot_rows(
 mod x86 {
     use super::{Packed, TILE_ROWS, TILE_TOKENS, Unpacked};
     use crate::dtype::DType;
+    use crate::qdot::avx2::{q6k_values, q45k_values};
     use std::arch::asm;
     use std::arch::x86_64::*;
 
@@ -300,74 +306,42 @@ mod x86 {
         }
     }
 
-    /// Row `r` of `u`: the 256 values of super-block `b` times their sub-block scales,
-    /// split into high and low bytes (see the module doc), in the portable code's value
-    /// order (Q4_K/Q5_K: run q is the low then the high nibbles of bytes 32q..32q+32;
-    /// Q6_K: `dot_q6k`'s four quarters per half).
+    /// Row `r` of `u`: the 256 values of super-block `b` (decoded by `qdot::avx2`'s
+    /// `q45k_values`/`q6k_values`, in the portable code's value order) times their
+    /// sub-block scales `sc`, split into high and low bytes (see the module doc).
     ///
     /// # Safety
     /// AVX-512 F and BW must be present; `b` is one super-block of `dtype`, `r < 16`.
     #[target_feature(enable = "avx512f,avx512bw")]
-    pub unsafe fn unpack_values(dtype: DType, b: &[u8], r: usize, u: &mut Unpacked) {
-        let load = |p: &[u8]| {
-            assert!(p.len() >= 32);
-            // SAFETY: 32 readable bytes (asserted).
-            unsafe { _mm256_loadu_si256(p.as_ptr() as *const __m256i) }
-        };
-        let m4 = _mm256_set1_epi8(0x0F);
+    pub unsafe fn unpack_values(dtype: DType, b: &[u8], sc: &[i16; 16], r: usize, u: &mut Unpacked) {
         let wide = |v: __m256i| _mm512_cvtepu8_epi16(v);
+        // 32 values of one scale, or 16 and 16 of two.
+        let scale = |a: i16, b: i16| _mm512_inserti64x4::<1>(_mm512_set1_epi16(a), _mm256_set1_epi16(b));
+        let shift = super::lo_bits(dtype);
         if dtype == DType::Q6K {
-            let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
-            let m3 = _mm256_set1_epi8(3);
             let b32 = _mm512_set1_epi16(32);
             for h in 0..2 {
-                let (a, bq, hb) = (load(&ql[h * 64..]), load(&ql[h * 64 + 32..]), load(&qh[h * 32..]));
-                // Two bits of each byte from bit `s` up (16-bit shifts: the bits a byte
-                // takes from its neighbour are masked off).
-                let bits = |v: __m256i, s: i32| _mm256_and_si256(_mm256_srl_epi16(v, _mm_cvtsi32_si128(s)), m3);
-                let nib = |v: __m256i, high: bool| {
-                    if high { _mm256_and_si256(_mm256_srli_epi16(v, 4), m4) } else { _mm256_and_si256(v, m4) }
-                };
-                let up = |v: __m256i| _mm256_slli_epi16(v, 4);
+                let v = q6k_values(&b[h * 64..h * 64 + 64], &b[128 + h * 32..128 + h * 32 + 32]);
                 for s in 0..2 {
-                    let x0 = _mm256_or_si256(nib(a, s == 1), up(bits(hb, 4 * s as i32)));
-                    let x1 = _mm256_or_si256(nib(bq, s == 1), up(bits(hb, 4 * s as i32 + 2)));
                     let q = 2 * h + s;
-                    let scale = |g: usize| {
-                        _mm512_inserti64x4::<1>(
-                            _mm512_set1_epi16((sc[g] as i8) as i16),
-                            _mm256_set1_epi16((sc[g + 1] as i8) as i16),
-                        )
-                    };
-                    let w = [
-                        _mm512_mullo_epi16(_mm512_sub_epi16(wide(x0), b32), scale(4 * q)),
-                        _mm512_mullo_epi16(_mm512_sub_epi16(wide(x1), b32), scale(4 * q + 2)),
-                    ];
-                    store_split(w, true, super::lo_bits(dtype), u, q, r);
+                    let w = [0, 1].map(|k| {
+                        let g = 4 * q + 2 * k;
+                        _mm512_mullo_epi16(_mm512_sub_epi16(wide(v[2 * s + k]), b32), scale(sc[g], sc[g + 1]))
+                    });
+                    store_split(w, true, shift, u, q, r);
                 }
             }
             return;
         }
-        let (qh, qs) = if dtype == DType::Q5K { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
-        let hb = if qh.is_empty() { _mm256_setzero_si256() } else { load(qh) };
-        let one = _mm256_set1_epi8(1);
+        let q5 = dtype == DType::Q5K;
+        let (qh, qs) = if q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
+        // SAFETY: Q5_K's 32 high-bit bytes (only read for Q5_K).
+        let hbits =
+            if q5 { unsafe { _mm256_loadu_si256(qh.as_ptr() as *const __m256i) } } else { _mm256_setzero_si256() };
         for c in 0..4 {
-            let v = load(&qs[c * 32..]);
-            let mut lo = _mm256_and_si256(v, m4);
-            let mut hi = _mm256_and_si256(_mm256_srli_epi16(v, 4), m4);
-            if !qh.is_empty() {
-                let bit =
-                    |k: i32| _mm256_slli_epi16(_mm256_and_si256(_mm256_srl_epi16(hb, _mm_cvtsi32_si128(k)), one), 4);
-                lo = _mm256_add_epi8(lo, bit(2 * c as i32));
-                hi = _mm256_add_epi8(hi, bit(2 * c as i32 + 1));
-            }
-            let (s0, _) = crate::quant::scale_min_k4(2 * c, &b[4..16]);
-            let (s1, _) = crate::quant::scale_min_k4(2 * c + 1, &b[4..16]);
-            let w = [
-                _mm512_mullo_epi16(wide(lo), _mm512_set1_epi16(s0 as i16)),
-                _mm512_mullo_epi16(wide(hi), _mm512_set1_epi16(s1 as i16)),
-            ];
-            store_split(w, false, super::lo_bits(dtype), u, c, r);
+            let (lo, hi) = if q5 { q45k_values::<true>(qs, hbits, c) } else { q45k_values::<false>(qs, hbits, c) };
+            let w = [(lo, sc[2 * c]), (hi, sc[2 * c + 1])].map(|(v, s)| _mm512_mullo_epi16(wide(v), scale(s, s)));
+            store_split(w, false, shift, u, c, r);
         }
     }
 

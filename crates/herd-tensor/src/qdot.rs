@@ -1098,7 +1098,7 @@ mod avx512 {
 /// AVX2 versions of the 32-value block dots: the same integer lane sums and the same
 /// fused multiply-adds as `Lanes`, so results are bit-identical to the portable code.
 #[cfg(target_arch = "x86_64")]
-mod avx2 {
+pub(crate) mod avx2 {
     use super::Q8Block;
     use crate::dtype::DType;
     use crate::simd::avx2::reduce_ggml_f16;
@@ -1555,6 +1555,26 @@ mod avx2 {
         }
     }
 
+    /// Values `64c..64c + 32` and `64c + 32..64c + 64` of a Q4_K (`Q5 = false`) or Q5_K
+    /// super-block, one byte each: the low and high nibbles of `qs[32c..32c + 32]`, plus
+    /// 16 where Q5_K's bits `2c` and `2c + 1` of `hbits` (its 32 high-bit bytes) are set.
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn q45k_values<const Q5: bool>(qs: &[u8], hbits: __m256i, c: usize) -> (__m256i, __m256i) {
+        let m4 = _mm256_set1_epi8(0x0F);
+        let q = load32(&qs[c * 32..]);
+        let mut lo = _mm256_and_si256(q, m4);
+        let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+        if Q5 {
+            let u1 = _mm256_set1_epi8((1u8 << (2 * c)) as i8);
+            let u2 = _mm256_set1_epi8((2u8 << (2 * c)) as i8);
+            let sixteen = _mm256_set1_epi8(16);
+            lo = _mm256_add_epi8(lo, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, u1), u1), sixteen));
+            hi = _mm256_add_epi8(hi, _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, u2), u2), sixteen));
+        }
+        (lo, hi)
+    }
+
     /// Q4_K (`Q5 = false`) and Q5_K: per 64 values, the low and high nibbles (plus
     /// the fifth bit) against the activations by `maddubs` (at most 31 * 127 * 2 per
     /// pair: no saturation), then a `madd` with the sub-block's 6-bit scale, summed in
@@ -1567,7 +1587,6 @@ mod avx2 {
         out: &mut [f32; T],
     ) {
         let bb = if Q5 { 176 } else { 144 };
-        let m4 = _mm256_set1_epi8(0x0F);
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(bb).enumerate() {
             if T == 1 {
@@ -1583,22 +1602,7 @@ mod avx2 {
             let hbits = if Q5 { load32(qh) } else { _mm256_setzero_si256() };
             let mut sumi = [_mm256_setzero_si256(); T];
             for c in 0..4 {
-                let q = load32(&qs[c * 32..]);
-                let mut lo = _mm256_and_si256(q, m4);
-                let mut hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                if Q5 {
-                    let u1 = _mm256_set1_epi8((1u8 << (2 * c)) as i8);
-                    let u2 = _mm256_set1_epi8((2u8 << (2 * c)) as i8);
-                    let sixteen = _mm256_set1_epi8(16);
-                    lo = _mm256_add_epi8(
-                        lo,
-                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, u1), u1), sixteen),
-                    );
-                    hi = _mm256_add_epi8(
-                        hi,
-                        _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(hbits, u2), u2), sixteen),
-                    );
-                }
+                let (lo, hi) = q45k_values::<Q5>(qs, hbits, c);
                 let (s_lo, s_hi) = (_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
                 for t in 0..T {
                     let y = &ys[t][i];
@@ -1679,6 +1683,25 @@ mod avx2 {
         ((w0 & six) as u64 | (sc_hi as u64) << 32, (w1 & six) as u64 | (mn_hi as u64) << 32)
     }
 
+    /// The 128 unsigned 6-bit values (0..=63) of one half of a Q6_K super-block from its
+    /// 64 low-nibble bytes `ql` and 32 high-bit bytes `qh`, as four runs of 32 in value
+    /// order (`super::dot_q6k`'s `v[l]`, `v[l + 32]`, `v[l + 64]`, `v[l + 96]`).
+    #[inline]
+    #[target_feature(enable = "avx2,fma")]
+    pub(crate) fn q6k_values(ql: &[u8], qh: &[u8]) -> [__m256i; 4] {
+        let (m4, m30) = (_mm256_set1_epi8(0x0F), _mm256_set1_epi8(0x30));
+        let (q0, q1, hq) = (load32(ql), load32(&ql[32..]), load32(qh));
+        [
+            _mm256_or_si256(_mm256_and_si256(q0, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 4), m30)),
+            _mm256_or_si256(_mm256_and_si256(q1, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 2), m30)),
+            _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_and_si256(hq, m30)),
+            _mm256_or_si256(
+                _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4),
+                _mm256_and_si256(_mm256_srli_epi16(hq, 2), m30),
+            ),
+        ]
+    }
+
     /// Q6_K: the unsigned 6-bit values against the activations by `maddubs` (at most
     /// 63 * 127 * 2 per pair), then a `madd` with each 16-value group's signed scale,
     /// summed in i32 lanes; the offset of 32 comes off once per block as 32 times the
@@ -1688,8 +1711,6 @@ mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn q6k_rows<const T: usize, const V: bool>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
-        let m4 = _mm256_set1_epi8(0x0F);
-        let m30 = _mm256_set1_epi8(0x30);
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(210).enumerate() {
             if T == 1 {
@@ -1700,18 +1721,7 @@ mod avx2 {
             let sc16 = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(sc.as_ptr() as *const __m128i) });
             let mut acc = [_mm256_setzero_si256(); T];
             for h in 0..2 {
-                let q0 = load32(&ql[h * 64..]);
-                let q1 = load32(&ql[h * 64 + 32..]);
-                let hq = load32(&qh[h * 32..]);
-                let v = [
-                    _mm256_or_si256(_mm256_and_si256(q0, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 4), m30)),
-                    _mm256_or_si256(_mm256_and_si256(q1, m4), _mm256_and_si256(_mm256_slli_epi16(hq, 2), m30)),
-                    _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q0, 4), m4), _mm256_and_si256(hq, m30)),
-                    _mm256_or_si256(
-                        _mm256_and_si256(_mm256_srli_epi16(q1, 4), m4),
-                        _mm256_and_si256(_mm256_srli_epi16(hq, 2), m30),
-                    ),
-                ];
+                let v = q6k_values(&ql[h * 64..h * 64 + 64], &qh[h * 32..h * 32 + 32]);
                 for (k, vk) in v.iter().enumerate() {
                     let g = h * 8 + k * 2;
                     // i16 lanes 0..8 cover bytes 0..16 (group g), lanes 8..16 group g + 1.
