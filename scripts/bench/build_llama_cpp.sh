@@ -29,10 +29,13 @@ fi
 # llama-server (for scripts/bench/compare_llama_server.sh) needs the server tools on.
 SERVER=OFF
 case " ${TARGETS[*]} " in *" llama-server "*) SERVER=ON ;; esac
-# AMX off unless LLAMA_CPP_AMX=ON: herd has no AMX kernels (Rust's AMX intrinsics are
-# not stable), and on the KVM guests this is measured on (Sapphire Rapids), ggml's AMX
-# matmul dies with SIGILL at its first tile instruction although the kernel grants the
-# tile state. Off, llama.cpp takes its AVX-512 VNNI kernels: the peer of herd's.
+# AMX off unless LLAMA_CPP_AMX=ON: on the KVM guests this is measured on (Sapphire
+# Rapids), ggml's AMX matmul dies with SIGILL at a `tileloadd` in its Q8_0 tile kernel
+# (`tinygemm_kernel_amx<block_q8_0,...>`, a tile load with no tile configuration
+# loaded) although the kernel grants the tile state, and segfaulted on a 1B-shaped
+# file. Off, llama.cpp takes its AVX-512 VNNI kernels. herd does use AMX there (for
+# k-quant prompts, `herd-tensor/src/amx.rs`), so on such a CPU its prompt ratios are
+# against llama.cpp without AMX; try LLAMA_CPP_AMX=ON where ggml's AMX runs.
 AMX_FLAGS=""
 [ "${LLAMA_CPP_AMX:-OFF}" = ON ] || AMX_FLAGS="-mno-amx-tile -mno-amx-int8 -mno-amx-bf16"
 CACHE="$BUILD/build/CMakeCache.txt"

@@ -205,20 +205,23 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     Ok(())
 }
 
-/// The kernel sets this CPU runs, and how to compare against the next one.
-fn kernel_set() -> &'static str {
+/// The kernel sets this CPU runs, and how to compare against the next one down.
+fn kernel_set() -> String {
     use herd_tensor::qdot::{Isa, half_pairs_in_order};
-    match (Isa::best(), half_pairs_in_order()) {
-        (Isa::Avx512Vnni, _) if herd_tensor::amx::available() => {
-            "AMX tiles for k-quant prompts, AVX-512 VNNI for other quantized dots, AVX-512 for half weights, \
-             AVX2 + FMA + F16C for the rest (HERD_NO_AMX=1: no AMX; HERD_NO_AVX512=1: AVX2 only)"
-        }
-        (Isa::Avx512Vnni, _) => {
-            "AVX-512 VNNI for quantized dots, AVX-512 for half weights, AVX2 + FMA + F16C for the rest \
-             (HERD_NO_AVX512=1: AVX2 only)"
-        }
-        (Isa::Avx2, true) => "AVX-512 for half weights, AVX2 + FMA + F16C for the rest (HERD_NO_AVX512=1: AVX2 only)",
-        (Isa::Avx2, false) => "AVX2 + FMA + F16C",
-        (Isa::Portable, _) => "portable (no AVX2 on this CPU)",
+    let isa = Isa::best();
+    if isa == Isa::Portable {
+        return "portable (no AVX2 on this CPU)".into();
     }
+    let amx = herd_tensor::amx::available();
+    let parts = [
+        (amx, "AMX tiles for k-quant prompts"),
+        (isa == Isa::Avx512Vnni, "AVX-512 VNNI for quantized dots"),
+        (half_pairs_in_order(), "AVX-512 for half weights"),
+    ];
+    let wide: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, what)| *what).collect();
+    if wide.is_empty() {
+        return "AVX2 + FMA + F16C".into();
+    }
+    let no_amx = if amx { "HERD_NO_AMX=1: no AMX; " } else { "" };
+    format!("{}, AVX2 + FMA + F16C for the rest ({no_amx}HERD_NO_AVX512=1: AVX2 only)", wide.join(", "))
 }
