@@ -598,31 +598,14 @@ pub fn vec_dot_half_pair_in_order(dtype: DType, rows: [&[u8]; 2], xs: &[&[f32]],
 /// that the half kernels get their token count as a const generic.
 macro_rules! with_tile_size {
     ($k:expr, $K:ident => $body:block) => {
+        with_tile_size!(@arms $k, $K, $body, [1, 2, 3, 4, 5, 6])
+    };
+    (@arms $k:expr, $K:ident, $body:block, [$($n:literal),*]) => {
         match $k {
-            6 => {
-                const $K: usize = 6;
+            $($n => {
+                const $K: usize = $n;
                 $body
-            }
-            5 => {
-                const $K: usize = 5;
-                $body
-            }
-            4 => {
-                const $K: usize = 4;
-                $body
-            }
-            3 => {
-                const $K: usize = 3;
-                $body
-            }
-            2 => {
-                const $K: usize = 2;
-                $body
-            }
-            1 => {
-                const $K: usize = 1;
-                $body
-            }
+            })*
             k => unreachable!("pair_tiles gave a tile of {k} tokens"),
         }
     };
