@@ -23,22 +23,35 @@ pub struct Q8Block {
 }
 
 /// Four activation rows' Q8 blocks of one column block, interleaved for the batched
-/// kernel: their scales and sums side by side (one vector load each, one multiply
+/// kernels: their scales and sums side by side (one vector load each, one multiply
 /// for all four products with the weight's scale), and each row's 32 values at a
-/// 32-byte boundary (no load straddles a cache line, as a 40-byte `Q8Block` stride
-/// makes three loads in eight do).
-#[derive(Debug, Clone, Copy, Default)]
-#[repr(C, align(32))]
+/// 32-byte boundary, two rows' at a 64-byte one (no load straddles a cache line, as a
+/// 40-byte `Q8Block` stride makes three loads in eight do).
+///
+/// `qu` holds the values again plus 128, as unsigned bytes: VNNI multiplies unsigned
+/// by signed bytes, and with the activations unsigned the signed weights (Q4_0, Q5_0,
+/// Q8_0) need no per-token sign trick; the AVX-512 kernel takes the excess, 128 times
+/// each lane's weight sum, off once per weight block.
+#[derive(Debug, Clone, Copy)]
+#[repr(C, align(64))]
 pub struct Q8Quad {
+    pub qu: [[u8; 32]; 4],
+    pub qs: [[i8; 32]; 4],
     pub d: [f32; 4],
     pub s: [f32; 4],
-    pub qs: [[i8; 32]; 4],
+}
+
+impl Default for Q8Quad {
+    fn default() -> Self {
+        Q8Quad { qu: [[128; 32]; 4], qs: [[0; 32]; 4], d: [0.0; 4], s: [0.0; 4] }
+    }
 }
 
 impl Q8Quad {
     /// Puts row `j`'s block.
     pub fn set(&mut self, j: usize, b: Q8Block) {
         (self.d[j], self.s[j], self.qs[j]) = (b.d, b.s, b.qs);
+        self.qu[j] = b.qs.map(|q| (q as u8) ^ 0x80);
     }
 }
 
@@ -1037,12 +1050,17 @@ mod avx512 {
             let ms = if q41 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
             for (k, b) in blocks.chunks_exact(bb).enumerate() {
                 let (qx, dw, mw, i) = (weight_block(dtype, b), ds[k], ms[k], 8 * c + k);
-                // Signed weights: |x| (-128 becomes the unsigned 128), and x's sign
-                // moved onto the activations by negating where x < 0 (where x is 0 the
-                // product is 0 either way: `vpsignb`'s integers).
                 let qx = _mm512_broadcast_i64x4(qx);
-                let neg = if q41 { 0 } else { _mm512_movepi8_mask(qx) };
-                let ux = if q41 { qx } else { _mm512_abs_epi8(qx) };
+                // Signed weights meet the activations plus 128 (`Q8Quad::qu`): each
+                // lane's sum starts at -128 times its four weights' sum, so it ends as
+                // the same integer as the signed products' (exact: no saturation in
+                // `vpdpbusd`, and |sum| < 2^18).
+                let start = if q41 {
+                    _mm512_setzero_si512()
+                } else {
+                    let excess = _mm512_dpbusd_epi32(_mm512_setzero_si512(), _mm512_set1_epi8(0x80u8 as i8), qx);
+                    _mm512_sub_epi32(_mm512_setzero_si512(), excess)
+                };
                 for g in 0..G {
                     // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
                     let q = unsafe { quads[g].get_unchecked(i) };
@@ -1053,10 +1071,17 @@ mod avx512 {
                         summs[g] = _mm_add_ps(summs[g], _mm_mul_ps(_mm_set1_ps(mw), sv));
                     }
                     for h in 0..2 {
-                        // SAFETY: rows 2h and 2h + 1 are 64 contiguous bytes of `qs`.
-                        let qy = unsafe { _mm512_loadu_si512(q.qs[2 * h].as_ptr() as *const __m512i) };
-                        let qy = if q41 { qy } else { _mm512_mask_sub_epi8(qy, neg, _mm512_setzero_si512(), qy) };
-                        let xy = _mm512_dpbusd_epi32(_mm512_setzero_si512(), ux, qy);
+                        // SAFETY: rows 2h and 2h + 1 are 64 contiguous (aligned) bytes
+                        // of `qs` and of `qu`.
+                        let xy = unsafe {
+                            if q41 {
+                                let qy = _mm512_load_si512(q.qs[2 * h].as_ptr() as *const __m512i);
+                                _mm512_dpbusd_epi32(_mm512_setzero_si512(), qx, qy)
+                            } else {
+                                let uy = _mm512_load_si512(q.qu[2 * h].as_ptr() as *const __m512i);
+                                _mm512_dpbusd_epi32(start, uy, qx)
+                            }
+                        };
                         let scale = _mm512_permutexvar_ps(pick[h], p);
                         acc[g][h] = _mm512_fmadd_ps(scale, _mm512_cvtepi32_ps(xy), acc[g][h]);
                     }
@@ -1261,7 +1286,7 @@ pub(crate) mod avx2 {
                     // SAFETY: `quads[g]` has at least as many blocks as the row (caller).
                     let q = unsafe { quads[g].get_unchecked(i) };
                     // SAFETY: `d` and `s` are 4 f32 each; `Q8Quad` is 32-byte aligned and
-                    // its `qs` rows start at offsets 32, 64, 96 and 128.
+                    // its `qs` rows start at offsets 128, 160, 192 and 224.
                     let (dv, sv) = unsafe { (_mm_loadu_ps(q.d.as_ptr()), _mm_loadu_ps(q.s.as_ptr())) };
                     let p = _mm256_castps128_ps256(_mm_mul_ps(_mm_set1_ps(dw), dv));
                     if q41 {
