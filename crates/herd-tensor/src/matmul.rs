@@ -223,6 +223,9 @@ impl MatMul {
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
         let (halves, grouped) = (&halves[..], &grouped[..]);
         let out_at = Disjoint(out.as_mut_ptr());
+        // With AVX-512's 32 registers four groups (16 tokens, eight accumulators) share
+        // each weight block's decoding; AVX2's 16 hold two groups' (eight) at most.
+        let wide = crate::qdot::Isa::best() == crate::qdot::Isa::Avx512Vnni;
         self.pool.run(rows.div_ceil(chunk), &|c| {
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
             // SAFETY (every write below): token t < n_tok, so t*rows + r <
@@ -234,6 +237,12 @@ impl MatMul {
                 for r in my_rows.clone() {
                     let row = w.row(r);
                     let mut g = tile;
+                    while wide && g + 4 <= end {
+                        let mut v = [[0f32; 4]; 4];
+                        vec_dot_quads::<4>(w.dtype, row, [group(g), group(g + 1), group(g + 2), group(g + 3)], &mut v);
+                        v.iter().flatten().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
+                        g += 4;
+                    }
                     while g + 2 <= end {
                         let mut v = [[0f32; 4]; 2];
                         vec_dot_quads::<2>(w.dtype, row, [group(g), group(g + 1)], &mut v);

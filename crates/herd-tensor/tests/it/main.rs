@@ -305,8 +305,8 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
 }
 
 /// Every kernel set this CPU runs (AVX2, AVX-512 VNNI) gives the portable code's bits
-/// for the 32-value block types, one token at a time and batched in quads (one and two
-/// groups of four): random bytes reach Q8_0's -128 and every nibble, and activations
+/// for the 32-value block types, one token at a time and batched in quads (one, two
+/// and four groups of four): random bytes reach Q8_0's -128 and every nibble, and activations
 /// of ±127 with it reach the largest integer pair sums.
 #[test]
 fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
@@ -319,9 +319,9 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
             let blocks = rng.random_range(1..20);
             let cols = 32 * blocks;
             let row = random_blocks(dtype, 1, cols, &mut rng);
-            // Eight tokens; in the last cases one value per block at the block's
+            // Sixteen tokens; in the last cases one value per block at the block's
             // maximum, so its quantized value is exactly ±127.
-            let acts: Vec<Vec<_>> = (0..8)
+            let acts: Vec<Vec<_>> = (0..16)
                 .map(|_| {
                     let mut x: Vec<f32> = (0..cols).map(|_| rng.random_range(-3.0..3.0)).collect();
                     if case >= 8 {
@@ -332,7 +332,7 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
                 })
                 .collect();
             let want: Vec<f32> = acts.iter().map(|a| dot_q32_portable(dtype, &row, a)).collect();
-            let quads: Vec<Vec<Q8Quad>> = (0..2)
+            let quads: Vec<Vec<Q8Quad>> = (0..4)
                 .map(|g| {
                     (0..blocks)
                         .map(|i| {
@@ -351,10 +351,16 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
                 if isa == Isa::Portable {
                     continue;
                 }
+                let mut four = [[0f32; 4]; 4];
+                vec_dot_quads_with::<4>(isa, dtype, &row, [&quads[0], &quads[1], &quads[2], &quads[3]], &mut four);
                 let mut two = [[0f32; 4]; 2];
                 vec_dot_quads_with::<2>(isa, dtype, &row, [&quads[0], &quads[1]], &mut two);
                 let mut one = [[0f32; 4]; 1];
                 vec_dot_quads_with::<1>(isa, dtype, &row, [&quads[1]], &mut one);
+                for t in 0..16 {
+                    let got = four[t / 4][t % 4];
+                    assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} four quads, token {t}");
+                }
                 for t in 0..8 {
                     let got = two[t / 4][t % 4];
                     assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} quads, token {t}");
