@@ -56,6 +56,10 @@ pub const KV_BLOCK: usize = 1 << KV_BLOCK_SHIFT;
 /// (SmolLM2's are 12 KiB) would all map those reads to one set of the L1 cache.
 const KV_PAD: usize = 32;
 
+/// Batches of at least this many rows run their per-row loops (norms, RoPE, SwiGLU,
+/// residual adds) on the thread pool.
+const PARALLEL_ROWS: usize = 32;
+
 /// The KV cache: a pool of blocks of `KV_BLOCK` positions shared by all sequences
 /// (vLLM's paged layout). Each sequence has a table of the blocks holding its
 /// positions in order; a block can be in several tables at once, which is how a
@@ -345,6 +349,24 @@ impl Model {
         self.mm.threads()
     }
 
+    /// `f(r, row r of out)` for the `width`-long rows of `out`: on the pool for a prompt
+    /// chunk (at two threads the norms, SwiGLU and residual adds of a 512-token prompt
+    /// left the other thread waiting for a tenth of its time), in place for a few
+    /// decode rows, which would not pay for waking it. Each row's result is the same
+    /// either way.
+    fn rows(&self, out: &mut [f32], width: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+        let n = out.len() / width;
+        let pool = self.mm.pool();
+        if n < PARALLEL_ROWS || pool.threads() == 1 {
+            out.chunks_exact_mut(width).enumerate().for_each(|(r, o)| f(r, o));
+            return;
+        }
+        let per = n.div_ceil(4 * pool.threads());
+        pool.for_each_chunk_mut(out, per * width, &|i, chunk| {
+            chunk.chunks_exact_mut(width).enumerate().for_each(|(j, o)| f(i * per + j, o))
+        });
+    }
+
     fn output(&self) -> WeightRef<'_> {
         self.weights.output.as_ref().unwrap_or(&self.weights.token_embd).view()
     }
@@ -441,18 +463,18 @@ impl Model {
         let (dim, hd) = (c.dim, c.head_dim);
         let (qd, kvd) = (c.n_heads * hd, c.n_kv_heads * hd);
         let half = hd / 2;
-        for r in 0..n {
-            rmsnorm(&s.x[r * dim..(r + 1) * dim], &lw.attn_norm, c.norm_eps, &mut s.xb[r * dim..(r + 1) * dim]);
-        }
+        let x = &s.x;
+        self.rows(&mut s.xb[..n * dim], dim, &|r, o| rmsnorm(&x[r * dim..(r + 1) * dim], &lw.attn_norm, c.norm_eps, o));
         s.emit("attn_norm", Some(l), |s| &s.xb, n, dim);
         let xb = &s.xb[..n * dim];
         self.mm.matmul(lw.wq.view(), xb, n, &mut s.q[..n * qd]);
         self.mm.matmul(lw.wk.view(), xb, n, &mut s.k[..n * kvd]);
         self.mm.matmul(lw.wv.view(), xb, n, &mut s.v[..n * kvd]);
         s.emit("Vcur", Some(l), |s| &s.v, n, kvd);
+        let rope = &s.rope;
+        self.rows(&mut s.q[..n * qd], qd, &|r, q| rope_heads(q, hd, &rope[r * half..(r + 1) * half]));
         for r in 0..n {
             let cs = &s.rope[r * half..(r + 1) * half];
-            rope_heads(&mut s.q[r * qd..(r + 1) * qd], hd, cs);
             rope_heads(&mut s.k[r * kvd..(r + 1) * kvd], hd, cs);
             let (blk, p) = (kv.block_at(l, s.kv_block[r]), b.positions[r] % KV_BLOCK);
             let at = blk + p * kvd;
@@ -499,7 +521,8 @@ impl Model {
         s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
         self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);
         s.emit("attn_out", Some(l), |s| &s.proj, n, dim);
-        s.x[..n * dim].iter_mut().zip(&s.proj[..n * dim]).for_each(|(x, p)| *x += p);
+        let proj = &s.proj;
+        self.rows(&mut s.x[..n * dim], dim, &|r, x| x.iter_mut().zip(&proj[r * dim..]).for_each(|(x, p)| *x += p));
         s.emit("ffn_inp", Some(l), |s| &s.x, n, dim);
     }
 
@@ -507,17 +530,18 @@ impl Model {
         let c = &self.config;
         let lw = &self.weights.layers[l];
         let (dim, f) = (c.dim, c.ffn_dim);
-        for r in 0..n {
-            rmsnorm(&s.x[r * dim..(r + 1) * dim], &lw.ffn_norm, c.norm_eps, &mut s.xb[r * dim..(r + 1) * dim]);
-        }
+        let x = &s.x;
+        self.rows(&mut s.xb[..n * dim], dim, &|r, o| rmsnorm(&x[r * dim..(r + 1) * dim], &lw.ffn_norm, c.norm_eps, o));
         self.mm.matmul(lw.w_gate.view(), &s.xb[..n * dim], n, &mut s.gate[..n * f]);
         self.mm.matmul(lw.w_up.view(), &s.xb[..n * dim], n, &mut s.up[..n * f]);
-        silu_mul(&mut s.gate[..n * f], &s.up[..n * f]);
+        let up = &s.up;
+        self.rows(&mut s.gate[..n * f], f, &|r, g| silu_mul(g, &up[r * f..(r + 1) * f]));
         s.emit("ffn_norm", Some(l), |s| &s.xb, n, dim);
         s.emit("ffn_swiglu", Some(l), |s| &s.gate, n, f);
         self.mm.matmul(lw.w_down.view(), &s.gate[..n * f], n, &mut s.proj[..n * dim]);
         s.emit("ffn_out", Some(l), |s| &s.proj, n, dim);
-        s.x[..n * dim].iter_mut().zip(&s.proj[..n * dim]).for_each(|(x, p)| *x += p);
+        let proj = &s.proj;
+        self.rows(&mut s.x[..n * dim], dim, &|r, x| x.iter_mut().zip(&proj[r * dim..]).for_each(|(x, p)| *x += p));
         s.emit("l_out", Some(l), |s| &s.x, n, dim);
     }
 }

@@ -103,6 +103,30 @@ fn prefill_in_one_batch_equals_token_by_token_decode() {
     }
 }
 
+/// A prompt batch long enough that its per-row loops run on the pool gives the bits of
+/// one thread, however the threads split it.
+#[test]
+fn a_batch_gives_the_same_bits_on_any_number_of_threads() {
+    let c = tiny_config();
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    for dtype in [DType::F32, DType::Q8_0] {
+        let weights = random_weights(&c, dtype, 5);
+        let logits = |threads: usize| {
+            let model = Model::new(c.clone(), weights.clone(), threads);
+            let mut kv = KvCache::new(&c, 64, 1).expect("kv");
+            let mut s = Scratch::new(&c, 64, 64);
+            let mut b = Batch::default();
+            for (i, t) in prompt(61).iter().enumerate() {
+                b.push(*t, i, 0, true);
+            }
+            bits(model.forward(&b, &mut kv, &mut s).expect("forward"))
+        };
+        let one = logits(1);
+        assert_eq!(one, logits(2), "{dtype:?}: 2 threads");
+        assert_eq!(one, logits(3), "{dtype:?}: 3 threads");
+    }
+}
+
 #[test]
 fn two_sequences_in_one_batch_do_not_see_each_other() {
     let c = tiny_config();
