@@ -1637,12 +1637,15 @@ pub(crate) mod avx2 {
             // Each sub-block's min twice, against the activation sums of its two 16s.
             let m8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
             let mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
-            let sc = sc.to_le_bytes().map(|v| v as i16);
+            // The eight 6-bit scales as i16 in both halves; each sub-block's taken into
+            // every lane by one shuffle (from the scalar bytes, two instructions each).
+            let sc8 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc as i64)));
             let hbits = if Q5 { load32(qh) } else { _mm256_setzero_si256() };
             let mut sumi = [_mm256_setzero_si256(); T];
             for c in 0..4 {
                 let (lo, hi) = q45k_values::<Q5>(qs, hbits, c);
-                let (s_lo, s_hi) = (_mm256_set1_epi16(sc[2 * c]), _mm256_set1_epi16(sc[2 * c + 1]));
+                let s_lo = _mm256_shuffle_epi8(sc8, KQ_SCALE_SPLAT[2 * c]);
+                let s_hi = _mm256_shuffle_epi8(sc8, KQ_SCALE_SPLAT[2 * c + 1]);
                 for t in 0..T {
                     let y = &ys[t][i];
                     let p_lo = _mm256_maddubs_epi16(lo, load32(&y.qs[c * 64..]));
@@ -1741,6 +1744,40 @@ pub(crate) mod avx2 {
         ]
     }
 
+    /// Byte shuffles that copy i16 element `e` of each 128-bit half into all its lanes.
+    const KQ_SCALE_SPLAT: [__m256i; 8] = {
+        let mut m = [[0u8; 32]; 8];
+        let mut e = 0;
+        while e < 8 {
+            let mut i = 0;
+            while i < 32 {
+                m[e][i] = (2 * e + i % 2) as u8;
+                i += 1;
+            }
+            e += 1;
+        }
+        // SAFETY: [u8; 32] and __m256i have the same size, and every bit pattern is valid.
+        unsafe { std::mem::transmute::<[[u8; 32]; 8], [__m256i; 8]>(m) }
+    };
+
+    /// Byte shuffles that spread i16 element `2k` of a 128-bit half over the low half of
+    /// a vector and element `2k + 1` over the high half.
+    const Q6K_SCALE_PICK: [__m256i; 4] = {
+        let mut m = [[0u8; 32]; 4];
+        let mut k = 0;
+        while k < 4 {
+            let mut i = 0;
+            while i < 32 {
+                let e = 2 * k + i / 16;
+                m[k][i] = (2 * e + i % 2) as u8;
+                i += 1;
+            }
+            k += 1;
+        }
+        // SAFETY: [u8; 32] and __m256i have the same size, and every bit pattern is valid.
+        unsafe { std::mem::transmute::<[[u8; 32]; 4], [__m256i; 4]>(m) }
+    };
+
     /// Q6_K: the unsigned 6-bit values against the activations by `maddubs` (at most
     /// 63 * 127 * 2 per pair), then a `madd` with each 16-value group's signed scale,
     /// summed in i32 lanes; the offset of 32 comes off once per block as 32 times the
@@ -1761,13 +1798,18 @@ pub(crate) mod avx2 {
             let mut acc = [_mm256_setzero_si256(); T];
             for h in 0..2 {
                 let v = q6k_values(&ql[h * 64..h * 64 + 64], &qh[h * 32..h * 32 + 32]);
+                // Groups 8h .. 8h + 8 (`sc16`'s 128-bit half h) in both halves, so that a
+                // byte shuffle, which stays within its half, reaches any of them.
+                let half = if h == 0 {
+                    _mm256_permute2x128_si256::<0x00>(sc16, sc16)
+                } else {
+                    _mm256_permute2x128_si256::<0x11>(sc16, sc16)
+                };
                 for (k, vk) in v.iter().enumerate() {
-                    let g = h * 8 + k * 2;
-                    // i16 lanes 0..8 cover bytes 0..16 (group g), lanes 8..16 group g + 1.
-                    let scales = _mm256_set_m128i(
-                        _mm_set1_epi16((sc[g + 1] as i8) as i16),
-                        _mm_set1_epi16((sc[g] as i8) as i16),
-                    );
+                    // i16 lanes 0..8 cover bytes 0..16 (group g = 8h + 2k), lanes 8..16
+                    // group g + 1: one shuffle, where building them from the scale bytes
+                    // (two broadcasts and an insert) had cost more than the products.
+                    let scales = _mm256_shuffle_epi8(half, Q6K_SCALE_PICK[k]);
                     for t in 0..T {
                         let p = _mm256_maddubs_epi16(*vk, load32(&ys[t][i].qs[h * 128 + k * 32..]));
                         acc[t] = madd_i16_add::<V>(acc[t], p, scales);
