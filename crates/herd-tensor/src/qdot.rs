@@ -1744,39 +1744,35 @@ pub(crate) mod avx2 {
         ]
     }
 
-    /// Byte shuffles that copy i16 element `e` of each 128-bit half into all its lanes.
-    const KQ_SCALE_SPLAT: [__m256i; 8] = {
-        let mut m = [[0u8; 32]; 8];
-        let mut e = 0;
-        while e < 8 {
-            let mut i = 0;
-            while i < 32 {
-                m[e][i] = (2 * e + i % 2) as u8;
-                i += 1;
-            }
-            e += 1;
+    /// A byte shuffle (`vpshufb`, which stays within each 128-bit half) that fills the
+    /// low half's i16 lanes with that half's element `lo` and the high half's with its
+    /// element `hi`.
+    const fn spread_i16(lo: usize, hi: usize) -> __m256i {
+        let mut m = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            let e = if i < 16 { lo } else { hi };
+            m[i] = (2 * e + i % 2) as u8;
+            i += 1;
         }
         // SAFETY: [u8; 32] and __m256i have the same size, and every bit pattern is valid.
-        unsafe { std::mem::transmute::<[[u8; 32]; 8], [__m256i; 8]>(m) }
-    };
+        unsafe { std::mem::transmute::<[u8; 32], __m256i>(m) }
+    }
 
-    /// Byte shuffles that spread i16 element `2k` of a 128-bit half over the low half of
-    /// a vector and element `2k + 1` over the high half.
-    const Q6K_SCALE_PICK: [__m256i; 4] = {
-        let mut m = [[0u8; 32]; 4];
-        let mut k = 0;
-        while k < 4 {
-            let mut i = 0;
-            while i < 32 {
-                let e = 2 * k + i / 16;
-                m[k][i] = (2 * e + i % 2) as u8;
-                i += 1;
-            }
-            k += 1;
-        }
-        // SAFETY: [u8; 32] and __m256i have the same size, and every bit pattern is valid.
-        unsafe { std::mem::transmute::<[[u8; 32]; 4], [__m256i; 4]>(m) }
-    };
+    /// Element `e` into every lane: a Q4_K/Q5_K sub-block's scale.
+    const KQ_SCALE_SPLAT: [__m256i; 8] = [
+        spread_i16(0, 0),
+        spread_i16(1, 1),
+        spread_i16(2, 2),
+        spread_i16(3, 3),
+        spread_i16(4, 4),
+        spread_i16(5, 5),
+        spread_i16(6, 6),
+        spread_i16(7, 7),
+    ];
+
+    /// Elements `2k` and `2k + 1`: the scales of two Q6_K groups of 16.
+    const Q6K_SCALE_PICK: [__m256i; 4] = [spread_i16(0, 1), spread_i16(2, 3), spread_i16(4, 5), spread_i16(6, 7)];
 
     /// Q6_K: the unsigned 6-bit values against the activations by `maddubs` (at most
     /// 63 * 127 * 2 per pair), then a `madd` with each 16-value group's signed scale,
