@@ -367,6 +367,20 @@ impl Model {
         });
     }
 
+    /// `xb = rmsnorm(x) * weight` for the batch's `n` rows.
+    fn norm_rows(&self, weight: &[f32], n: usize, s: &mut Scratch) {
+        let (dim, eps) = (self.config.dim, self.config.norm_eps);
+        let x = &s.x;
+        self.rows(&mut s.xb[..n * dim], dim, &|r, o| rmsnorm(&x[r * dim..(r + 1) * dim], weight, eps, o));
+    }
+
+    /// `x += proj`: a block's output joins the residual stream.
+    fn add_proj(&self, n: usize, s: &mut Scratch) {
+        let dim = self.config.dim;
+        let proj = &s.proj;
+        self.rows(&mut s.x[..n * dim], dim, &|r, x| x.iter_mut().zip(&proj[r * dim..]).for_each(|(x, p)| *x += p));
+    }
+
     fn output(&self) -> WeightRef<'_> {
         self.weights.output.as_ref().unwrap_or(&self.weights.token_embd).view()
     }
@@ -463,8 +477,7 @@ impl Model {
         let (dim, hd) = (c.dim, c.head_dim);
         let (qd, kvd) = (c.n_heads * hd, c.n_kv_heads * hd);
         let half = hd / 2;
-        let x = &s.x;
-        self.rows(&mut s.xb[..n * dim], dim, &|r, o| rmsnorm(&x[r * dim..(r + 1) * dim], &lw.attn_norm, c.norm_eps, o));
+        self.norm_rows(&lw.attn_norm, n, s);
         s.emit("attn_norm", Some(l), |s| &s.xb, n, dim);
         let xb = &s.xb[..n * dim];
         self.mm.matmul(lw.wq.view(), xb, n, &mut s.q[..n * qd]);
@@ -521,8 +534,7 @@ impl Model {
         s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
         self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);
         s.emit("attn_out", Some(l), |s| &s.proj, n, dim);
-        let proj = &s.proj;
-        self.rows(&mut s.x[..n * dim], dim, &|r, x| x.iter_mut().zip(&proj[r * dim..]).for_each(|(x, p)| *x += p));
+        self.add_proj(n, s);
         s.emit("ffn_inp", Some(l), |s| &s.x, n, dim);
     }
 
@@ -530,8 +542,7 @@ impl Model {
         let c = &self.config;
         let lw = &self.weights.layers[l];
         let (dim, f) = (c.dim, c.ffn_dim);
-        let x = &s.x;
-        self.rows(&mut s.xb[..n * dim], dim, &|r, o| rmsnorm(&x[r * dim..(r + 1) * dim], &lw.ffn_norm, c.norm_eps, o));
+        self.norm_rows(&lw.ffn_norm, n, s);
         self.mm.matmul(lw.w_gate.view(), &s.xb[..n * dim], n, &mut s.gate[..n * f]);
         self.mm.matmul(lw.w_up.view(), &s.xb[..n * dim], n, &mut s.up[..n * f]);
         let up = &s.up;
@@ -540,8 +551,7 @@ impl Model {
         s.emit("ffn_swiglu", Some(l), |s| &s.gate, n, f);
         self.mm.matmul(lw.w_down.view(), &s.gate[..n * f], n, &mut s.proj[..n * dim]);
         s.emit("ffn_out", Some(l), |s| &s.proj, n, dim);
-        let proj = &s.proj;
-        self.rows(&mut s.x[..n * dim], dim, &|r, x| x.iter_mut().zip(&proj[r * dim..]).for_each(|(x, p)| *x += p));
+        self.add_proj(n, s);
         s.emit("l_out", Some(l), |s| &s.x, n, dim);
     }
 }
