@@ -5,8 +5,8 @@
 //! row is dotted with every token's quantized activations, so a weight row is read
 //! from memory once per call however many tokens the batch holds (prefill, and the
 //! server's batched decode). For the 32-value block types, tokens go four at a time
-//! through a kernel that decodes each weight block once for eight tokens, over tiles
-//! of 32 tokens that stay in cache; half weights (F16, BF16) go two rows by up to six
+//! through a kernel that decodes each weight block once for eight tokens (sixteen with
+//! AVX-512), over tiles of 32 tokens that stay in cache; half weights (F16, BF16) go two rows by up to six
 //! tokens at a time; k-quant weights, on a CPU with AMX, go sixteen rows by 32 tokens
 //! through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
 //! bit, so a token's logits never depend on the batch it ran in.
@@ -14,7 +14,7 @@
 use crate::TensorError;
 use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
-use crate::pool::Pool;
+use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
     Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel, q8_block,
     quantize_acts, round_half_into, token_tile, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order,
@@ -90,36 +90,8 @@ impl std::fmt::Debug for MatMul {
     }
 }
 
-/// A raw pointer shared by parallel tasks, each of which writes a disjoint set of
-/// elements (its own rows of the output for every token; its own tokens' quantized
-/// activations).
-struct Disjoint<T>(*mut T);
-impl<T> Clone for Disjoint<T> {
-    fn clone(&self) -> Self {
-        *self
-    }
-}
-impl<T> Copy for Disjoint<T> {}
-// SAFETY: tasks touch disjoint indices, so sharing the pointer across threads cannot
-// race; the buffer is exclusively borrowed for, and outlives, the parallel loop.
-unsafe impl<T: Send> Send for Disjoint<T> {}
-// SAFETY: as above.
-unsafe impl<T: Send> Sync for Disjoint<T> {}
-
-impl<T> Disjoint<T> {
-    /// # Safety
-    /// `i` is in bounds of the buffer and no other task touches index `i` during the
-    /// parallel loop.
-    #[inline]
-    #[allow(clippy::mut_from_ref)]
-    unsafe fn at(&self, i: usize) -> &mut T {
-        // SAFETY: guaranteed by the caller.
-        unsafe { &mut *self.0.add(i) }
-    }
-}
-
 /// Groups of four tokens whose quads one task of the row loop keeps in cache while it
-/// runs down its rows: 8 groups are 32 tokens, 23 KiB of quads at 576 columns.
+/// runs down its rows: 8 groups are 32 tokens, 45 KiB of quads at 576 columns.
 const TILE_GROUPS: usize = 8;
 
 /// Batches of at least this many tokens take the AMX kernels where they run (below it
@@ -199,12 +171,12 @@ impl MatMul {
                 }
                 // SAFETY: token t's `cols` values end at half_at(t) + cols <= base +
                 // n_tok * stride <= halves.len() (base < 16), and are this task's only.
-                let dst = unsafe { std::slice::from_raw_parts_mut(halves_at.at(half_at(t)), cols) };
+                let dst = unsafe { halves_at.slice(half_at(t), cols) };
                 round_half_into(w.dtype, xt, dst);
                 if grouping {
                     // SAFETY: token t's `cols` values end at (t + 1) * cols <= n_tok *
                     // cols <= grouped.len(), and are this task's only.
-                    let dst = unsafe { std::slice::from_raw_parts_mut(grouped_at.at(t * cols), cols) };
+                    let dst = unsafe { grouped_at.slice(t * cols, cols) };
                     group_half_acts(w.dtype, xt, dst);
                 }
                 return;
@@ -237,22 +209,23 @@ impl MatMul {
                 for r in my_rows.clone() {
                     let row = w.row(r);
                     let mut g = tile;
+                    // `$G` groups from `g` on (the kernel takes their number as a const).
+                    macro_rules! quads {
+                        ($G:literal) => {{
+                            let mut v = [[0f32; 4]; $G];
+                            vec_dot_quads::<$G>(w.dtype, row, std::array::from_fn(|k| group(g + k)), &mut v);
+                            v.iter().flatten().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
+                            g += $G;
+                        }};
+                    }
                     while wide && g + 4 <= end {
-                        let mut v = [[0f32; 4]; 4];
-                        vec_dot_quads::<4>(w.dtype, row, [group(g), group(g + 1), group(g + 2), group(g + 3)], &mut v);
-                        v.iter().flatten().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
-                        g += 4;
+                        quads!(4);
                     }
                     while g + 2 <= end {
-                        let mut v = [[0f32; 4]; 2];
-                        vec_dot_quads::<2>(w.dtype, row, [group(g), group(g + 1)], &mut v);
-                        v.iter().flatten().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
-                        g += 2;
+                        quads!(2);
                     }
-                    if g < end {
-                        let mut v = [[0f32; 4]; 1];
-                        vec_dot_quads::<1>(w.dtype, row, [group(g)], &mut v);
-                        v[0].iter().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
+                    while g < end {
+                        quads!(1);
                     }
                 }
             }
@@ -309,12 +282,8 @@ impl MatMul {
         let blocks = cols / w.dtype.block_len();
         let tiles = amx::packed_tiles(n_tok);
         packed.resize(tiles * blocks, Packed::default());
-        let packed_at = Disjoint(packed.as_mut_ptr());
-        self.pool.run(tiles, &|tile| {
+        self.pool.for_each_chunk_mut(packed, blocks, &|tile, dst| {
             let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
-            // SAFETY: tile < tiles, so its `blocks` entries lie in `packed`, and only
-            // this task writes them.
-            let dst = unsafe { std::slice::from_raw_parts_mut(packed_at.at(tile * blocks), blocks) };
             amx::pack_tile(&x[tokens.start * cols..tokens.end * cols], cols, dst);
         });
         let packed = &packed[..];
@@ -327,7 +296,7 @@ impl MatMul {
                 // SAFETY: t < n_tok and first + n <= rows, so the n values lie in `out`
                 // (whose length `matmul` asserted), and only this task writes rows
                 // first..first + n.
-                let dst = unsafe { std::slice::from_raw_parts_mut(out_at.at(t * rows + first), n) };
+                let dst = unsafe { out_at.slice(t * rows + first, n) };
                 dst.copy_from_slice(&v[..n]);
             });
         });

@@ -134,30 +134,59 @@ impl Pool {
 
     /// Splits `data` into `chunk`-sized pieces and runs `f(i, piece_i)` for each, in
     /// parallel (the last piece may be shorter).
-    pub fn for_each_chunk_mut(&self, data: &mut [f32], chunk: usize, f: &(dyn Fn(usize, &mut [f32]) + Sync)) {
+    pub fn for_each_chunk_mut<T: Send>(&self, data: &mut [T], chunk: usize, f: &(dyn Fn(usize, &mut [T]) + Sync)) {
         let chunk = chunk.max(1);
         let len = data.len();
-        let base = SendPtr(data.as_mut_ptr());
+        let base = Disjoint(data.as_mut_ptr());
         self.run(len.div_ceil(chunk), &|i| {
             let start = i * chunk;
             let end = (start + chunk).min(len);
             // SAFETY: the ranges `start..end` of distinct `i` are disjoint and inside
             // `data`, which is exclusively borrowed for the whole call.
-            let piece = unsafe { std::slice::from_raw_parts_mut(base.get().add(start), end - start) };
+            let piece = unsafe { base.slice(start, end - start) };
             f(i, piece);
         });
     }
 }
 
-#[derive(Clone, Copy)]
-struct SendPtr(*mut f32);
-// SAFETY: used only to hand disjoint sub-slices of one exclusive borrow to tasks.
-unsafe impl Send for SendPtr {}
+/// A raw pointer shared by parallel tasks, each of which writes a disjoint set of
+/// elements (its own rows of the output for every token; its own tokens' quantized
+/// activations).
+pub(crate) struct Disjoint<T>(pub(crate) *mut T);
+impl<T> Clone for Disjoint<T> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+impl<T> Copy for Disjoint<T> {}
+// SAFETY: tasks touch disjoint indices, so sharing the pointer across threads cannot
+// race; the buffer is exclusively borrowed for, and outlives, the parallel loop.
+unsafe impl<T: Send> Send for Disjoint<T> {}
 // SAFETY: as above.
-unsafe impl Sync for SendPtr {}
-impl SendPtr {
-    fn get(self) -> *mut f32 {
-        self.0
+unsafe impl<T: Send> Sync for Disjoint<T> {}
+
+impl<T> Disjoint<T> {
+    /// # Safety
+    /// `i` is in bounds of the buffer and no other task touches index `i` during the
+    /// parallel loop.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn at(&self, i: usize) -> &mut T {
+        // SAFETY: guaranteed by the caller.
+        unsafe { &mut *self.0.add(i) }
+    }
+
+    /// Elements `start..start + len` (from the pointer itself, so the slice may span
+    /// many elements).
+    ///
+    /// # Safety
+    /// The range is in bounds of the buffer and no other task touches it during the
+    /// parallel loop.
+    #[inline]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn slice(&self, start: usize, len: usize) -> &mut [T] {
+        // SAFETY: guaranteed by the caller.
+        unsafe { std::slice::from_raw_parts_mut(self.0.add(start), len) }
     }
 }
 
