@@ -406,6 +406,11 @@ pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]
     vec_dot_quads_with::<G>(Isa::best(), dtype, row, quads, out)
 }
 
+/// The 32-value block types in the order of the kernels' constant type index `T`
+/// (`dot_q32_quads::<G, T>`, `dot_q32_typed::<V, T>`), which gives each type its own
+/// loop.
+const Q32_TYPES: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
+
 /// `vec_dot_quads` with the kernels of `isa`, which must be a vector set this CPU runs.
 pub fn vec_dot_quads_with<const G: usize>(
     isa: Isa,
@@ -1035,7 +1040,7 @@ mod avx512 {
         quads: [&[Q8Quad]; G],
         out: &mut [[f32; 4]; G],
     ) {
-        let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][T as usize];
+        let dtype = super::Q32_TYPES[T as usize];
         let bb = dtype.block_bytes();
         let q41 = T == 1;
         let mut acc = [[_mm512_setzero_ps(); 2]; G];
@@ -1260,11 +1265,11 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// `dot_q32_body` for the type `[Q4_0, Q4_1, Q5_0, Q8_0][T]`.
+    /// `dot_q32_body` for the type `Q32_TYPES[T]`.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     fn dot_q32_typed<const V: bool, const T: u8>(row: &[u8], a: &[Q8Block]) -> f32 {
-        let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][T as usize];
+        let dtype = super::Q32_TYPES[T as usize];
         let mut acc = _mm256_setzero_ps();
         let mut summs = 0f32;
         let q41 = dtype == DType::Q4_1;
@@ -1300,7 +1305,7 @@ pub(crate) mod avx2 {
     ) {
         // The type as a constant, so that each type's loop is compiled without the
         // others' branches.
-        let dtype = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0][T as usize];
+        let dtype = super::Q32_TYPES[T as usize];
         let bb = dtype.block_bytes();
         let q41 = T == 1;
         let mut acc = [[_mm256_setzero_ps(); 4]; G];
