@@ -335,18 +335,7 @@ mod avx2 {
         s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
         let chan = 1usize << h.block_shift;
         for t in (0..whole).step_by(8) {
-            for i in 0..8 {
-                // The V pass reads each channel's 64-byte run of a group of 32
-                // positions once; asking for them while K streams by has them in cache
-                // by then (their addresses are a block apart, which the hardware
-                // prefetchers do not follow). `hd / 32` channels per position.
-                let (tt, o) = (t + i, (t + i) % 32);
-                for d in (o * hd / 32)..((o + 1) * hd / 32) {
-                    // A prefetch never faults, so the address needs no bounds check.
-                    let at = h.v.as_ptr().wrapping_add(s.groups[tt / 32] + d * chan);
-                    _mm_prefetch::<_MM_HINT_T0>(at as *const i8);
-                }
-            }
+            super::prefetch_ahead(h, &s.groups, t, hd);
             if h.multi_row {
                 for i in (0..8).step_by(4) {
                     let kp = std::array::from_fn(|j| h.k[h.k_index(t + i + j)..].as_ptr());
@@ -454,6 +443,38 @@ mod avx2 {
                     // SAFETY: d - 7 + 8 <= hd, inside head g's output.
                     unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(g * hd + d - 7), reduce_lanes_x8(x, false)) };
                 }
+            }
+        }
+    }
+}
+
+/// Prefetches for the eight positions from `t`: their V values of this head (the V
+/// pass reads each channel's 64-byte run of a group of 32 positions once; asking for
+/// them while K streams by has them in cache by then, and their addresses are a block
+/// apart, which the hardware prefetchers do not follow), `hd / 32` channels per
+/// position; and the K vectors a block ahead (a head's K is two lines of every
+/// position's six, a stride the hardware prefetchers follow too slowly: asking
+/// explicitly took a decode row over a cache 25% less time).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+fn prefetch_ahead(h: &HeadView<'_>, groups: &[usize], t: usize, hd: usize) {
+    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    const K_AHEAD: usize = 32;
+    let chan = 1usize << h.block_shift;
+    for tt in t..t + 8 {
+        let o = tt % 32;
+        for d in (o * hd / 32)..((o + 1) * hd / 32) {
+            // A prefetch never faults, so the addresses need no bounds check.
+            let at = h.v.as_ptr().wrapping_add(groups[tt / 32] + d * chan);
+            // SAFETY: prefetching is an SSE instruction (every x86-64 CPU) that reads
+            // nothing architecturally and never faults.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(at as *const i8) };
+        }
+        if tt + K_AHEAD < h.len {
+            let kp = h.k.as_ptr().wrapping_add(h.k_index(tt + K_AHEAD));
+            for c in (0..hd).step_by(32) {
+                // SAFETY: as above.
+                unsafe { _mm_prefetch::<_MM_HINT_T0>(kp.wrapping_add(c) as *const i8) };
             }
         }
     }
@@ -588,6 +609,9 @@ mod tests {
             (80, 50, 80, 0, 0),
             (64, 64, 64, 0, 0),
             (64, 71, 64, 0, 0),
+            // A last group of more than 16 positions.
+            (64, 90, 192, 128, 5),
+            (128, 50, 256, 128, 0),
         ] {
             let blocks = in_order(len);
             let c = cache(&blocks, blocks.len(), base, stride, len, f16::ZERO);
