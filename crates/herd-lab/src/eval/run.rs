@@ -2,7 +2,7 @@
 //! cache (so a re-run or a re-score costs nothing, and an interrupted run resumes), then
 //! scores, a sample log, and the result with the paper's 95% interval.
 
-use super::backend::{Backend, Response, Sampling};
+use super::backend::{Backend, GenRequest, Response, Sampling};
 use super::tasks::{Aggregate, Request, Scored, Style, Task, TaskInfo};
 use crate::LabError;
 use serde::Serialize;
@@ -200,8 +200,10 @@ struct SampleLine<'a> {
     scored: &'a Scored,
 }
 
-/// Runs `task` on its documents: the first alone, then `concurrency` worker threads
-/// take the rest in order, ask the backend (through the cache) and score; `progress(done, total)` is
+/// Runs `task` on its documents: the first prompt once alone (a one-token warm-up of the
+/// server's prefix cache; a log-likelihood document runs whole), then `concurrency`
+/// worker threads take the documents in order, ask the backend (through the cache) and
+/// score; `progress(done, total)` is
 /// called as documents finish; each sample goes to `log` as a JSON line.
 pub fn run_task(
     task: &dyn Task,
@@ -221,6 +223,21 @@ pub fn run_task(
     let cached = AtomicUsize::new(0);
     let scores: Mutex<Vec<Option<Scored>>> = Mutex::new(vec![None; n]);
     let first_error: Mutex<Option<LabError>> = Mutex::new(None);
+    // A document's requests, as the backend can take them.
+    let requests = |doc: &Value| -> Result<Vec<Request>, LabError> {
+        let mut reqs = match backend.limits() {
+            Some(l) => task.requests_fitted(doc, shots, l)?,
+            None => task.requests(doc, shots)?,
+        };
+        if let Some(cap) = opts.max_tokens {
+            for r in &mut reqs {
+                if let Request::Gen(g) = r {
+                    g.max_tokens = g.max_tokens.min(cap);
+                }
+            }
+        }
+        Ok(reqs)
+    };
     // One document: its requests through the cache, its score and log line. False when
     // the run is to stop (this or another document failed).
     let one = |i: usize| -> bool {
@@ -229,17 +246,7 @@ pub fn run_task(
         }
         let doc = &docs[i];
         let result = (|| -> Result<(), LabError> {
-            let mut reqs = match backend.limits() {
-                Some(l) => task.requests_fitted(doc, shots, l)?,
-                None => task.requests(doc, shots)?,
-            };
-            if let Some(cap) = opts.max_tokens {
-                for r in &mut reqs {
-                    if let Request::Gen(g) = r {
-                        g.max_tokens = g.max_tokens.min(cap);
-                    }
-                }
-            }
+            let reqs = requests(doc)?;
             let mut responses = Vec::with_capacity(reqs.len());
             // A generation request's samples answer in a row: a task with one request
             // sees its `samples` answers as `responses`.
@@ -278,10 +285,26 @@ pub fn run_task(
         progress(done.fetch_add(1, Ordering::Relaxed) + 1, n);
         true
     };
-    // The first document runs alone: its prompt's long shared part (few-shot examples,
-    // instructions) is then in the server's prefix cache (herd's, vLLM's) before the
-    // other requests arrive, instead of being computed once per request in flight.
-    let first = if opts.concurrency > 1 && n > 1 { 1 } else { 0 };
+    // The first prompt's long shared part (few-shot examples, instructions) goes to the
+    // backend once before the others, so that it is in the server's prefix cache
+    // (herd's, vLLM's) when they arrive, instead of computed once per request in flight.
+    // A generation is asked for one token only (a warm-up whose answer is dropped), so
+    // that the first document's whole answer does not hold the others back; a
+    // log-likelihood, one forward pass, runs its document alone.
+    let first = if opts.concurrency > 1 && n > 1 {
+        match requests(&docs[0]).ok().and_then(|r| r.into_iter().next()) {
+            Some(Request::Gen(g)) => {
+                if cache.get(&key(backend, &Request::Gen(g.clone()), generations[0].as_ref())).is_none() {
+                    // An error here is the first document's own, reported when it runs.
+                    let _ = backend.generate(&GenRequest { max_tokens: 1, ..g }, None);
+                }
+                0
+            }
+            _ => 1,
+        }
+    } else {
+        0
+    };
     if first == 0 || one(0) {
         next.store(first, Ordering::Relaxed);
         std::thread::scope(|s| {
@@ -434,7 +457,8 @@ mod tests {
     /// Records when each prompt's request starts and ends, and how many are in flight.
     #[derive(Default)]
     struct Timeline {
-        events: Mutex<Vec<(bool, String)>>,
+        /// (start or end, prompt, max_tokens) of every request.
+        events: Mutex<Vec<(bool, String, usize)>>,
         in_flight: AtomicUsize,
         most: AtomicUsize,
     }
@@ -446,9 +470,9 @@ mod tests {
             let prompt = r.messages[0].content.clone();
             let now = self.in_flight.fetch_add(1, Ordering::SeqCst) + 1;
             self.most.fetch_max(now, Ordering::SeqCst);
-            self.events.lock().expect("events").push((true, prompt.clone()));
+            self.events.lock().expect("events").push((true, prompt.clone(), r.max_tokens));
             std::thread::sleep(std::time::Duration::from_millis(30));
-            self.events.lock().expect("events").push((false, prompt));
+            self.events.lock().expect("events").push((false, prompt, r.max_tokens));
             self.in_flight.fetch_sub(1, Ordering::SeqCst);
             Ok(Response::Text { text: "yes".into(), finish_reason: "stop".into() })
         }
@@ -468,7 +492,7 @@ mod tests {
         }
         fn requests(&self, doc: &Value, _: usize) -> Result<Vec<Request>, LabError> {
             let q = doc["q"].as_str().unwrap_or_default();
-            Ok(vec![Request::Gen(GenRequest { messages: vec![Msg::new("user", q)], max_tokens: 1, stop: vec![] })])
+            Ok(vec![Request::Gen(GenRequest { messages: vec![Msg::new("user", q)], max_tokens: 64, stop: vec![] })])
         }
         fn score(&self, _: &Value, r: &[Response]) -> Scored {
             super::super::tasks::pass_scored(r, "", |a| (a.to_string(), a == "yes"))
@@ -478,22 +502,29 @@ mod tests {
         }
     }
 
-    /// With several requests in flight, the first document still runs alone (so a server
-    /// caches its shared prefix before the rest arrive), then the rest run concurrently.
+    /// With several requests in flight, the first document's prompt is sent alone first
+    /// with a one-token budget (so a server caches its shared prefix before the rest
+    /// arrive), then every document runs concurrently; a re-run with every answer cached
+    /// sends nothing, the warm-up included.
     #[test]
-    fn the_first_document_runs_alone_then_the_rest_concurrently() {
+    fn the_first_prompt_warms_the_cache_then_all_run_concurrently() {
         let dir = std::env::temp_dir().join(format!("herd-run-first-{}", std::process::id()));
         let cache = Cache::open(&dir.join("c.jsonl")).expect("cache");
         let docs: Vec<Value> = (0..9).map(|i| json!({"q": format!("doc {i}")})).collect();
         let backend = Timeline::default();
         let opts = RunOptions { concurrency: 4, ..RunOptions::default() };
         let r = run_task(&Echo, &docs, &backend, &cache, &opts, None, &|_, _| {}).expect("run");
-        let _ = std::fs::remove_dir_all(&dir);
         assert_eq!((r.score, r.n), (1.0, 9));
-        let events = backend.events.into_inner().expect("events");
-        assert_eq!(events.len(), 18);
-        assert_eq!(events[..2], [(true, "doc 0".to_string()), (false, "doc 0".to_string())]);
-        assert!(backend.most.load(Ordering::SeqCst) > 1, "the other documents ran one at a time");
+        let events = std::mem::take(&mut *backend.events.lock().expect("events"));
+        assert_eq!(events.len(), 20);
+        assert_eq!(events[..2], [(true, "doc 0".to_string(), 1), (false, "doc 0".to_string(), 1)]);
+        assert!(events[2..].iter().all(|e| e.2 == 64), "only the warm-up is cut short");
+        assert!(events[2..].iter().any(|e| e.1 == "doc 0"), "the first document still gets its answer");
+        assert!(backend.most.load(Ordering::SeqCst) > 1, "the documents ran one at a time");
+        let again = run_task(&Echo, &docs, &backend, &cache, &opts, None, &|_, _| {}).expect("re-run");
+        let _ = std::fs::remove_dir_all(&dir);
+        assert_eq!((again.n, again.cached), (9, 9));
+        assert!(backend.events.into_inner().expect("events").is_empty(), "a cached re-run asked the backend");
     }
 
     #[test]
