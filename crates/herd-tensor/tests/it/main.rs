@@ -380,8 +380,9 @@ fn every_isa_gives_the_portable_kquant_dots_bit_for_bit() {
     use herd_tensor::qdot::{Isa, Q8KBlock, dot_kquant_portable, q8k_block, vec_dot_kquant_rows_with};
     let mut rng = StdRng::seed_from_u64(47);
     for dtype in [DType::Q4K, DType::Q5K, DType::Q6K] {
-        for _ in 0..6 {
-            let cols = 256 * rng.random_range(1..5);
+        for _ in 0..10 {
+            // Rows of 1 to 11 super-blocks (the 1B shape's are 8 and 32).
+            let cols = 256 * rng.random_range(1..12);
             let row = random_blocks(dtype, 1, cols, &mut rng);
             let acts: Vec<Vec<Q8KBlock>> = (0..8)
                 .map(|_| {
