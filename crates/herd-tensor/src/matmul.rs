@@ -16,8 +16,8 @@ use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
 use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
-    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel, q8_block,
-    quantize_acts, round_half_into, token_tile, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order,
+    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel, quantize_acts,
+    quantize_into_quads, round_half_into, token_tile, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order,
     vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
@@ -181,13 +181,11 @@ impl MatMul {
                 }
                 return;
             }
+            // SAFETY: (k + 1) * blocks <= groups * blocks == quads.len(), and the quads of
+            // group k are this task's only.
+            let group = unsafe { quads_at.slice(k * blocks, blocks) };
             for j in 0..4 {
-                let xt = &x[(4 * k + j) * cols..(4 * k + j + 1) * cols];
-                for (i, blk) in xt.chunks_exact(32).enumerate() {
-                    // SAFETY: k*blocks + i < groups*blocks == quads.len(), and the quads
-                    // of group k are this task's only.
-                    unsafe { quads_at.at(k * blocks + i) }.set(j, q8_block(blk));
-                }
+                quantize_into_quads(&x[(4 * k + j) * cols..(4 * k + j + 1) * cols], group, j);
             }
         });
         let acts = &acts[..];

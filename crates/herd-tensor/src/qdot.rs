@@ -245,6 +245,24 @@ pub fn q8_block(blk: &[f32]) -> Q8Block {
     q8_block_portable(blk)
 }
 
+/// A token's activations `x` quantized block by block (`q8_block`) into lane `j` of
+/// `quads`, one quad per 32 values: one call per token, so that each block goes from
+/// the quantizer's registers into its quad (a call per block returned it through the
+/// stack, and reading it back stalled on the store: half of the quantizing pass).
+pub fn quantize_into_quads(x: &[f32], quads: &mut [Q8Quad], j: usize) {
+    assert_eq!(x.len(), quads.len() * 32, "quantize_into_quads: x is not one block per quad");
+    #[cfg(target_arch = "x86_64")]
+    if crate::simd::has_avx2_fma() {
+        // SAFETY: AVX2, FMA and F16C are present (checked at run time); x holds 32
+        // values per quad (asserted).
+        unsafe { avx2::quantize_into_quads(x, quads, j) };
+        return;
+    }
+    for (q, blk) in quads.iter_mut().zip(x.chunks_exact(32)) {
+        q.set(j, q8_block_portable(blk));
+    }
+}
+
 /// One block of 32 activations as Q8_0/Q8_1, the scalar reference (and the path for a
 /// block with a NaN or an infinity).
 pub fn q8_block_portable(blk: &[f32]) -> Q8Block {
@@ -1356,6 +1374,7 @@ pub(crate) mod avx2 {
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA and F16C; `blk` holds at least 32 values.
+    #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub unsafe fn q8_block(blk: &[f32]) -> Option<super::Q8Block> {
         assert!(blk.len() >= 32);
@@ -1393,6 +1412,19 @@ pub(crate) mod avx2 {
         // SAFETY: `qs` is 32 writable bytes.
         unsafe { _mm256_storeu_si256(qs.as_mut_ptr() as *mut __m256i, bytes) };
         Some(super::Q8Block { d: super::f16_round(d), s: super::f16_round(sum as f32 * d), qs })
+    }
+
+    /// `super::quantize_into_quads`, with `q8_block` inlined.
+    ///
+    /// # Safety
+    /// The CPU must support AVX2, FMA and F16C; `x` holds at least 32 values per quad.
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn quantize_into_quads(x: &[f32], quads: &mut [super::Q8Quad], j: usize) {
+        for (q, blk) in quads.iter_mut().zip(x.chunks_exact(32)) {
+            // SAFETY: the CPU features are the caller's promise; `blk` is 32 values.
+            let b = unsafe { q8_block(blk) }.unwrap_or_else(|| super::q8_block_portable(blk));
+            q.set(j, b);
+        }
     }
 
     /// The sums of the 8 i32 lanes of `a` and of `b`, by two horizontal adds.
