@@ -1536,29 +1536,11 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn prefetch_ahead(b: &[u8]) {
-        prefetch_ahead_to::<_MM_HINT_T0>(b)
-    }
-
-    /// `prefetch_ahead` into L2 only (`prefetcht1`), for the k-quant kernels, whose
-    /// super-blocks take long enough to decode that lines brought into L1 2 KiB early
-    /// were partly evicted again before use. Alternating runs on the 2-core guest: 1B
-    /// Q4_K_M generation +3-5% (1 thread) and +4-6% (2 threads); 135M Q4_K_M (mostly
-    /// Q5_0, its FFN down k-quant) -4% to +4%. The 32-value types lost 5-7% with it and
-    /// half weights were mixed (+3% at 1 thread, -2% at 2), so they keep `prefetcht0`.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn prefetch_ahead_l2(b: &[u8]) {
-        prefetch_ahead_to::<_MM_HINT_T1>(b)
-    }
-
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    fn prefetch_ahead_to<const HINT: i32>(b: &[u8]) {
         let p = b.as_ptr().wrapping_add(PREFETCH_AHEAD);
         for off in (0..b.len()).step_by(64) {
             // A prefetch never faults, so an address past the weights (the last rows
             // of a tensor) only wastes a slot; `wrapping_add` keeps it arithmetic.
-            _mm_prefetch::<HINT>(p.wrapping_add(off) as *const i8);
+            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8);
         }
     }
 
@@ -1684,7 +1666,7 @@ pub(crate) mod avx2 {
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(bb).enumerate() {
             if T == 1 {
-                prefetch_ahead_l2(b);
+                prefetch_ahead(b);
             }
             let scales = &b[4..16];
             let (qh, qs) = if Q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
@@ -1841,7 +1823,7 @@ pub(crate) mod avx2 {
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(210).enumerate() {
             if T == 1 {
-                prefetch_ahead_l2(b);
+                prefetch_ahead(b);
             }
             let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
             // SAFETY: `sc` is 16 readable bytes.
