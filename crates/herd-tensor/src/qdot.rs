@@ -429,6 +429,25 @@ pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]
 /// loop.
 const Q32_TYPES: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
 
+/// `$body` with the const `$T` set to the index of `$dtype` in `Q32_TYPES` (Q8_0 for
+/// any other type), so that a kernel gets its weight type as a const generic: each
+/// type's loop its own code, with no branch on the type inside.
+#[cfg_attr(not(target_arch = "x86_64"), allow(unused_macros))]
+macro_rules! with_q32_index {
+    ($dtype:expr, $T:ident => $body:expr) => {
+        match $dtype {
+            DType::Q4_0 => with_q32_index!(@ 0, $T, $body),
+            DType::Q4_1 => with_q32_index!(@ 1, $T, $body),
+            DType::Q5_0 => with_q32_index!(@ 2, $T, $body),
+            _ => with_q32_index!(@ 3, $T, $body),
+        }
+    };
+    (@ $n:literal, $T:ident, $body:expr) => {{
+        const $T: u8 = $n;
+        $body
+    }};
+}
+
 /// `vec_dot_quads` with the kernels of `isa`, which must be a vector set this CPU runs.
 pub fn vec_dot_quads_with<const G: usize>(
     isa: Isa,
@@ -446,20 +465,9 @@ pub fn vec_dot_quads_with<const G: usize>(
     // above, and by `has_quad_kernel`); every group has a block per weight block
     // (asserted above).
     unsafe {
-        // The type as a constant index, so that each type's loop is its own code.
-        macro_rules! by_type {
-            ($isa:ident) => {
-                match dtype {
-                    DType::Q4_0 => $isa::dot_q32_quads::<G, 0>(row, quads, out),
-                    DType::Q4_1 => $isa::dot_q32_quads::<G, 1>(row, quads, out),
-                    DType::Q5_0 => $isa::dot_q32_quads::<G, 2>(row, quads, out),
-                    _ => $isa::dot_q32_quads::<G, 3>(row, quads, out),
-                }
-            };
-        }
         match isa {
-            Isa::Avx512Vnni => by_type!(avx512),
-            _ => by_type!(avx2),
+            Isa::Avx512Vnni => with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T>(row, quads, out)),
+            _ => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T>(row, quads, out)),
         }
     };
 }
@@ -1275,12 +1283,7 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn dot_q32_body<const V: bool>(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
-        match dtype {
-            DType::Q4_0 => dot_q32_typed::<V, 0>(row, a),
-            DType::Q4_1 => dot_q32_typed::<V, 1>(row, a),
-            DType::Q5_0 => dot_q32_typed::<V, 2>(row, a),
-            _ => dot_q32_typed::<V, 3>(row, a),
-        }
+        with_q32_index!(dtype, T => dot_q32_typed::<V, T>(row, a))
     }
 
     /// `dot_q32_body` for the type `Q32_TYPES[T]`.
