@@ -335,14 +335,11 @@ mod avx2 {
         s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
         let chan = 1usize << h.block_shift;
         for t in (0..whole).step_by(8) {
-            // A decode row streams the cache from memory once; a prompt chunk's rows
-            // find it in L2 after the first (the same blocks for every row), where the
-            // prefetches only cost instructions: without them a prompt-chunk row took a
-            // quarter less time, pp512 +4% and a 64-token prompt after 1152 cached
-            // positions +10%.
-            if !h.multi_row {
-                super::prefetch_ahead(h, &s.groups, t, hd);
-            }
+            // Only a decode row prefetches: it streams the cache from memory once; a
+            // prompt chunk's rows find it in L2 after the first (the same blocks for
+            // every row), where prefetches only cost instructions (without them a
+            // prompt-chunk row took a quarter less time, pp512 +4% and a 64-token prompt
+            // after 1152 cached positions +10%).
             if h.multi_row {
                 for i in (0..8).step_by(4) {
                     let kp = std::array::from_fn(|j| h.k[h.k_index(t + i + j)..].as_ptr());
@@ -356,6 +353,7 @@ mod avx2 {
                     }
                 }
             } else {
+                super::prefetch_ahead(h, &s.groups, t, hd);
                 for i in 0..8 {
                     // SAFETY: as above, one position.
                     let lanes = unsafe { score_lanes::<G>(h.k[h.k_index(t + i)..].as_ptr(), qp, hd, false) };
@@ -455,11 +453,11 @@ mod avx2 {
     }
 }
 
-/// A decode row's prefetches for the eight positions from `t`: their V values of this head (the V
-/// pass reads each channel's 64-byte run of a group of 32 positions once; asking for
-/// them while K streams by has them in cache by then, and their addresses are a block
-/// apart, which the hardware prefetchers do not follow), `hd / 32` channels per
-/// position; and the K vectors a block ahead (a head's K is two lines of every
+/// A decode row's prefetches for the eight positions from `t`: their V values of this
+/// head (the V pass reads each channel's 64-byte run of a group of 32 positions once;
+/// asking for them while K streams by has them in cache by then, and their addresses
+/// are a block apart, which the hardware prefetchers do not follow), `hd / 32` channels
+/// per position; and the K vectors a block ahead (a head's K is two lines of every
 /// position's six, a stride the hardware prefetchers follow too slowly: asking
 /// explicitly took a decode row over a cache 25% less time).
 #[cfg(target_arch = "x86_64")]
