@@ -6,9 +6,9 @@
 //! from memory once per call however many tokens the batch holds (prefill, and the
 //! server's batched decode). For the 32-value block types, tokens go four at a time
 //! through a kernel that decodes each weight block once for eight tokens (sixteen with
-//! AVX-512), over tiles of 32 tokens that stay in cache; half weights (F16, BF16) go two rows by up to six
-//! tokens at a time; k-quant weights, on a CPU with AMX, go sixteen rows by 32 tokens
-//! through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
+//! AVX-512: `quad_groups_per_pass`), over tiles of 32 tokens that stay in cache; half
+//! weights (F16, BF16) go two rows by up to six tokens at a time; k-quant weights, on a
+//! CPU with AMX, go sixteen rows by 32 tokens through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
 //! bit, so a token's logits never depend on the batch it ran in.
 
 use crate::TensorError;
@@ -16,9 +16,9 @@ use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
 use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
-    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel, quantize_acts,
-    quantize_into_quads, round_half_into, token_tile, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order,
-    vec_dot_quads, vec_dot_tokens,
+    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel,
+    quad_groups_per_pass, quantize_acts, quantize_into_quads, round_half_into, token_tile, vec_dot_half,
+    vec_dot_half_pair, vec_dot_half_pair_in_order, vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
@@ -193,9 +193,7 @@ impl MatMul {
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
         let (halves, grouped) = (&halves[..], &grouped[..]);
         let out_at = Disjoint(out.as_mut_ptr());
-        // With AVX-512's 32 registers four groups (16 tokens, eight accumulators) share
-        // each weight block's decoding; AVX2's 16 hold two groups' (eight) at most.
-        let wide = crate::qdot::Isa::best() == crate::qdot::Isa::Avx512Vnni;
+        let most = quad_groups_per_pass();
         self.pool.run(rows.div_ceil(chunk), &|c| {
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
             // SAFETY (every write below): token t < n_tok, so t*rows + r <
@@ -216,7 +214,7 @@ impl MatMul {
                             g += $G;
                         }};
                     }
-                    while wide && g + 4 <= end {
+                    while most >= 4 && g + 4 <= end {
                         quads!(4);
                     }
                     while g + 2 <= end {

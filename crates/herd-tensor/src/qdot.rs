@@ -711,6 +711,13 @@ pub fn has_quad_kernel(dtype: DType) -> bool {
     };
 }
 
+/// How many groups of four tokens `vec_dot_quads` takes at most per pass on this CPU:
+/// with AVX-512's 32 registers four groups (16 tokens, eight accumulators) share each
+/// weight block's decoding; AVX2's 16 hold two groups' (eight) at most.
+pub fn quad_groups_per_pass() -> usize {
+    if Isa::best() == Isa::Avx512Vnni { 4 } else { 2 }
+}
+
 /// The portable reference of the 32-value block dots (and the fallback without AVX2).
 pub fn dot_q32_portable(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
     match dtype {
