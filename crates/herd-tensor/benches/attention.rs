@@ -76,13 +76,15 @@ fn whole_cache(hd: usize, len: usize, group: usize) {
     let blocks: Vec<u32> = (0..n_blocks as u32).collect();
     let q: Vec<f32> = (0..group * hd).map(|i| (i as f32 * 0.37).sin()).collect();
     let mut out = vec![0f32; group * hd];
-    let weights: Vec<u64> = (0..layers * 3_000_000 / 8).map(|i| i as u64).collect();
+    // A layer's Q4_1 weights, in u64s.
+    const LAYER: usize = 3_000_000 / 8;
+    let weights: Vec<u64> = (0..layers * LAYER).map(|i| i as u64).collect();
     let mut rounds: Vec<f64> = (0..7)
         .map(|_| {
             let mut attention = 0.0;
             for _ in 0..20 {
                 for l in 0..layers {
-                    let w = &weights[l * 3_000_000 / 8..][..3_000_000 / 8];
+                    let w = &weights[l * LAYER..][..LAYER];
                     // One value of each cache line.
                     std::hint::black_box(w.iter().step_by(8).fold(0u64, |a, x| a.wrapping_add(*x)));
                     let t = Instant::now();
@@ -109,9 +111,7 @@ fn whole_cache(hd: usize, len: usize, group: usize) {
         })
         .collect();
     rounds.sort_by(f64::total_cmp);
-    println!(
-        "decode row over a {layers}-layer cache ({kv_heads} KV heads x {group} query heads, {len} positions): {:.0} µs per token",
-        rounds[3]
-    );
+    let shape = format!("{layers}-layer cache ({kv_heads} KV heads x {group} query heads, {len} positions)");
+    println!("decode row over a {shape}: {:.0} µs per token", rounds[3]);
     std::hint::black_box(&out);
 }
