@@ -209,7 +209,10 @@ impl MatMul {
                     macro_rules! quads {
                         ($G:literal) => {{
                             let mut v = [[0f32; 4]; $G];
-                            vec_dot_quads::<$G>(w.dtype, row, std::array::from_fn(|k| group(g + k)), &mut v);
+                            // The first pass over the row streams it from memory; the
+                            // others find it in cache.
+                            let qs = std::array::from_fn(|k| group(g + k));
+                            vec_dot_quads::<$G>(w.dtype, row, qs, &mut v, g == 0);
                             v.iter().flatten().enumerate().for_each(|(k, x)| put(4 * g + k, r, *x));
                             g += $G;
                         }};

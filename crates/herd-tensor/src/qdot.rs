@@ -420,8 +420,19 @@ pub fn dot_q32_with(isa: Isa, dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
 /// rows (`quads[g]` holds one `Q8Quad` per block of the row), bit-identical to
 /// `vec_dot` on each row. Only for Q4_0, Q4_1, Q5_0 and Q8_0 with AVX2 (see
 /// `has_quad_kernel`).
-pub fn vec_dot_quads<const G: usize>(dtype: DType, row: &[u8], quads: [&[Q8Quad]; G], out: &mut [[f32; 4]; G]) {
-    vec_dot_quads_with::<G>(Isa::best(), dtype, row, quads, out)
+///
+/// `stream`: this is the first pass over `row` in the call that reads the weights
+/// from memory (a server's decode step for a few streams reads each weight row once),
+/// so the kernel asks for the bytes ahead as the one-token dots do; later passes find
+/// the row in cache and skip the prefetches. The results are the same bits either way.
+pub fn vec_dot_quads<const G: usize>(
+    dtype: DType,
+    row: &[u8],
+    quads: [&[Q8Quad]; G],
+    out: &mut [[f32; 4]; G],
+    stream: bool,
+) {
+    vec_dot_quads_with::<G>(Isa::best(), dtype, row, quads, out, stream)
 }
 
 /// The 32-value block types in the order of the kernels' constant type index `T`
@@ -455,6 +466,7 @@ pub fn vec_dot_quads_with<const G: usize>(
     row: &[u8],
     quads: [&[Q8Quad]; G],
     out: &mut [[f32; 4]; G],
+    stream: bool,
 ) {
     assert!(has_quad_kernel(dtype), "vec_dot_quads: no quad kernel for {dtype:?} on this CPU");
     assert!(isa != Isa::Portable && isa.runs(), "vec_dot_quads: this CPU does not run {isa:?}");
@@ -465,9 +477,15 @@ pub fn vec_dot_quads_with<const G: usize>(
     // above, and by `has_quad_kernel`); every group has a block per weight block
     // (asserted above).
     unsafe {
-        match isa {
-            Isa::Avx512Vnni => with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T>(row, quads, out)),
-            _ => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T>(row, quads, out)),
+        match (isa, stream) {
+            (Isa::Avx512Vnni, true) => {
+                with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T, true>(row, quads, out))
+            }
+            (Isa::Avx512Vnni, false) => {
+                with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T, false>(row, quads, out))
+            }
+            (_, true) => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T, true>(row, quads, out)),
+            (_, false) => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T, false>(row, quads, out)),
         }
     };
 }
@@ -1068,7 +1086,7 @@ mod avx512 {
     /// # Safety
     /// As `dot_q32`, with every `quads[g]` holding at least as many blocks as `row`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn dot_q32_quads<const G: usize, const T: u8>(
+    pub unsafe fn dot_q32_quads<const G: usize, const T: u8, const STREAM: bool>(
         row: &[u8],
         quads: [&[Q8Quad]; G],
         out: &mut [[f32; 4]; G],
@@ -1087,6 +1105,9 @@ mod avx512 {
             let ds = block_scales(blocks, bb, 0);
             let ms = if q41 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
             for (k, b) in blocks.chunks_exact(bb).enumerate() {
+                if STREAM {
+                    super::avx2::prefetch_ahead(b);
+                }
                 let (qx, dw, mw, i) = (weight_block(dtype, b), ds[k], ms[k], 8 * c + k);
                 let qx = _mm512_broadcast_i64x4(qx);
                 // Signed weights meet the activations plus 128 (`Q8Quad::qu`): each
@@ -1326,7 +1347,7 @@ pub(crate) mod avx2 {
     /// The CPU must support AVX2, FMA and F16C; `row` holds whole blocks of `dtype`
     /// (Q4_0, Q4_1, Q5_0 or Q8_0), and every `quads[g]` at least as many blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_q32_quads<const G: usize, const T: u8>(
+    pub unsafe fn dot_q32_quads<const G: usize, const T: u8, const STREAM: bool>(
         row: &[u8],
         quads: [&[super::Q8Quad]; G],
         out: &mut [[f32; 4]; G],
@@ -1343,6 +1364,9 @@ pub(crate) mod avx2 {
             let ds = block_scales(blocks, bb, 0);
             let ms = if q41 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
             for (k, b) in blocks.chunks_exact(bb).enumerate() {
+                if STREAM {
+                    prefetch_ahead(b);
+                }
                 let (qx, dw, mw, i) = (weight_block(dtype, b), ds[k], ms[k], 8 * c + k);
                 // Signed weights: |x| once per block, the sign moved onto each activation.
                 let ax = _mm256_sign_epi8(qx, qx);
@@ -1537,7 +1561,10 @@ pub(crate) mod avx2 {
     /// nothing else in flight. Measured on a 2-core Sapphire Rapids guest, 135M
     /// model, 1 thread: Q4_1 37 -> 76 tokens/s, Q8_0 34 -> 51; 2 KiB and 4 KiB ahead
     /// did the same there, 512 bytes half as well; on the 1B shape (rows of 1-2 KiB)
-    /// 4 KiB was slower than 2 (9.5 against 10.8 tokens/s).
+    /// 4 KiB was slower than 2 (9.5 against 10.8 tokens/s). The quad kernels' first
+    /// pass over a row (a decode step of a few streams) is bound the same way: with
+    /// these prefetches a 4-stream step of the 135M Q4_1 model at 2 threads took 12
+    /// ms instead of 15 (16 streams: 33 instead of 38).
     const PREFETCH_AHEAD: usize = 2048;
 
     /// Asks for the cache lines `PREFETCH_AHEAD` bytes past `b` (a block being read

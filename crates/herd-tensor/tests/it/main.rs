@@ -352,11 +352,18 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
                     continue;
                 }
                 let mut four = [[0f32; 4]; 4];
-                vec_dot_quads_with::<4>(isa, dtype, &row, [&quads[0], &quads[1], &quads[2], &quads[3]], &mut four);
+                vec_dot_quads_with::<4>(
+                    isa,
+                    dtype,
+                    &row,
+                    [&quads[0], &quads[1], &quads[2], &quads[3]],
+                    &mut four,
+                    true,
+                );
                 let mut two = [[0f32; 4]; 2];
-                vec_dot_quads_with::<2>(isa, dtype, &row, [&quads[0], &quads[1]], &mut two);
+                vec_dot_quads_with::<2>(isa, dtype, &row, [&quads[0], &quads[1]], &mut two, false);
                 let mut one = [[0f32; 4]; 1];
-                vec_dot_quads_with::<1>(isa, dtype, &row, [&quads[1]], &mut one);
+                vec_dot_quads_with::<1>(isa, dtype, &row, [&quads[1]], &mut one, true);
                 for t in 0..16 {
                     let got = four[t / 4][t % 4];
                     assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} four quads, token {t}");
