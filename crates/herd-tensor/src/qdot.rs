@@ -982,7 +982,10 @@ mod avx512 {
     /// sum, so the bits are `avx2::dot_half_rows`'. One row by one token is a decode
     /// step, bound by reading the row: it prefetches ahead as the AVX2 kernel does, and
     /// with half the instructions per byte it measured a quarter faster (135M F16
-    /// tg64, one thread: 26 -> 31-34 t/s).
+    /// tg64, one thread: 26 -> 31-34 t/s). A few tokens (a decode step of a few
+    /// streams) are bound the same way, so every row prefetches for any `T`: 135M F16,
+    /// 2 threads, 4 streams 29 -> 19-20 ms a step, 8 streams 36-40 -> 27-28; prompts
+    /// unchanged (pp512 within noise, the rows are in cache after the first tile).
     ///
     /// # Safety
     /// The CPU must support AVX2, FMA, F16C and AVX-512 F; the rows have the same
@@ -1001,8 +1004,8 @@ mod avx512 {
         let mut acc = [[[_mm512_setzero_ps(); 2]; T]; R];
         let mut i = 0;
         while i < n32 {
-            if R * T == 1 {
-                super::avx2::prefetch_ahead(&rows[0][2 * i..2 * i + 64]);
+            for row in rows {
+                super::avx2::prefetch_ahead(&row[2 * i..2 * i + 64]);
             }
             // SAFETY: i + 32 <= n32 <= n, so 64 bytes at 2i are inside each row and 32
             // values at i inside each `xs[t]` (caller).
@@ -1702,9 +1705,10 @@ pub(crate) mod avx2 {
         let bb = if Q5 { 176 } else { 144 };
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(bb).enumerate() {
-            if T == 1 {
-                prefetch_ahead(b);
-            }
+            // For any `T`: a few streams' decode step reads the row from memory as one
+            // stream's does (1B Q4_K_M, 2 threads, 4 streams: 100 -> 61-63 ms a step);
+            // prompts of 16 tokens or more take the AMX or tiled paths.
+            prefetch_ahead(b);
             let scales = &b[4..16];
             let (qh, qs) = if Q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
             let (sc, mn) = scales_mins_k4(scales);
@@ -1859,9 +1863,8 @@ pub(crate) mod avx2 {
     fn q6k_rows<const T: usize, const V: bool>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(210).enumerate() {
-            if T == 1 {
-                prefetch_ahead(b);
-            }
+            // For any `T`, as in `q45k_rows`.
+            prefetch_ahead(b);
             let (ql, qh, sc) = (&b[0..128], &b[128..192], &b[192..208]);
             // SAFETY: `sc` is 16 readable bytes.
             let sc16 = _mm256_cvtepi8_epi16(unsafe { _mm_loadu_si128(sc.as_ptr() as *const __m128i) });
