@@ -3,19 +3,24 @@
 //! two tools' numbers compare directly.
 
 use crate::EngineError;
-use crate::generate::Generator;
+use crate::generate::{Generator, PREFILL_CHUNK};
 use herd_llama::loader::ModelFiles;
+use herd_llama::model::{Batch, KvCache, Model, Scratch};
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
 /// One test: a prompt of `n_prompt` tokens (pp) or `n_gen` generated tokens (tg), after
 /// `n_depth` tokens already in the cache (llama-bench's `-d`: the cost of a long context).
+/// A tg test with `n_parallel` > 1 decodes that many streams together, one row each per
+/// forward pass, as a server's decode step for that many clients (llama.cpp's
+/// `llama-batched-bench`; the depth is one prefix the streams share, its `-pps`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct BenchTest {
     pub n_prompt: usize,
     pub n_gen: usize,
     pub n_depth: usize,
     pub n_threads: usize,
+    pub n_parallel: usize,
 }
 
 /// A test's result, in llama-bench's JSON shape (the fields other tools read).
@@ -32,6 +37,8 @@ pub struct BenchResult {
     pub n_prompt: usize,
     pub n_gen: usize,
     pub n_depth: usize,
+    /// Streams decoded together (tg tests; 1 otherwise); tokens/s count all of them.
+    pub n_parallel: usize,
     pub avg_ns: u64,
     pub stddev_ns: u64,
     pub avg_ts: f64,
@@ -57,27 +64,37 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
             test.n_depth, test.n_prompt, test.n_gen
         )));
     }
-    let mut g = Generator::new(files, n_ctx, test.n_threads)?;
     let vocab = files.config.vocab_size as u32;
     // llama-bench draws tokens with rand(); any fixed random draw is equivalent.
     let mut rng = rand::rngs::StdRng::seed_from_u64(0x5eed);
     let mut draw = |n: usize| -> Vec<u32> { (0..n).map(|_| rng.random_range(0..vocab)).collect() };
+    let streams = if test.n_prompt > 0 { 1 } else { test.n_parallel.max(1) };
     // As llama-bench: each repetition starts from an empty cache, fills the depth
     // untimed, then times the test on top of it.
-    let mut once = |g: &mut Generator| -> Result<std::time::Duration, EngineError> {
-        let depth = draw(test.n_depth);
-        if test.n_prompt > 0 {
-            g.time_prefill(&depth, &draw(test.n_prompt))
-        } else {
-            g.time_decode(&depth, &draw(test.n_gen))
-        }
-    };
-    once(&mut g)?;
     let mut samples_ns = Vec::with_capacity(reps);
-    for _ in 0..reps.max(1) {
-        samples_ns.push(once(&mut g)?.as_nanos() as u64);
+    if streams == 1 {
+        let mut g = Generator::new(files, n_ctx, test.n_threads)?;
+        let mut once = |g: &mut Generator| -> Result<std::time::Duration, EngineError> {
+            let depth = draw(test.n_depth);
+            if test.n_prompt > 0 {
+                g.time_prefill(&depth, &draw(test.n_prompt))
+            } else {
+                g.time_decode(&depth, &draw(test.n_gen))
+            }
+        };
+        once(&mut g)?;
+        for _ in 0..reps.max(1) {
+            samples_ns.push(once(&mut g)?.as_nanos() as u64);
+        }
+    } else {
+        let mut p = Parallel::new(files, n_ctx, streams, test.n_threads)?;
+        p.time_decode(&draw(test.n_depth), &draw(streams * test.n_gen))?;
+        for _ in 0..reps.max(1) {
+            let depth = draw(test.n_depth);
+            samples_ns.push(p.time_decode(&depth, &draw(streams * test.n_gen))?.as_nanos() as u64);
+        }
     }
-    let n_tokens = (test.n_prompt + test.n_gen) as f64;
+    let n_tokens = (test.n_prompt + streams * test.n_gen) as f64;
     let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| n_tokens * 1e9 / ns.max(1) as f64).collect();
     let (avg_ns, sd_ns) = mean_sd(&samples_ns.iter().map(|&v| v as f64).collect::<Vec<_>>());
     let (avg_ts, stddev_ts) = mean_sd(&samples_ts);
@@ -91,6 +108,7 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         n_prompt: test.n_prompt,
         n_gen: test.n_gen,
         n_depth: test.n_depth,
+        n_parallel: streams,
         avg_ns: avg_ns as u64,
         stddev_ns: sd_ns as u64,
         avg_ts,
@@ -98,6 +116,54 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         samples_ns,
         samples_ts,
     })
+}
+
+/// `streams` sequences decoding together: the model, a cache of that many sequences,
+/// and a batch of one row per sequence, with every row's logits computed (as a
+/// server's decode step, and as llama-bench's tg test for one stream).
+struct Parallel {
+    model: Model,
+    kv: KvCache,
+    scratch: Scratch,
+    batch: Batch,
+    streams: usize,
+}
+
+impl Parallel {
+    fn new(files: &ModelFiles, n_ctx: usize, streams: usize, threads: usize) -> Result<Self, EngineError> {
+        let model = Model::from_files(files, threads);
+        let kv = KvCache::new(&model.config, n_ctx, streams)?;
+        let scratch = Scratch::new(&model.config, PREFILL_CHUNK.max(streams), streams);
+        Ok(Parallel { model, kv, scratch, batch: Batch::default(), streams })
+    }
+
+    /// Fills `depth` into stream 0 untimed and shares it with the others (their
+    /// common prefix, as a server shares a cached prompt), then times the steps that
+    /// feed `tokens`, `streams` at a time, one to each stream.
+    fn time_decode(&mut self, depth: &[u32], tokens: &[u32]) -> Result<std::time::Duration, EngineError> {
+        for s in 0..self.streams {
+            self.kv.truncate(s, 0);
+        }
+        for (c, chunk) in depth.chunks(PREFILL_CHUNK).enumerate() {
+            self.batch.clear();
+            for (i, &t) in chunk.iter().enumerate() {
+                self.batch.push(t, c * PREFILL_CHUNK + i, 0, i + 1 == chunk.len());
+            }
+            self.model.forward(&self.batch, &mut self.kv, &mut self.scratch)?;
+        }
+        for s in 1..self.streams {
+            self.kv.share_prefix(0, s, depth.len())?;
+        }
+        let t = std::time::Instant::now();
+        for (step, row) in tokens.chunks(self.streams).enumerate() {
+            self.batch.clear();
+            for (s, &tok) in row.iter().enumerate() {
+                self.batch.push(tok, depth.len() + step, s, true);
+            }
+            self.model.forward(&self.batch, &mut self.kv, &mut self.scratch)?;
+        }
+        Ok(t.elapsed())
+    }
 }
 
 /// The machine's streaming-read bandwidth in bytes/s with `threads` threads (0: one

@@ -24,6 +24,11 @@ pub struct BenchArgs {
     /// llama-bench's -d: how prompt and generation speed fall with a long context.
     #[arg(short = 'd', long = "n-depth", value_delimiter = ',', default_value = "0")]
     pub n_depth: Vec<usize>,
+    /// Streams decoded together in the generation tests (comma-separated), as
+    /// llama.cpp's llama-batched-bench -npl: one row per stream in every forward pass,
+    /// the depth a prefix they share; t/s counts every stream's tokens.
+    #[arg(long = "parallel", value_delimiter = ',', default_value = "1")]
+    pub parallel: Vec<usize>,
     /// Thread counts (comma-separated; default: one per core).
     #[arg(short = 't', long = "threads", value_delimiter = ',')]
     pub threads: Vec<usize>,
@@ -62,6 +67,11 @@ pub enum BenchCmd {
 
 #[derive(Args, Debug)]
 pub struct MemoryBenchArgs {
+    /// Streams decoded together in the generation tests (comma-separated), as
+    /// llama.cpp's llama-batched-bench -npl: one row per stream in every forward pass,
+    /// the depth a prefix they share; t/s counts every stream's tokens.
+    #[arg(long = "parallel", value_delimiter = ',', default_value = "1")]
+    pub parallel: Vec<usize>,
     /// Thread counts (comma-separated; default: one per core).
     #[arg(short = 't', long = "threads", value_delimiter = ',')]
     pub threads: Vec<usize>,
@@ -167,9 +177,12 @@ pub fn bench(a: BenchArgs) -> Result<()> {
     let mut tests = Vec::new();
     for &t in &threads {
         for &d in &a.n_depth {
-            let test = |n_prompt, n_gen| BenchTest { n_prompt, n_gen, n_depth: d, n_threads: t };
-            tests.extend(a.n_prompt.iter().filter(|&&p| p > 0).map(|&p| test(p, 0)));
-            tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| test(0, n)));
+            let test =
+                |n_prompt, n_gen, n_parallel| BenchTest { n_prompt, n_gen, n_depth: d, n_threads: t, n_parallel };
+            tests.extend(a.n_prompt.iter().filter(|&&p| p > 0).map(|&p| test(p, 0, 1)));
+            for &np in &a.parallel {
+                tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| test(0, n, np.max(1))));
+            }
         }
     }
     let mut results: Vec<BenchResult> = Vec::new();
@@ -181,6 +194,9 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         let r = bench::run(&files, t, a.reps, &mtype)?;
         if !a.json {
             let mut test = if r.n_prompt > 0 { format!("pp{}", r.n_prompt) } else { format!("tg{}", r.n_gen) };
+            if r.n_parallel > 1 {
+                test.push_str(&format!(" x{}", r.n_parallel));
+            }
             if r.n_depth > 0 {
                 test.push_str(&format!(" @ d{}", r.n_depth));
             }

@@ -164,6 +164,37 @@ fn bench_depth_runs_each_test_on_a_filled_cache() {
     assert!(stderr(&o).contains("context"), "{}", stderr(&o));
 }
 
+/// `herd bench --parallel N` decodes N streams together (one row each per pass, on a
+/// shared depth), reports `n_parallel` in the JSON and counts every stream's tokens;
+/// prompt tests run once, as one stream.
+#[test]
+fn bench_parallel_decodes_streams_together() {
+    let model = herd_llama::testdata::require("tiny_llama31/model.gguf");
+    let path = model.to_str().expect("path");
+    let o =
+        herd(&["bench", path, "-p", "8", "-n", "4", "-d", "40", "--parallel", "1,3", "-t", "2", "-r", "1", "--json"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).expect("json");
+    let tests = v.as_array().expect("array");
+    let rows: Vec<(u64, u64, u64)> = tests
+        .iter()
+        .map(|t| {
+            let n = |k: &str| t[k].as_u64().unwrap_or(99);
+            (n("n_prompt"), n("n_gen"), n("n_parallel"))
+        })
+        .collect();
+    assert_eq!(rows, [(8, 0, 1), (0, 4, 1), (0, 4, 3)]);
+    for t in tests {
+        let tokens = (t["n_prompt"].as_f64().expect("n") + t["n_gen"].as_f64().expect("n"))
+            * if t["n_prompt"] == 0 { t["n_parallel"].as_f64().expect("n") } else { 1.0 };
+        let ns = t["samples_ns"][0].as_f64().expect("ns");
+        let ts = t["samples_ts"][0].as_f64().expect("ts");
+        assert!((ts - tokens * 1e9 / ns).abs() <= 1e-6 * ts, "{t}");
+    }
+    let text = herd(&["bench", path, "-p", "0", "-n", "2", "--parallel", "2", "-t", "1", "-r", "1"]);
+    assert!(stdout(&text).contains("tg2 x2"), "{}", stdout(&text));
+}
+
 /// `herd bench memory` measures a read bandwidth per thread count (the roofline's
 /// denominator) and refuses an empty buffer.
 #[test]
