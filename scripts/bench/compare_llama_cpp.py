@@ -4,7 +4,8 @@
 table of ratios herd/llama.cpp (above 1: herd is faster).
 
     python3 scripts/bench/compare_llama_cpp.py MODEL.gguf [MODEL2.gguf ...] \
-        [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT] [--roofline]
+        [-p 512] [-n 128] [-d 0] [-t 1,2] [-r 3] [--llama-bench PATH] [--herd PATH] [--json OUT] [--roofline] \
+        [--parallel 4,16]
 
 llama-bench comes from scripts/bench/build_llama_cpp.sh (built from the llama.cpp in the
 pinned llama-cpp-python sdist with native CPU flags). Each model runs herd and llama.cpp
@@ -13,6 +14,11 @@ the cooler machine. Both tools time the same thing: random tokens from an empty 
 one warm-up, prompt tests as one batch per chunk, generation one token per forward pass
 with full logits. Each run's peak resident memory is printed too, and with --roofline
 each generation speed as a share of the machine's measured read bandwidth.
+
+With --parallel P, generation is also timed for P streams decoding together (a server's
+decode step for P clients, one row each): `herd bench --parallel P` against llama.cpp's
+`llama-batched-bench -npl P -pps` (the depth a prompt the streams share), both counting
+every stream's tokens. llama-batched-bench times one run per setting (no repetitions).
 """
 
 import argparse
@@ -48,6 +54,14 @@ def key(r):
     return (r["n_prompt"], r["n_gen"], r.get("n_depth", 0), r["n_threads"])
 
 
+def run_batched(cmd, env):
+    """llama-batched-bench's JSONL rows (it prints -nan for the speed of an empty prompt)."""
+    print("+", " ".join(map(str, cmd)), file=sys.stderr, flush=True)
+    out = subprocess.run(cmd, env=env, check=True, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True).stdout
+    return [json.loads(line.replace("-nan", "null").replace("nan", "null"))
+            for line in out.splitlines() if line.startswith("{") and '"speed_tg"' in line]
+
+
 def cpu_name():
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -72,6 +86,8 @@ def main():
     ap.add_argument("--roofline", action="store_true",
                     help="measure the machine's read bandwidth (herd bench memory) and print each tg "
                          "result as a share of the roofline: weight bytes read per token x tokens/s / bandwidth")
+    ap.add_argument("--parallel", default=None,
+                    help="stream counts (e.g. 4,16) for a batched-decode comparison with llama-batched-bench")
     a = ap.parse_args()
 
     lb = a.llama_bench
@@ -111,6 +127,38 @@ def main():
                 "ratio": r["avg_ts"] / peer["avg_ts"],
                 "decode_bytes": r.get("decode_bytes"),
             })
+
+    if a.parallel:
+        bb = Path(lb).parent / "llama-batched-bench"
+        if not bb.exists():
+            bindir = subprocess.run(["bash", str(ROOT / "scripts/bench/build_llama_cpp.sh"), "llama-batched-bench"],
+                                    check=True, stdout=subprocess.PIPE, text=True).stdout.strip().splitlines()[-1]
+            bb = Path(bindir) / "llama-batched-bench"
+        benv = dict(env, LD_LIBRARY_PATH=str(bb.parent) + ":" + env["LD_LIBRARY_PATH"])
+        most = max(int(x) for x in a.parallel.split(","))
+        ctx = max(int(x) for x in a.d.split(",")) + most * max(int(x) for x in a.n.split(",")) + 64
+        for i, m in enumerate(a.models):
+            for t in a.t.split(","):
+                herd_cmd = [a.herd, "bench", m, "-p", "0", "-n", a.n, "-d", a.d, "--parallel", a.parallel,
+                            "-t", t, "-r", a.r, "--json"]
+                bb_cmd = [str(bb), "-m", m, "-c", str(ctx), "-npp", a.d, "-ntg", a.n, "-npl", a.parallel, "-pps",
+                          "-t", t, "--output-format", "jsonl"]
+                if i % 2 == 0:
+                    (h, _), l = run_json(herd_cmd), run_batched(bb_cmd, benv)
+                else:
+                    l, (h, _) = run_batched(bb_cmd, benv), run_json(herd_cmd)
+                lmap = {(r["pp"], r["tg"], r["pl"]): r for r in l}
+                for r in h:
+                    peer = lmap.get((r["n_depth"], r["n_gen"], r["n_parallel"]))
+                    if peer is None or r["n_parallel"] < 2:
+                        continue
+                    test = f"tg{r['n_gen']} x{r['n_parallel']}" + (f" @ d{r['n_depth']}" if r["n_depth"] else "")
+                    rows.append({
+                        "model": Path(m).name, "type": r["model_type"], "threads": r["n_threads"], "test": test,
+                        "herd_ts": r["avg_ts"], "herd_sd": r["stddev_ts"],
+                        "llama_cpp_ts": peer["speed_tg"], "llama_cpp_sd": 0.0,
+                        "ratio": r["avg_ts"] / peer["speed_tg"], "decode_bytes": None,
+                    })
 
     print(f"\nherd vs llama.cpp ({platform.machine()}, {cpu_name()}, {os.cpu_count()} cores)\n")
     print("| model | type | threads | test | herd t/s | llama.cpp t/s | herd / llama.cpp |")
