@@ -159,6 +159,12 @@ fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Unpacked) {
     let bb = dtype.row_bytes(QK_K).expect("a k-quant super-block");
     for (r, row) in rows.iter().enumerate() {
         let b = &row[i * bb..(i + 1) * bb];
+        // The same super-block sixteen rows on, the next task's (a matrix's rows are
+        // contiguous), is asked for while this one is unpacked: the unpacking reads
+        // sixteen rows a super-block at a time, which the hardware prefetchers do not
+        // follow (1B Q4_K_M, 2 threads: a 16-stream decode step +16%, pp32 +16%).
+        #[cfg(target_arch = "x86_64")]
+        x86::prefetch(b.as_ptr().wrapping_add(TILE_ROWS * row.len()), bb);
         // Each sub-block's scale (16 values apiece for Q6_K, 32 for Q4_K/Q5_K).
         let mut sc = [0i16; 16];
         if dtype == DType::Q6K {
@@ -239,6 +245,17 @@ mod x86 {
     use crate::qdot::avx2::{q6k_values, q45k_values};
     use std::arch::asm;
     use std::arch::x86_64::*;
+
+    /// Asks for the `len` bytes at `p` (any address: past the weights it only wastes
+    /// a slot) to be brought into the cache.
+    #[inline]
+    pub fn prefetch(p: *const u8, len: usize) {
+        for off in (0..len).step_by(64) {
+            // SAFETY: a prefetch reads nothing architecturally and never faults; the
+            // address is only computed (`wrapping_add`), never dereferenced.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8) };
+        }
+    }
 
     /// AMX's 64-byte tile configuration (palette 1).
     #[repr(C, align(64))]
