@@ -120,6 +120,24 @@ pub struct GgufHeader {
     pub data_offset: usize,
 }
 
+/// How a model file's bytes are held: mapped as they are (reading a header, converting
+/// a file once), or for inference, whose every token reads every weight: copied into
+/// huge pages where that pays (`herd_tensor::mmap::map_weights`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapping {
+    Plain,
+    Inference,
+}
+
+impl Mapping {
+    pub fn map(self, file: &std::fs::File) -> std::io::Result<herd_tensor::mmap::Mmap> {
+        match self {
+            Mapping::Plain => herd_tensor::mmap::map_readonly(file),
+            Mapping::Inference => herd_tensor::mmap::map_weights(file),
+        }
+    }
+}
+
 /// A GGUF file kept open as an mmap, with its parsed header.
 #[derive(Debug, Clone)]
 pub struct GgufFile {
@@ -130,8 +148,13 @@ pub struct GgufFile {
 
 impl GgufFile {
     pub fn open(path: &Path) -> Result<Self> {
+        Self::open_mapped(path, Mapping::Plain)
+    }
+
+    /// Opens the file mapped as `how` says.
+    pub fn open_mapped(path: &Path, how: Mapping) -> Result<Self> {
         let file = std::fs::File::open(path).map_err(|e| LlamaError::io(path, e))?;
-        let map = herd_tensor::mmap::map_readonly(&file).map_err(|e| LlamaError::io(path, e))?;
+        let map = how.map(&file).map_err(|e| LlamaError::io(path, e))?;
         let header = GgufHeader::parse(&map)?;
         Ok(GgufFile { header, map: Arc::new(map), path: path.display().to_string() })
     }

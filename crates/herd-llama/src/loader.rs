@@ -6,7 +6,7 @@
 
 use crate::config::Config;
 use crate::error::{LlamaError, Result};
-use crate::gguf::{GgufFile, Value};
+use crate::gguf::{GgufFile, Mapping, Value};
 use crate::safetensors_dir::SafetensorsDir;
 use crate::tokenizer::{GgufVocab, Tokenizer};
 use herd_tensor::mmap::Mmap;
@@ -362,7 +362,11 @@ fn gguf_vocab(g: &GgufFile) -> Result<GgufVocab> {
 
 /// Loads a GGUF file.
 pub fn load_gguf(path: &Path) -> Result<ModelFiles> {
-    let g = GgufFile::open(path)?;
+    load_gguf_mapped(path, Mapping::Plain)
+}
+
+fn load_gguf_mapped(path: &Path, how: Mapping) -> Result<ModelFiles> {
+    let g = GgufFile::open_mapped(path, how)?;
     let config = Config::from_gguf(&g)?;
     let weights = Source::Gguf(&g).weights(&config)?;
     let tokenizer = Tokenizer::from_gguf_vocab(gguf_vocab(&g)?)?;
@@ -399,6 +403,10 @@ fn token_str(v: Option<&serde_json::Value>) -> Option<String> {
 
 /// Loads a Hugging Face checkpoint folder.
 pub fn load_hf_dir(dir: &Path) -> Result<ModelFiles> {
+    load_hf_dir_mapped(dir, Mapping::Plain)
+}
+
+fn load_hf_dir_mapped(dir: &Path, how: Mapping) -> Result<ModelFiles> {
     let cfg_path = dir.join("config.json");
     let cfg_bytes = std::fs::read(&cfg_path).map_err(|e| LlamaError::io(&cfg_path, e))?;
     let config = Config::from_hf_json(&cfg_bytes)?;
@@ -408,7 +416,7 @@ pub fn load_hf_dir(dir: &Path) -> Result<ModelFiles> {
             return Err(LlamaError::Config(format!("config.json: {flag} = true is not Llama; not supported")));
         }
     }
-    let st = SafetensorsDir::open(dir)?;
+    let st = SafetensorsDir::open_mapped(dir, how)?;
     let hf_names = st.tensors.contains_key("model.embed_tokens.weight");
     let weights = Source::St(&st, hf_names).weights(&config)?;
     let tj_path = dir.join("tokenizer.json");
@@ -447,12 +455,24 @@ pub fn load_hf_dir(dir: &Path) -> Result<ModelFiles> {
     })
 }
 
-/// Loads a model from a GGUF file or a Hugging Face checkpoint folder.
+/// Loads a model from a GGUF file or a Hugging Face checkpoint folder, its files
+/// mapped as they are (for reading its header or converting it: `herd info`, `herd
+/// quantize`).
 pub fn load(path: &Path) -> Result<ModelFiles> {
+    load_mapped(path, Mapping::Plain)
+}
+
+/// [`load`] for running the model: the weights in huge pages where that pays
+/// (`Mapping::Inference`), since every generated token reads all of them.
+pub fn load_for_inference(path: &Path) -> Result<ModelFiles> {
+    load_mapped(path, Mapping::Inference)
+}
+
+fn load_mapped(path: &Path, how: Mapping) -> Result<ModelFiles> {
     if path.is_dir() {
-        load_hf_dir(path)
+        load_hf_dir_mapped(path, how)
     } else if path.exists() {
-        load_gguf(path)
+        load_gguf_mapped(path, how)
     } else {
         Err(LlamaError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")))
     }

@@ -5,6 +5,7 @@
 //! sizes, overlaps); this module adds the folder logic and the dtype mapping.
 
 use crate::error::{LlamaError, Result};
+use crate::gguf::Mapping;
 use herd_tensor::DType;
 use herd_tensor::mmap::Mmap;
 use std::collections::{BTreeMap, BTreeSet};
@@ -100,12 +101,17 @@ pub fn parse_header(buf: &[u8]) -> Result<Vec<(String, StEntry)>> {
 
 impl SafetensorsDir {
     pub fn open(dir: &Path) -> Result<Self> {
+        Self::open_mapped(dir, Mapping::Plain)
+    }
+
+    /// Opens every shard mapped as `how` says.
+    pub fn open_mapped(dir: &Path, how: Mapping) -> Result<Self> {
         let files = shard_files(dir)?;
         let mut shards = Vec::new();
         let mut tensors = BTreeMap::new();
         for (i, path) in files.into_iter().enumerate() {
             let file = std::fs::File::open(&path).map_err(|e| LlamaError::io(&path, e))?;
-            let map = herd_tensor::mmap::map_readonly(&file).map_err(|e| LlamaError::io(&path, e))?;
+            let map = how.map(&file).map_err(|e| LlamaError::io(&path, e))?;
             let entries = parse_header(&map).map_err(|e| bad(format!("{}: {e}", path.display())))?;
             for (name, mut entry) in entries {
                 entry.shard = i;

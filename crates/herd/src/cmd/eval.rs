@@ -109,7 +109,8 @@ fn backend(a: &EvalArgs, long_context: bool) -> Result<Box<dyn Backend>> {
         return Ok(Box::new(Endpoint::new(url, a.api_key.clone(), a.served_model.clone())?));
     }
     let path = super::resolve_model(a.model.as_deref())?;
-    let files = herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    let files =
+        herd_llama::loader::load_for_inference(&path).with_context(|| format!("cannot load {}", path.display()))?;
     let formatter = super::run::formatter(&files)?;
     let n_ctx = if a.ctx == 0 && long_context {
         files.config.max_ctx.clamp(1, LONG_CONTEXT_DEFAULT)

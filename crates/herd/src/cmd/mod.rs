@@ -54,7 +54,15 @@ pub fn resolve_model(spec: Option<&str>) -> Result<PathBuf> {
     Ok(catalog::resolve(spec, true, pull_progress())?)
 }
 
+/// The model to run (its weights in huge pages where that pays, see
+/// `loader::load_for_inference`).
 pub fn load_model(spec: Option<&str>) -> Result<ModelFiles> {
+    let path = resolve_model(spec)?;
+    herd_llama::loader::load_for_inference(&path).with_context(|| format!("cannot load {}", path.display()))
+}
+
+/// The model's files as they are, for reading its tokenizer or metadata only.
+pub fn open_model(spec: Option<&str>) -> Result<ModelFiles> {
     let path = resolve_model(spec)?;
     herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))
 }

@@ -45,7 +45,8 @@ pub fn serve(a: ServeArgs) -> Result<()> {
     let path = super::resolve_model(a.model.as_deref())?;
     // The header is read now (fast) so that the context size and the id are known
     // before binding; the weights load in the background while /health says 503.
-    let files = herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))?;
+    let files =
+        herd_llama::loader::load_for_inference(&path).with_context(|| format!("cannot load {}", path.display()))?;
     let n_ctx = super::context_size(a.ctx, files.config.max_ctx);
     let model_id = a.alias.clone().unwrap_or_else(|| {
         path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "model".into())

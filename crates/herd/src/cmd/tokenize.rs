@@ -1,6 +1,6 @@
 //! `herd tokenize` and `herd render`: text and conversations to token ids.
 
-use super::{load_model, text_arg};
+use super::{open_model, text_arg};
 use anyhow::{Context, Result};
 use clap::Args;
 use herd_engine::prompt::Formatter;
@@ -41,7 +41,7 @@ pub fn load_tokenizer(source: &str) -> Result<Tokenizer> {
         let cfg = std::fs::read(cfg).ok();
         return Ok(Tokenizer::from_hf_json(&bytes, cfg.as_deref())?);
     }
-    Ok(load_model(Some(source))?.tokenizer)
+    Ok(open_model(Some(source))?.tokenizer)
 }
 
 pub fn tokenize(a: TokenizeArgs) -> Result<()> {
@@ -91,7 +91,7 @@ pub fn render(a: RenderArgs) -> Result<()> {
     let (tok, template) = if p.is_file() && !a.source.ends_with(".gguf") {
         (load_tokenizer(&a.source)?, None)
     } else {
-        let files = load_model(Some(&a.source))?;
+        let files = open_model(Some(&a.source))?;
         let tpl = match &files.chat_template {
             Some(src) => Some(ChatTemplate::new(src, &files.bos_token, &files.eos_token)?),
             None => None,
