@@ -71,28 +71,23 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
     let streams = if test.n_prompt > 0 { 1 } else { test.n_parallel.max(1) };
     // As llama-bench: each repetition starts from an empty cache, fills the depth
     // untimed, then times the test on top of it.
-    let mut samples_ns = Vec::with_capacity(reps);
-    if streams == 1 {
-        let mut g = Generator::new(files, n_ctx, test.n_threads)?;
-        let mut once = |g: &mut Generator| -> Result<std::time::Duration, EngineError> {
-            let depth = draw(test.n_depth);
-            if test.n_prompt > 0 {
-                g.time_prefill(&depth, &draw(test.n_prompt))
-            } else {
-                g.time_decode(&depth, &draw(test.n_gen))
-            }
-        };
-        once(&mut g)?;
-        for _ in 0..reps.max(1) {
-            samples_ns.push(once(&mut g)?.as_nanos() as u64);
-        }
+    let mut runner = if streams == 1 {
+        Runner::One(Box::new(Generator::new(files, n_ctx, test.n_threads)?))
     } else {
-        let mut p = Parallel::new(files, n_ctx, streams, test.n_threads)?;
-        p.time_decode(&draw(test.n_depth), &draw(streams * test.n_gen))?;
-        for _ in 0..reps.max(1) {
-            let depth = draw(test.n_depth);
-            samples_ns.push(p.time_decode(&depth, &draw(streams * test.n_gen))?.as_nanos() as u64);
+        Runner::Many(Box::new(Parallel::new(files, n_ctx, streams, test.n_threads)?))
+    };
+    let mut once = |r: &mut Runner| -> Result<std::time::Duration, EngineError> {
+        let depth = draw(test.n_depth);
+        match r {
+            Runner::One(g) if test.n_prompt > 0 => g.time_prefill(&depth, &draw(test.n_prompt)),
+            Runner::One(g) => g.time_decode(&depth, &draw(test.n_gen)),
+            Runner::Many(p) => p.time_decode(&depth, &draw(streams * test.n_gen)),
         }
+    };
+    once(&mut runner)?;
+    let mut samples_ns = Vec::with_capacity(reps);
+    for _ in 0..reps.max(1) {
+        samples_ns.push(once(&mut runner)?.as_nanos() as u64);
     }
     let n_tokens = (test.n_prompt + streams * test.n_gen) as f64;
     let samples_ts: Vec<f64> = samples_ns.iter().map(|&ns| n_tokens * 1e9 / ns.max(1) as f64).collect();
@@ -116,6 +111,12 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         samples_ns,
         samples_ts,
     })
+}
+
+/// What a test runs on: one sequence (pp, and tg of one stream), or several streams.
+enum Runner {
+    One(Box<Generator>),
+    Many(Box<Parallel>),
 }
 
 /// `streams` sequences decoding together: the model, a cache of that many sequences,
