@@ -229,7 +229,7 @@ pub fn dot_rows(
         // the tiles are configured for `dtype` inside, and `w`/`packed` hold `blocks`
         // super-blocks per tile (asserted above).
         unsafe {
-            x86::dot_tiles(dtype, &w[..blocks], packed, tiles, |t, v| {
+            x86::dot_tiles(dtype, &w[..blocks], packed, tiles, n_tok.div_ceil(TILE_TOKENS), |t, v| {
                 if t < n_tok {
                     put(t, v)
                 }
@@ -302,6 +302,21 @@ mod x86 {
                 options(nostack, readonly),
             )
         };
+        // The first token tile only (the pair's second is padding): tmm0 and tmm2.
+        ($hi_op:literal, $hi:expr, $lo:expr, $x0:expr) => {
+            asm!(
+                "tileloadd tmm4, [{hi} + {s64}*1]",
+                "tileloadd tmm5, [{x0} + {s64}*1]",
+                "tileloadd tmm7, [{lo} + {s64}*1]",
+                concat!($hi_op, " tmm0, tmm4, tmm5"),
+                "tdpbusd tmm2, tmm7, tmm5",
+                hi = in(reg) $hi,
+                lo = in(reg) $lo,
+                x0 = in(reg) $x0,
+                s64 = in(reg) 64usize,
+                options(nostack, readonly),
+            )
+        };
     }
 
     /// Run `q` of row `r`: its 64 scaled values (two vectors of 32 i16) split into
@@ -363,18 +378,21 @@ mod x86 {
     }
 
     /// The dots of 16 decoded weight rows (`w`, one per super-block) with `tiles` tiles
-    /// of 16 tokens (`packed`, tile-major, an even number): `put(t, v)` with token t's
-    /// dots with the 16 rows.
+    /// of 16 tokens (`packed`, tile-major, an even number) of which the first `real`
+    /// hold tokens: `put(t, v)` with token t's dots with the 16 rows, for the tokens of
+    /// the real tiles. A pair whose second tile is padding (16 tokens: a decode step of
+    /// 16 streams) multiplies and sums only its first: half the tile work.
     ///
     /// # Safety
     /// AMX-INT8 and AVX-512 F/BW/VL/VNNI must be present and the tile state granted;
-    /// `packed.len() == tiles * w.len()`, `tiles` even.
+    /// `packed.len() == tiles * w.len()`, `tiles` even, `real <= tiles`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn dot_tiles(
         dtype: DType,
         w: &[Unpacked],
         packed: &[Packed],
         tiles: usize,
+        real: usize,
         mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
     ) {
         let q6 = dtype == DType::Q6K;
@@ -386,6 +404,8 @@ mod x86 {
         let mut cbuf = [[[[0i32; TILE_TOKENS]; TILE_ROWS]; 2]; 2];
         let blocks = w.len();
         for pair in 0..tiles / 2 {
+            // Token tiles of this pair that hold tokens (1 or 2).
+            let n = real.saturating_sub(2 * pair).min(2);
             let mut sum = [[_mm512_setzero_ps(); TILE_ROWS]; 2];
             for (i, u) in w.iter().enumerate() {
                 let ps = [&packed[2 * pair * blocks + i], &packed[(2 * pair + 1) * blocks + i]];
@@ -397,25 +417,44 @@ mod x86 {
                     let (hi, lo) = (u.hi[q * 1024..].as_ptr(), u.lo[q * 1024..].as_ptr());
                     let (x0, x1) = (ps[0].qs[q * 1024..].as_ptr(), ps[1].qs[q * 1024..].as_ptr());
                     // SAFETY: each pointer starts 1 KiB (16 rows of 64 bytes) of run q.
-                    unsafe { if q6 { run64!("tdpbssd", hi, lo, x0, x1) } else { run64!("tdpbusd", hi, lo, x0, x1) } }
+                    unsafe {
+                        match (q6, n == 2) {
+                            (true, true) => run64!("tdpbssd", hi, lo, x0, x1),
+                            (false, true) => run64!("tdpbusd", hi, lo, x0, x1),
+                            (true, false) => run64!("tdpbssd", hi, lo, x0),
+                            (false, false) => run64!("tdpbusd", hi, lo, x0),
+                        }
+                    }
                 }
                 let c = cbuf.as_mut_ptr() as *mut u8;
-                // SAFETY: cbuf is 4 KiB: the four 1 KiB tiles in order.
+                // SAFETY: cbuf is 4 KiB: the four 1 KiB tiles in order ([high, low] x
+                // [token tile]); with one token tile only its high and low sums.
                 unsafe {
-                    asm!(
-                        "tilestored [{c} + {s64}*1], tmm0",
-                        "tilestored [{c1} + {s64}*1], tmm1",
-                        "tilestored [{c2} + {s64}*1], tmm2",
-                        "tilestored [{c3} + {s64}*1], tmm3",
-                        c = in(reg) c,
-                        c1 = in(reg) c.add(1024),
-                        c2 = in(reg) c.add(2048),
-                        c3 = in(reg) c.add(3072),
-                        s64 = in(reg) 64usize,
-                        options(nostack),
-                    )
+                    if n == 2 {
+                        asm!(
+                            "tilestored [{c} + {s64}*1], tmm0",
+                            "tilestored [{c1} + {s64}*1], tmm1",
+                            "tilestored [{c2} + {s64}*1], tmm2",
+                            "tilestored [{c3} + {s64}*1], tmm3",
+                            c = in(reg) c,
+                            c1 = in(reg) c.add(1024),
+                            c2 = in(reg) c.add(2048),
+                            c3 = in(reg) c.add(3072),
+                            s64 = in(reg) 64usize,
+                            options(nostack),
+                        )
+                    } else {
+                        asm!(
+                            "tilestored [{c} + {s64}*1], tmm0",
+                            "tilestored [{c2} + {s64}*1], tmm2",
+                            c = in(reg) c,
+                            c2 = in(reg) c.add(2048),
+                            s64 = in(reg) 64usize,
+                            options(nostack),
+                        )
+                    }
                 };
-                for (tt, p) in ps.iter().enumerate() {
+                for (tt, p) in ps.iter().enumerate().take(n) {
                     // SAFETY: 16 readable f32.
                     let yd = unsafe { _mm512_loadu_ps(p.d.as_ptr()) };
                     let bp: [__m512i; 4] = std::array::from_fn(|jj| {
@@ -447,7 +486,7 @@ mod x86 {
                     }
                 }
             }
-            for (tt, sum) in sum.iter().enumerate() {
+            for (tt, sum) in sum.iter().enumerate().take(n) {
                 let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
                 for (r, s) in sum.iter().enumerate() {
                     // SAFETY: 16 writable f32.
