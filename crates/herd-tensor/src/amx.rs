@@ -164,7 +164,7 @@ fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Unpacked) {
         // sixteen rows a super-block at a time, which the hardware prefetchers do not
         // follow (1B Q4_K_M, 2 threads: a 16-stream decode step +16%, pp32 +16%).
         #[cfg(target_arch = "x86_64")]
-        x86::prefetch(b.as_ptr().wrapping_add(TILE_ROWS * row.len()), bb);
+        crate::simd::prefetch_lines(b.as_ptr().wrapping_add(TILE_ROWS * row.len()), bb);
         // Each sub-block's scale (16 values apiece for Q6_K, 32 for Q4_K/Q5_K).
         let mut sc = [0i16; 16];
         if dtype == DType::Q6K {
@@ -245,17 +245,6 @@ mod x86 {
     use crate::qdot::avx2::{q6k_values, q45k_values};
     use std::arch::asm;
     use std::arch::x86_64::*;
-
-    /// Asks for the `len` bytes at `p` (any address: past the weights it only wastes
-    /// a slot) to be brought into the cache.
-    #[inline]
-    pub fn prefetch(p: *const u8, len: usize) {
-        for off in (0..len).step_by(64) {
-            // SAFETY: a prefetch reads nothing architecturally and never faults; the
-            // address is only computed (`wrapping_add`), never dereferenced.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8) };
-        }
-    }
 
     /// AMX's 64-byte tile configuration (palette 1).
     #[repr(C, align(64))]
@@ -427,31 +416,26 @@ mod x86 {
                     }
                 }
                 let c = cbuf.as_mut_ptr() as *mut u8;
-                // SAFETY: cbuf is 4 KiB: the four 1 KiB tiles in order ([high, low] x
-                // [token tile]); with one token tile only its high and low sums.
+                // SAFETY: cbuf is 4 KiB: the four 1 KiB tiles in order, [high, low] x
+                // [token tile]; the second token tile's sums only where it holds tokens.
                 unsafe {
+                    asm!(
+                        "tilestored [{c} + {s64}*1], tmm0",
+                        "tilestored [{c2} + {s64}*1], tmm2",
+                        c = in(reg) c,
+                        c2 = in(reg) c.add(2048),
+                        s64 = in(reg) 64usize,
+                        options(nostack),
+                    );
                     if n == 2 {
                         asm!(
-                            "tilestored [{c} + {s64}*1], tmm0",
                             "tilestored [{c1} + {s64}*1], tmm1",
-                            "tilestored [{c2} + {s64}*1], tmm2",
                             "tilestored [{c3} + {s64}*1], tmm3",
-                            c = in(reg) c,
                             c1 = in(reg) c.add(1024),
-                            c2 = in(reg) c.add(2048),
                             c3 = in(reg) c.add(3072),
                             s64 = in(reg) 64usize,
                             options(nostack),
-                        )
-                    } else {
-                        asm!(
-                            "tilestored [{c} + {s64}*1], tmm0",
-                            "tilestored [{c2} + {s64}*1], tmm2",
-                            c = in(reg) c,
-                            c2 = in(reg) c.add(2048),
-                            s64 = in(reg) 64usize,
-                            options(nostack),
-                        )
+                        );
                     }
                 };
                 for (tt, p) in ps.iter().enumerate().take(n) {

@@ -463,24 +463,17 @@ mod avx2 {
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_ahead(h: &HeadView<'_>, groups: &[usize], t: usize, hd: usize) {
-    use std::arch::x86_64::{_MM_HINT_T0, _mm_prefetch};
+    use crate::simd::prefetch_lines;
     const K_AHEAD: usize = 32;
     let chan = 1usize << h.block_shift;
     for tt in t..t + 8 {
         let o = tt % 32;
+        // A prefetch never faults, so the addresses need no bounds check.
         for d in (o * hd / 32)..((o + 1) * hd / 32) {
-            // A prefetch never faults, so the addresses need no bounds check.
-            let at = h.v.as_ptr().wrapping_add(groups[tt / 32] + d * chan);
-            // SAFETY: prefetching is an SSE instruction (every x86-64 CPU) that reads
-            // nothing architecturally and never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(at as *const i8) };
+            prefetch_lines(h.v.as_ptr().wrapping_add(groups[tt / 32] + d * chan).cast(), 1);
         }
         if tt + K_AHEAD < h.len {
-            let kp = h.k.as_ptr().wrapping_add(h.k_index(tt + K_AHEAD));
-            for c in (0..hd).step_by(32) {
-                // SAFETY: as above.
-                unsafe { _mm_prefetch::<_MM_HINT_T0>(kp.wrapping_add(c) as *const i8) };
-            }
+            prefetch_lines(h.k.as_ptr().wrapping_add(h.k_index(tt + K_AHEAD)).cast(), 2 * hd);
         }
     }
 }

@@ -1576,12 +1576,7 @@ pub(crate) mod avx2 {
     #[inline]
     #[target_feature(enable = "avx2,fma")]
     pub(super) fn prefetch_ahead(b: &[u8]) {
-        let p = b.as_ptr().wrapping_add(PREFETCH_AHEAD);
-        for off in (0..b.len()).step_by(64) {
-            // A prefetch never faults, so an address past the weights (the last rows
-            // of a tensor) only wastes a slot; `wrapping_add` keeps it arithmetic.
-            _mm_prefetch::<_MM_HINT_T0>(p.wrapping_add(off) as *const i8);
-        }
+        crate::simd::prefetch_lines(b.as_ptr().wrapping_add(PREFETCH_AHEAD), b.len());
     }
 
     /// i32 lanes of unsigned weight bytes times signed activation bytes, 4 per lane.
