@@ -360,12 +360,8 @@ fn gguf_vocab(g: &GgufFile) -> Result<GgufVocab> {
     })
 }
 
-/// Loads a GGUF file.
-pub fn load_gguf(path: &Path) -> Result<ModelFiles> {
-    load_gguf_mapped(path, Mapping::Plain)
-}
-
-fn load_gguf_mapped(path: &Path, how: Mapping) -> Result<ModelFiles> {
+/// Loads a GGUF file, mapped as `how` says.
+fn load_gguf(path: &Path, how: Mapping) -> Result<ModelFiles> {
     let g = GgufFile::open_mapped(path, how)?;
     let config = Config::from_gguf(&g)?;
     let weights = Source::Gguf(&g).weights(&config)?;
@@ -402,11 +398,7 @@ fn token_str(v: Option<&serde_json::Value>) -> Option<String> {
 }
 
 /// Loads a Hugging Face checkpoint folder.
-pub fn load_hf_dir(dir: &Path) -> Result<ModelFiles> {
-    load_hf_dir_mapped(dir, Mapping::Plain)
-}
-
-fn load_hf_dir_mapped(dir: &Path, how: Mapping) -> Result<ModelFiles> {
+fn load_hf_dir(dir: &Path, how: Mapping) -> Result<ModelFiles> {
     let cfg_path = dir.join("config.json");
     let cfg_bytes = std::fs::read(&cfg_path).map_err(|e| LlamaError::io(&cfg_path, e))?;
     let config = Config::from_hf_json(&cfg_bytes)?;
@@ -468,11 +460,12 @@ pub fn load_for_inference(path: &Path) -> Result<ModelFiles> {
     load_mapped(path, Mapping::Inference)
 }
 
-fn load_mapped(path: &Path, how: Mapping) -> Result<ModelFiles> {
+/// [`load`] with the files mapped as `how` says.
+pub fn load_mapped(path: &Path, how: Mapping) -> Result<ModelFiles> {
     if path.is_dir() {
-        load_hf_dir_mapped(path, how)
+        load_hf_dir(path, how)
     } else if path.exists() {
-        load_gguf_mapped(path, how)
+        load_gguf(path, how)
     } else {
         Err(LlamaError::io(path, std::io::Error::new(std::io::ErrorKind::NotFound, "no such file or folder")))
     }

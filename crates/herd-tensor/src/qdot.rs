@@ -468,6 +468,22 @@ pub fn vec_dot_quads_with<const G: usize>(
     out: &mut [[f32; 4]; G],
     stream: bool,
 ) {
+    if stream {
+        quads_on::<G, true>(isa, dtype, row, quads, out)
+    } else {
+        quads_on::<G, false>(isa, dtype, row, quads, out)
+    }
+}
+
+/// `vec_dot_quads_with` with `stream` as a constant, so that each kernel is compiled
+/// with or without its prefetches.
+fn quads_on<const G: usize, const STREAM: bool>(
+    isa: Isa,
+    dtype: DType,
+    row: &[u8],
+    quads: [&[Q8Quad]; G],
+    out: &mut [[f32; 4]; G],
+) {
     assert!(has_quad_kernel(dtype), "vec_dot_quads: no quad kernel for {dtype:?} on this CPU");
     assert!(isa != Isa::Portable && isa.runs(), "vec_dot_quads: this CPU does not run {isa:?}");
     let blocks = row.len() / dtype.block_bytes();
@@ -477,15 +493,9 @@ pub fn vec_dot_quads_with<const G: usize>(
     // above, and by `has_quad_kernel`); every group has a block per weight block
     // (asserted above).
     unsafe {
-        match (isa, stream) {
-            (Isa::Avx512Vnni, true) => {
-                with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T, true>(row, quads, out))
-            }
-            (Isa::Avx512Vnni, false) => {
-                with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T, false>(row, quads, out))
-            }
-            (_, true) => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T, true>(row, quads, out)),
-            (_, false) => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T, false>(row, quads, out)),
+        match isa {
+            Isa::Avx512Vnni => with_q32_index!(dtype, T => avx512::dot_q32_quads::<G, T, STREAM>(row, quads, out)),
+            _ => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T, STREAM>(row, quads, out)),
         }
     };
 }

@@ -16,6 +16,7 @@ pub mod tools;
 
 use anyhow::{Context, Result};
 use herd_engine::catalog::{self, PullEvent};
+use herd_llama::gguf::Mapping;
 use herd_llama::loader::ModelFiles;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
@@ -57,14 +58,17 @@ pub fn resolve_model(spec: Option<&str>) -> Result<PathBuf> {
 /// The model to run (its weights in huge pages where that pays, see
 /// `loader::load_for_inference`).
 pub fn load_model(spec: Option<&str>) -> Result<ModelFiles> {
-    let path = resolve_model(spec)?;
-    herd_llama::loader::load_for_inference(&path).with_context(|| format!("cannot load {}", path.display()))
+    model_files(spec, Mapping::Inference)
 }
 
 /// The model's files as they are, for reading its tokenizer or metadata only.
 pub fn open_model(spec: Option<&str>) -> Result<ModelFiles> {
+    model_files(spec, Mapping::Plain)
+}
+
+fn model_files(spec: Option<&str>, how: Mapping) -> Result<ModelFiles> {
     let path = resolve_model(spec)?;
-    herd_llama::loader::load(&path).with_context(|| format!("cannot load {}", path.display()))
+    herd_llama::loader::load_mapped(&path, how).with_context(|| format!("cannot load {}", path.display()))
 }
 
 /// The context size to allocate: the user's, else the model's capped at 4096.
