@@ -1089,6 +1089,27 @@ mod avx512 {
         dot_q32_body::<true>(dtype, row, a)
     }
 
+    /// `avx2::weight_block` broadcast to both 256-bit halves. A 4-bit block's sixteen
+    /// bytes are loaded into all four 128-bit lanes at once and the odd lanes shifted to
+    /// their high nibbles: three instructions where splitting the nibbles in 128-bit
+    /// registers, joining them and broadcasting the result took six, four of them on
+    /// the port the kernel's other shuffles need (a 4-token decode row spends half its
+    /// time on the weight block).
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn weight_block512(dtype: DType, b: &[u8]) -> __m512i {
+        if !matches!(dtype, DType::Q4_0 | DType::Q4_1) {
+            return _mm512_broadcast_i64x4(weight_block(dtype, b));
+        }
+        let off = if dtype == DType::Q4_1 { 4 } else { 2 };
+        assert!(b.len() >= off + 16);
+        // SAFETY: 16 readable bytes at `off` (asserted).
+        let x = _mm512_broadcast_i32x4(unsafe { _mm_loadu_si128(b[off..].as_ptr() as *const __m128i) });
+        // 16-bit elements 8-15 and 24-31: the second and fourth 128-bit lanes.
+        let v = _mm512_and_si512(_mm512_mask_srli_epi16::<4>(x, 0xFF00_FF00, x), _mm512_set1_epi8(0x0F));
+        if dtype == DType::Q4_0 { _mm512_sub_epi8(v, _mm512_set1_epi8(8)) } else { v }
+    }
+
     /// `avx2::dot_q32_quads` two tokens per vector: lanes 0-7 carry one token's eight
     /// lane sums and lanes 8-15 the next token's, against the weight block broadcast
     /// to both halves; rows `2h` and `2h + 1` of a quad are adjacent 32-byte runs, one
@@ -1121,8 +1142,7 @@ mod avx512 {
                 if STREAM {
                     super::avx2::prefetch_ahead(b);
                 }
-                let (qx, dw, mw, i) = (weight_block(dtype, b), ds[k], ms[k], 8 * c + k);
-                let qx = _mm512_broadcast_i64x4(qx);
+                let (qx, dw, mw, i) = (weight_block512(dtype, b), ds[k], ms[k], 8 * c + k);
                 // Signed weights meet the activations plus 128 (`Q8Quad::qu`): each
                 // lane's sum starts at -128 times its four weights' sum, so it ends as
                 // the same integer as the signed products' (exact: no saturation in
