@@ -16,9 +16,9 @@ use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
 use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
-    Q8Quad, QuantActs, TOKEN_TILE, act_format, group_half_acts, half_pairs_in_order, has_quad_kernel,
-    quad_groups_per_pass, quantize_acts, quantize_into_quads, round_half_into, token_tile, vec_dot_half,
-    vec_dot_half_pair, vec_dot_half_pair_in_order, vec_dot_quads, vec_dot_tokens,
+    Isa, Q8Quad, QuantActs, TOKEN_TILE, act_format, dot_q32_rows2_with, group_half_acts, half_pairs_in_order,
+    has_quad_kernel, quad_groups_per_pass, quantize_acts, quantize_into_quads, round_half_into, token_tile,
+    two_rows_per_token, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order, vec_dot_quads, vec_dot_tokens,
 };
 use crate::quant::dequantize_row;
 use std::sync::Mutex;
@@ -235,7 +235,19 @@ impl MatMul {
                 let n = (tile + tile_len).min(n_tok) - tile;
                 let mut v = [[0f32; TOKEN_TILE]; 2];
                 if !half {
-                    for r in my_rows.clone() {
+                    let mut r = my_rows.start;
+                    // One token of a 4- or 5-bit block type: two rows at a time (see
+                    // `two_rows_per_token`).
+                    if n == 1 && two_rows_per_token(w.dtype) {
+                        let isa = Isa::best();
+                        while r + 2 <= my_rows.end {
+                            let two = dot_q32_rows2_with(isa, w.dtype, [w.row(r), w.row(r + 1)], &acts[tile].q8);
+                            put(tile, r, two[0]);
+                            put(tile, r + 1, two[1]);
+                            r += 2;
+                        }
+                    }
+                    for r in r..my_rows.end {
                         vec_dot_tokens(w.dtype, w.row(r), &acts[tile..tile + n], &mut v[0][..n]);
                         v[0][..n].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
                     }

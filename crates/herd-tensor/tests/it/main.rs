@@ -310,7 +310,9 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
 /// of ±127 with it reach the largest integer pair sums.
 #[test]
 fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
-    use herd_tensor::qdot::{Isa, Q8Quad, dot_q32_portable, dot_q32_with, q8_block, vec_dot_quads_with};
+    use herd_tensor::qdot::{
+        Isa, Q8Quad, dot_q32_portable, dot_q32_rows2_with, dot_q32_with, q8_block, vec_dot_quads_with,
+    };
     let mut rng = StdRng::seed_from_u64(41);
     let isas = Isa::available();
     eprintln!("kernel sets on this CPU: {isas:?}");
@@ -332,6 +334,9 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
                 })
                 .collect();
             let want: Vec<f32> = acts.iter().map(|a| dot_q32_portable(dtype, &row, a)).collect();
+            // A second row for the two-row kernels.
+            let row2 = random_blocks(dtype, 1, cols, &mut rng);
+            let want2: Vec<f32> = acts.iter().map(|a| dot_q32_portable(dtype, &row2, a)).collect();
             let quads: Vec<Vec<Q8Quad>> = (0..4)
                 .map(|g| {
                     (0..blocks)
@@ -347,6 +352,9 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
                 for (t, a) in acts.iter().enumerate() {
                     let got = dot_q32_with(isa, dtype, &row, a);
                     assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}");
+                    let [g1, g2] = dot_q32_rows2_with(isa, dtype, [&row, &row2], a);
+                    assert_eq!(g1.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}, two rows");
+                    assert_eq!(g2.to_bits(), want2[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}, row two");
                 }
                 if isa == Isa::Portable {
                     continue;
