@@ -16,7 +16,7 @@ use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
 use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
-    Isa, Q8Quad, QuantActs, TOKEN_TILE, act_format, dot_q32_rows2_with, group_half_acts, half_pairs_in_order,
+    Isa, Q8Quad, QuantActs, TOKEN_TILE, act_format, dot_q32_rows_with, group_half_acts, half_pairs_in_order,
     has_quad_kernel, quad_groups_per_pass, quantize_acts, quantize_into_quads, round_half_into, token_tile,
     two_rows_per_token, vec_dot_half, vec_dot_half_pair, vec_dot_half_pair_in_order, vec_dot_quads, vec_dot_tokens,
 };
@@ -241,7 +241,7 @@ impl MatMul {
                     if n == 1 && two_rows_per_token(w.dtype) {
                         let isa = Isa::best();
                         while r + 2 <= my_rows.end {
-                            let two = dot_q32_rows2_with(isa, w.dtype, [w.row(r), w.row(r + 1)], &acts[tile].q8);
+                            let two = dot_q32_rows_with(isa, w.dtype, [w.row(r), w.row(r + 1)], &acts[tile].q8);
                             put(tile, r, two[0]);
                             put(tile, r + 1, two[1]);
                             r += 2;

@@ -400,35 +400,25 @@ fn nibbles(qs: &[u8]) -> [u8; 32] {
 /// kernels of `isa` (which this CPU must run: see `Isa::available`); every `isa`
 /// gives the same bits.
 pub fn dot_q32_with(isa: Isa, dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
-    assert!(matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0), "dot_q32: {dtype:?}");
-    assert!(isa.runs(), "dot_q32: this CPU does not run {isa:?}");
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY (both): the CPU runs `isa` (asserted); the row holds whole blocks of
-        // `dtype` (a `WeightRef` checks it) and the kernels assert that `a` has a
-        // block per weight block.
-        match isa {
-            Isa::Avx512Vnni => return unsafe { avx512::dot_q32(dtype, row, a) },
-            Isa::Avx2 => return unsafe { avx2::dot_q32(dtype, row, a) },
-            Isa::Portable => {}
-        }
-    }
-    dot_q32_portable(dtype, row, a)
+    let [x] = dot_q32_rows_with(isa, dtype, [row], a);
+    x
 }
 
-/// `dot_q32_with` of two weight rows of one length against one activation row, both
-/// in one pass (a decode row's matmul: one row's chain of block FMAs waits on their
-/// latency, two interleaved do not); each result has `dot_q32_with`'s bits.
-pub fn dot_q32_rows2_with(isa: Isa, dtype: DType, rows: [&[u8]; 2], a: &[Q8Block]) -> [f32; 2] {
+/// `dot_q32_with` of `R` weight rows of one length against one activation row, in one
+/// pass over the blocks (a decode row's matmul takes two: one row's chain of block FMAs
+/// waits on their latency, two interleaved do not); each result has `dot_q32_with`'s
+/// bits.
+pub fn dot_q32_rows_with<const R: usize>(isa: Isa, dtype: DType, rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
     assert!(matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0), "dot_q32: {dtype:?}");
     assert!(isa.runs(), "dot_q32: this CPU does not run {isa:?}");
     #[cfg(target_arch = "x86_64")]
     {
-        // SAFETY (both): as in `dot_q32_with`; the kernels assert the rows' lengths
-        // agree.
+        // SAFETY (both): the CPU runs `isa` (asserted); the rows hold whole blocks of
+        // `dtype` (a `WeightRef` checks it) and the kernels assert that the rows'
+        // lengths agree and `a` has a block per weight block.
         match isa {
-            Isa::Avx512Vnni => return unsafe { avx512::dot_q32_rows2(dtype, rows, a) },
-            Isa::Avx2 => return unsafe { avx2::dot_q32_rows2(dtype, rows, a) },
+            Isa::Avx512Vnni => return unsafe { avx512::dot_q32_rows(dtype, rows, a) },
+            Isa::Avx2 => return unsafe { avx2::dot_q32_rows(dtype, rows, a) },
             Isa::Portable => {}
         }
     }
@@ -436,7 +426,7 @@ pub fn dot_q32_rows2_with(isa: Isa, dtype: DType, rows: [&[u8]; 2], a: &[Q8Block
 }
 
 /// Whether a decode row's matmul should take `dtype` two rows at a time
-/// (`dot_q32_rows2_with`): the 4- and 5-bit block types, whose dots cost more
+/// (`dot_q32_rows_with`): the 4- and 5-bit block types, whose dots cost more
 /// instructions per byte than streaming the row from memory. Q8_0 reads twice the
 /// bytes per value and is bound by memory: two interleaved rows ran 8% slower there
 /// (1B Q8_0 one thread, tg32 7.5 -> 6.9 t/s), against 135M Q4_1 +3-4% and Q4_K_M (its
@@ -927,7 +917,7 @@ fn dot_q6k(row: &[u8], a: &[Q8KBlock]) -> f32 {
 /// same float operations per token.
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::avx2::{block_scales, dot_kquant_rows_body, dot_q32_body, dot_q32_rows_body, hsum, weight_block};
+    use super::avx2::{block_scales, dot_kquant_rows_body, dot_q32_rows_body, hsum, weight_block};
     use super::{Q8Block, Q8Quad};
     use crate::dtype::DType;
     use crate::simd::avx2::reduce_ggml_f16_x0;
@@ -1105,26 +1095,18 @@ mod avx512 {
         if BF { _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(h))) } else { _mm512_cvtph_ps(h) }
     }
 
-    /// `avx2::dot_q32` with VNNI byte products: one token's row, 256-bit vectors. Two
-    /// blocks per 512-bit vector would change the lanes' order of additions, and a
-    /// token's result must not depend on whether it came alone or in a batch.
+    /// `avx2::dot_q32_rows` with VNNI byte products: one token against `R` rows,
+    /// 256-bit vectors. Two blocks per 512-bit vector would change the lanes' order of
+    /// additions, and a token's result must not depend on whether it came alone or in a
+    /// batch.
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA, F16C and AVX-512 F, BW, VL and VNNI; `row`
-    /// holds whole blocks of `dtype` (Q4_0, Q4_1, Q5_0 or Q8_0), and `a` at least as
+    /// The CPU must support AVX2, FMA, F16C and AVX-512 F, BW, VL and VNNI; the rows
+    /// hold whole blocks of `dtype` (Q4_0, Q4_1, Q5_0 or Q8_0), and `a` at least as
     /// many blocks.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn dot_q32(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
-        dot_q32_body::<true>(dtype, row, a)
-    }
-
-    /// `dot_q32` of two rows of one length, interleaved (see `avx2::dot_q32_rows_body`).
-    ///
-    /// # Safety
-    /// As `dot_q32`, for each row.
-    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn dot_q32_rows2(dtype: DType, rows: [&[u8]; 2], a: &[Q8Block]) -> [f32; 2] {
-        dot_q32_rows_body::<true, 2>(dtype, rows, a)
+    pub unsafe fn dot_q32_rows<const R: usize>(dtype: DType, rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
+        dot_q32_rows_body::<true, R>(dtype, rows, a)
     }
 
     /// `avx2::weight_block` broadcast to both 256-bit halves. A 4-bit block's sixteen
@@ -1153,10 +1135,10 @@ mod avx512 {
     /// to both halves; rows `2h` and `2h + 1` of a quad are adjacent 32-byte runs, one
     /// load. Per token every operation is the AVX2 kernel's (the same integers, `dw * d`
     /// rounded once, one FMA per block into its own eight lanes, the same reduction),
-    /// so the results are bit-identical to it and to `dot_q32`.
+    /// so the results are bit-identical to it and to `dot_q32_rows`.
     ///
     /// # Safety
-    /// As `dot_q32`, with every `quads[g]` holding at least as many blocks as `row`.
+    /// As `dot_q32_rows`, with every `quads[g]` holding at least as many blocks as `row`.
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn dot_q32_quads<const G: usize, const T: u8, const STREAM: bool>(
         row: &[u8],
@@ -1362,44 +1344,26 @@ pub(crate) mod avx2 {
         }
     }
 
-    /// One weight row against one activation row, in the order `Lanes` keeps (the
-    /// batched `dot_q32_quads` reproduces it for every token).
+    /// `R` weight rows against one activation row, each in the order `Lanes` keeps
+    /// (the batched `dot_q32_quads` reproduces it for every token).
     ///
     /// # Safety
-    /// The CPU must support AVX2, FMA and F16C; `row` holds whole blocks of `dtype`
+    /// The CPU must support AVX2, FMA and F16C; the rows hold whole blocks of `dtype`
     /// (Q4_0, Q4_1, Q5_0 or Q8_0), and `a` at least as many blocks.
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_q32(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
-        dot_q32_body::<false>(dtype, row, a)
+    pub unsafe fn dot_q32_rows<const R: usize>(dtype: DType, rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
+        dot_q32_rows_body::<false, R>(dtype, rows, a)
     }
 
-    /// `dot_q32` of two rows of one length, interleaved (see `dot_q32_rows_body`).
-    ///
-    /// # Safety
-    /// As `dot_q32`, for each row.
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn dot_q32_rows2(dtype: DType, rows: [&[u8]; 2], a: &[Q8Block]) -> [f32; 2] {
-        dot_q32_rows_body::<false, 2>(dtype, rows, a)
-    }
-
-    /// `dot_q32`, with its byte products by VNNI where `V` (the same integers: see
-    /// `madd_u8_i8_v`). Inlined into each entry point, which carries the features.
+    /// `dot_q32_rows`, with its byte products by VNNI where `V` (the same integers:
+    /// see `madd_u8_i8_v`). Inlined into each entry point, which carries the features.
     /// Each type gets its own loop: with the type a constant, decoding and prefetching
     /// a block carry no branches on it (a decode step runs this loop for every block of
     /// every weight, and it is bound by its instruction count: 135M Q8_0 at one thread
-    /// ran a quarter of them on the type's branches).
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn dot_q32_body<const V: bool>(dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
-        let [x] = dot_q32_rows_body::<V, 1>(dtype, [row], a);
-        x
-    }
-
-    /// `dot_q32_body` for `R` weight rows of one length against the same activation
-    /// row, their blocks interleaved. A row's sum is one chain of dependent
-    /// multiply-adds (one per block, in ggml's order), so one row alone waits on the
-    /// FMA's latency: two rows' chains side by side fill that wait, and each row's
-    /// result keeps its bits.
+    /// ran a quarter of them on the type's branches). The rows' blocks are interleaved:
+    /// a row's sum is one chain of dependent multiply-adds (one per block, in ggml's
+    /// order), so one row alone waits on the FMA's latency; two rows' chains side by
+    /// side fill that wait, and each row's result keeps its bits.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
     pub(super) fn dot_q32_rows_body<const V: bool, const R: usize>(
@@ -1440,7 +1404,7 @@ pub(crate) mod avx2 {
     /// `G` groups of four activation rows against one weight row: the weight block is
     /// decoded once for 4·G rows, the four scale products come from one multiply and
     /// the Q4_1 minimum terms from one multiply and one add. Each (row, activation)
-    /// pair still sees exactly `dot_q32`'s operations in `dot_q32`'s order (the same
+    /// pair still sees exactly `dot_q32_rows`'s operations in its order (the same
     /// integer lanes, `dw * d` rounded once, one FMA per block into its own lanes,
     /// `summs + mw * s` per block, the same final reduction), so the results are
     /// bit-identical to it.

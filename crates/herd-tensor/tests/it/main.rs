@@ -311,7 +311,7 @@ fn simd_block_dots_equal_portable_bit_for_bit() {
 #[test]
 fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
     use herd_tensor::qdot::{
-        Isa, Q8Quad, dot_q32_portable, dot_q32_rows2_with, dot_q32_with, q8_block, vec_dot_quads_with,
+        Isa, Q8Quad, dot_q32_portable, dot_q32_rows_with, dot_q32_with, q8_block, vec_dot_quads_with,
     };
     let mut rng = StdRng::seed_from_u64(41);
     let isas = Isa::available();
@@ -352,7 +352,7 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
                 for (t, a) in acts.iter().enumerate() {
                     let got = dot_q32_with(isa, dtype, &row, a);
                     assert_eq!(got.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}");
-                    let [g1, g2] = dot_q32_rows2_with(isa, dtype, [&row, &row2], a);
+                    let [g1, g2] = dot_q32_rows_with(isa, dtype, [&row, &row2], a);
                     assert_eq!(g1.to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}, two rows");
                     assert_eq!(g2.to_bits(), want2[t].to_bits(), "{isa:?} {dtype:?} case {case} token {t}, row two");
                 }
