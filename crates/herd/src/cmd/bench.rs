@@ -67,11 +67,6 @@ pub enum BenchCmd {
 
 #[derive(Args, Debug)]
 pub struct MemoryBenchArgs {
-    /// Streams decoded together in the generation tests (comma-separated), as
-    /// llama.cpp's llama-batched-bench -npl: one row per stream in every forward pass,
-    /// the depth a prefix they share; t/s counts every stream's tokens.
-    #[arg(long = "parallel", value_delimiter = ',', default_value = "1")]
-    pub parallel: Vec<usize>,
     /// Thread counts (comma-separated; default: one per core).
     #[arg(short = 't', long = "threads", value_delimiter = ',')]
     pub threads: Vec<usize>,
@@ -181,7 +176,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
                 |n_prompt, n_gen, n_parallel| BenchTest { n_prompt, n_gen, n_depth: d, n_threads: t, n_parallel };
             tests.extend(a.n_prompt.iter().filter(|&&p| p > 0).map(|&p| test(p, 0, 1)));
             for &np in &a.parallel {
-                tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| test(0, n, np.max(1))));
+                tests.extend(a.n_gen.iter().filter(|&&n| n > 0).map(|&n| test(0, n, np)));
             }
         }
     }
