@@ -7,6 +7,7 @@
 
 use crate::error::{LlamaError, Result};
 use herd_tensor::DType;
+use herd_tensor::mmap::Mapping;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -118,24 +119,6 @@ pub struct GgufHeader {
     pub alignment: u64,
     /// Absolute offset of the data section.
     pub data_offset: usize,
-}
-
-/// How a model file's bytes are held: mapped as they are (reading a header, converting
-/// a file once), or for inference, whose every token reads every weight: copied into
-/// huge pages where that pays (`herd_tensor::mmap::map_weights`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mapping {
-    Plain,
-    Inference,
-}
-
-impl Mapping {
-    pub fn map(self, file: &std::fs::File) -> std::io::Result<herd_tensor::mmap::Mmap> {
-        match self {
-            Mapping::Plain => herd_tensor::mmap::map_readonly(file),
-            Mapping::Inference => herd_tensor::mmap::map_weights(file),
-        }
-    }
 }
 
 /// A GGUF file kept open as an mmap, with its parsed header.

@@ -6,10 +6,10 @@
 
 use crate::config::Config;
 use crate::error::{LlamaError, Result};
-use crate::gguf::{GgufFile, Mapping, Value};
+use crate::gguf::{GgufFile, Value};
 use crate::safetensors_dir::SafetensorsDir;
 use crate::tokenizer::{GgufVocab, Tokenizer};
-use herd_tensor::mmap::Mmap;
+use herd_tensor::mmap::{Mapping, Mmap};
 use herd_tensor::quant::dequantize_row;
 use herd_tensor::{DType, WeightRef};
 use std::path::{Path, PathBuf};

@@ -5,9 +5,8 @@
 //! sizes, overlaps); this module adds the folder logic and the dtype mapping.
 
 use crate::error::{LlamaError, Result};
-use crate::gguf::Mapping;
 use herd_tensor::DType;
-use herd_tensor::mmap::Mmap;
+use herd_tensor::mmap::{Mapping, Mmap};
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

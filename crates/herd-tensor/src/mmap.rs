@@ -37,6 +37,24 @@ pub fn map_weights(file: &File) -> io::Result<Mmap> {
     Ok(map)
 }
 
+/// How a model file is mapped: as it is (`map_readonly`: reading a header, converting a
+/// file once), or for inference, whose every token reads every weight (`map_weights`:
+/// the same mapping with the huge-page advice).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mapping {
+    Plain,
+    Inference,
+}
+
+impl Mapping {
+    pub fn map(self, file: &File) -> io::Result<Mmap> {
+        match self {
+            Mapping::Plain => map_readonly(file),
+            Mapping::Inference => map_weights(file),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -53,8 +71,8 @@ mod tests {
             let bytes: Vec<u8> = (0..len).map(|i| (i * 7 + i / 4096) as u8).collect();
             std::fs::File::create(&path).and_then(|mut f| f.write_all(&bytes)).expect("write");
             let f = File::open(&path).expect("open");
-            let plain = map_readonly(&f).expect("map");
-            let hot = map_weights(&f).expect("weights");
+            let plain = Mapping::Plain.map(&f).expect("map");
+            let hot = Mapping::Inference.map(&f).expect("weights");
             assert_eq!((plain.len(), hot.len()), (len, len));
             assert!(hot[..] == bytes[..] && plain[..] == bytes[..], "len {len}");
             std::fs::remove_file(&path).expect("remove");

@@ -16,8 +16,8 @@ pub mod tools;
 
 use anyhow::{Context, Result};
 use herd_engine::catalog::{self, PullEvent};
-use herd_llama::gguf::Mapping;
 use herd_llama::loader::ModelFiles;
+use herd_tensor::mmap::Mapping;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::path::PathBuf;
 
