@@ -1384,11 +1384,13 @@ pub(crate) mod avx2 {
         let mut summs = [0f32; R];
         let q41 = dtype == DType::Q4_1;
         assert!(rows.iter().all(|r| r.len() == rows[0].len()), "dot_q32: rows of different lengths");
-        assert!(a.len() >= rows[0].len() / bb, "dot_q32: fewer activation blocks than weight blocks");
+        let n = rows[0].len() / bb;
+        assert!(a.len() >= n, "dot_q32: fewer activation blocks than weight blocks");
         let mut blocks = rows.map(|r| r.chunks_exact(bb));
-        for y in a {
-            for r in 0..R {
-                let Some(b) = blocks[r].next() else { break };
+        for y in &a[..n] {
+            for (r, row_blocks) in blocks.iter_mut().enumerate() {
+                // Every row has `n` whole blocks (same lengths, asserted).
+                let Some(b) = row_blocks.next() else { break };
                 prefetch_ahead(b);
                 let qx = weight_block(dtype, b);
                 let (dw, mw) = block_dm(b);
