@@ -73,6 +73,20 @@ def test_health_and_metrics(http):
     assert m["herd_model_loaded"] == 1
 
 
+def test_metrics_count_reused_prompt_tokens(client, model, http):
+    # The same prompt twice: the second reuses the first's cached prefix, so the engine
+    # computes fewer prompt tokens than the requests hold (vLLM's prefix-cache counters).
+    msgs = [{"role": "user", "content": "Count the prompt tokens the engine computes: one, two, three."}]
+    before = metrics(http)
+    for _ in range(2):
+        r = client.chat.completions.create(model=model, messages=msgs, max_tokens=2, temperature=0)
+    after = metrics(http)
+    delta = lambda name: after[name] - before[name]
+    assert delta("herd_prompt_tokens_total") == 2 * r.usage.prompt_tokens
+    assert 0 < delta("herd_prefill_tokens_total") < 2 * r.usage.prompt_tokens
+    assert delta("herd_engine_steps_total") >= 2
+
+
 def test_models_list_and_retrieve(client, model):
     m = client.models.retrieve(model)
     assert m.id == model and m.object == "model"

@@ -127,6 +127,8 @@ impl AppState {
             kv_used: s.kv_used.load(Ordering::Relaxed),
             kv_cached: s.kv_cached.load(Ordering::Relaxed),
             kv_capacity: l.engine.kv_capacity(),
+            prefill_tokens: s.prefill_tokens.load(Ordering::Relaxed),
+            steps: s.steps.load(Ordering::Relaxed),
             loaded: true,
         }
     }

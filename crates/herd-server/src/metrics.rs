@@ -86,6 +86,10 @@ pub struct Gauges {
     pub kv_used: usize,
     pub kv_cached: usize,
     pub kv_capacity: usize,
+    /// Prompt tokens the engine computed, not reused from a cached prefix.
+    pub prefill_tokens: u64,
+    /// Forward passes the engine ran.
+    pub steps: u64,
     pub loaded: bool,
 }
 
@@ -113,6 +117,13 @@ impl Metrics {
             "Generated tokens of finished requests.",
             load(&self.completion_tokens),
         );
+        counter(
+            &mut out,
+            "herd_prefill_tokens_total",
+            "Prompt tokens computed, not reused from a cached prefix.",
+            g.prefill_tokens,
+        );
+        counter(&mut out, "herd_engine_steps_total", "Forward passes of the batch.", g.steps);
         gauge(&mut out, "herd_model_loaded", "1 once the model is loaded.", if g.loaded { 1.0 } else { 0.0 });
         gauge(&mut out, "herd_queue_depth", "Requests waiting for a slot.", g.queued as f64);
         gauge(&mut out, "herd_running_sequences", "Sequences holding a slot.", g.running as f64);
