@@ -44,6 +44,14 @@ impl Batch {
     pub fn is_empty(&self) -> bool {
         self.tokens.is_empty()
     }
+    /// Whether row `r` belongs to a sequence with several rows in the batch (a prompt
+    /// chunk; a sequence's rows are adjacent), llama.cpp's "batch of more than one
+    /// token". Decided per sequence, not per batch, so that a decode row computes the
+    /// same whichever other sequences share its step.
+    pub fn multi_row(&self, r: usize) -> bool {
+        let s = &self.seqs;
+        (r > 0 && s[r - 1] == s[r]) || (r + 1 < s.len() && s[r + 1] == s[r])
+    }
 }
 
 /// Positions per KV block (a power of two: the attention kernel finds a position's
@@ -261,6 +269,10 @@ pub struct Scratch {
     kv_block: Vec<u32>,    // [cap] the KV block each row's K/V is written to
     normed: Vec<f32>,      // [cap, dim] final-normed rows that want logits
     logits: Vec<f32>,      // [logit_rows, vocab]
+    /// The batch's rows as runs (start, end, prompt rows?), and the rows that want
+    /// logits likewise, for `Model::matmul`.
+    row_runs: Vec<RowRun>,
+    logit_runs: Vec<RowRun>,
     logit_rows: usize,
     /// Called with llama.cpp's tensor names (`attn_norm-0`, `Vcur-0`, `kqv_out-0`,
     /// `ffn_out-0`, `l_out-0`, `result_norm`, ...) and the rows of the batch, so a
@@ -308,6 +320,8 @@ impl Scratch {
             normed: vec![0.0; cap * cfg.dim],
             logits: vec![0.0; logit_rows.min(cap) * cfg.vocab_size],
             logit_rows: logit_rows.min(cap),
+            row_runs: Vec::with_capacity(cap),
+            logit_runs: Vec::with_capacity(cap),
             trace: None,
         }
     }
@@ -323,6 +337,22 @@ impl Scratch {
     }
     pub fn capacity(&self) -> usize {
         self.cap
+    }
+}
+
+/// Rows `start..end` of a batch, all of prompt chunks (`prompt`) or all not.
+#[derive(Debug, Clone, Copy)]
+struct RowRun {
+    start: usize,
+    end: usize,
+    prompt: bool,
+}
+
+/// Appends row `r` (of kind `prompt`) to `runs`, extending the last run where it can.
+fn push_row(runs: &mut Vec<RowRun>, r: usize, prompt: bool) {
+    match runs.last_mut() {
+        Some(last) if last.end == r && last.prompt == prompt => last.end = r + 1,
+        _ => runs.push(RowRun { start: r, end: r + 1, prompt }),
     }
 }
 
@@ -431,6 +461,10 @@ impl Model {
         }
         let (dim, hd) = (c.dim, c.head_dim);
         let half = hd / 2;
+        s.row_runs.clear();
+        for r in 0..n {
+            push_row(&mut s.row_runs, r, b.multi_row(r));
+        }
         for (r, &tok) in b.tokens.iter().enumerate() {
             self.weights.token_embd.view().dequantize_row_into(tok as usize, &mut s.x[r * dim..(r + 1) * dim]);
             self.rope_angles(b.positions[r], &mut s.rope[r * half..(r + 1) * half]);
@@ -440,8 +474,10 @@ impl Model {
             self.ffn_block(l, n, s);
         }
         let mut m = 0;
+        s.logit_runs.clear();
         for r in 0..n {
             if b.wants_logits[r] {
+                push_row(&mut s.logit_runs, m, b.multi_row(r));
                 let (src, dst) = (&s.x[r * dim..(r + 1) * dim], &mut s.normed[m * dim..(m + 1) * dim]);
                 rmsnorm(src, &self.weights.output_norm, c.norm_eps, dst);
                 m += 1;
@@ -450,7 +486,7 @@ impl Model {
         s.emit("result_norm", None, |s| &s.normed, m, dim);
         let vocab = c.vocab_size;
         if m > 0 {
-            self.mm.matmul(self.output(), &s.normed[..m * dim], m, &mut s.logits[..m * vocab]);
+            self.matmul(self.output(), &s.normed[..m * dim], &mut s.logits[..m * vocab], &s.logit_runs);
         }
         Ok(&s.logits[..m * vocab])
     }
@@ -470,6 +506,26 @@ impl Model {
         }
     }
 
+    /// `out = x · Wᵀ` for the rows of `runs`: where `MatMul::matmul_prompt` sums a
+    /// weight type's products in another order than `matmul` (half weights on AMX),
+    /// prompt rows go through the first and decode rows through the second, run by run,
+    /// so that a decode row's bits never depend on the prompts sharing its step;
+    /// otherwise all rows in one call, which reads the weight once.
+    fn matmul(&self, w: WeightRef<'_>, x: &[f32], out: &mut [f32], runs: &[RowRun]) {
+        let n = runs.last().map_or(0, |r| r.end);
+        if !self.mm.prompt_path_differs(w.dtype) {
+            return self.mm.matmul(w, x, n, out);
+        }
+        for run in runs {
+            let (x, out) = (&x[run.start * w.cols..run.end * w.cols], &mut out[run.start * w.rows..run.end * w.rows]);
+            if run.prompt {
+                self.mm.matmul_prompt(w, x, run.end - run.start, out);
+            } else {
+                self.mm.matmul(w, x, run.end - run.start, out);
+            }
+        }
+    }
+
     fn attention_block(&self, l: usize, b: &Batch, kv: &mut KvCache, s: &mut Scratch) {
         let c = &self.config;
         let lw = &self.weights.layers[l];
@@ -480,9 +536,9 @@ impl Model {
         self.norm_rows(&lw.attn_norm, n, s);
         s.emit("attn_norm", Some(l), |s| &s.xb, n, dim);
         let xb = &s.xb[..n * dim];
-        self.mm.matmul(lw.wq.view(), xb, n, &mut s.q[..n * qd]);
-        self.mm.matmul(lw.wk.view(), xb, n, &mut s.k[..n * kvd]);
-        self.mm.matmul(lw.wv.view(), xb, n, &mut s.v[..n * kvd]);
+        self.matmul(lw.wq.view(), xb, &mut s.q[..n * qd], &s.row_runs);
+        self.matmul(lw.wk.view(), xb, &mut s.k[..n * kvd], &s.row_runs);
+        self.matmul(lw.wv.view(), xb, &mut s.v[..n * kvd], &s.row_runs);
         s.emit("Vcur", Some(l), |s| &s.v, n, kvd);
         let rope = &s.rope;
         self.rows(&mut s.q[..n * qd], qd, &|r, q| rope_heads(q, hd, &rope[r * half..(r + 1) * half]));
@@ -527,12 +583,12 @@ impl Model {
                 // sequence (a sequence's rows are adjacent in a batch), not per batch,
                 // so a decode row gives the same result whichever other sequences
                 // share its step: continuous batching stays deterministic.
-                multi_row: (r > 0 && b.seqs[r - 1] == b.seqs[r]) || (r + 1 < n && b.seqs[r + 1] == b.seqs[r]),
+                multi_row: b.multi_row(r),
             };
             attend_heads(&q[r * qd + h * hd..][..per_chunk * hd], hd, &view, out);
         });
         s.emit("kqv_out", Some(l), |s| &s.att, n, qd);
-        self.mm.matmul(lw.wo.view(), &s.att[..n * qd], n, &mut s.proj[..n * dim]);
+        self.matmul(lw.wo.view(), &s.att[..n * qd], &mut s.proj[..n * dim], &s.row_runs);
         s.emit("attn_out", Some(l), |s| &s.proj, n, dim);
         self.add_proj(n, s);
         s.emit("ffn_inp", Some(l), |s| &s.x, n, dim);
@@ -543,13 +599,13 @@ impl Model {
         let lw = &self.weights.layers[l];
         let (dim, f) = (c.dim, c.ffn_dim);
         self.norm_rows(&lw.ffn_norm, n, s);
-        self.mm.matmul(lw.w_gate.view(), &s.xb[..n * dim], n, &mut s.gate[..n * f]);
-        self.mm.matmul(lw.w_up.view(), &s.xb[..n * dim], n, &mut s.up[..n * f]);
+        self.matmul(lw.w_gate.view(), &s.xb[..n * dim], &mut s.gate[..n * f], &s.row_runs);
+        self.matmul(lw.w_up.view(), &s.xb[..n * dim], &mut s.up[..n * f], &s.row_runs);
         let up = &s.up;
         self.rows(&mut s.gate[..n * f], f, &|r, g| silu_mul(g, &up[r * f..(r + 1) * f]));
         s.emit("ffn_norm", Some(l), |s| &s.xb, n, dim);
         s.emit("ffn_swiglu", Some(l), |s| &s.gate, n, f);
-        self.mm.matmul(lw.w_down.view(), &s.gate[..n * f], n, &mut s.proj[..n * dim]);
+        self.matmul(lw.w_down.view(), &s.gate[..n * f], &mut s.proj[..n * dim], &s.row_runs);
         s.emit("ffn_out", Some(l), |s| &s.proj, n, dim);
         self.add_proj(n, s);
         s.emit("l_out", Some(l), |s| &s.x, n, dim);

@@ -77,6 +77,33 @@ fn main() {
         }
         println!("| {name} | {dtype:?} | {} |", cells.join(" | "));
     }
+    // A prompt's rows (`matmul_prompt`): half weights through AMX-BF16 where the CPU
+    // has it, beside `matmul`'s one-token order, at the 135M and 1B shapes.
+    println!("| weight | type | 64 tok | 64 tok, prompt path | 256 tok | 256 tok, prompt path |");
+    println!("|---|---|---:|---:|---:|---:|");
+    for (name, dtype, rows, cols) in [
+        ("gate 1536x576", DType::F16, 1536, 576),
+        ("down 576x1536", DType::F16, 576, 1536),
+        ("wq 2048x2048", DType::F16, 2048, 2048),
+        ("down 2048x8192", DType::F16, 2048, 8192),
+        ("wq 2048x2048", DType::BF16, 2048, 2048),
+    ] {
+        let data = weights(dtype, rows, cols);
+        let w = WeightRef::new(dtype, rows, cols, &data).expect("shape");
+        let mut cells = Vec::new();
+        for n in [64usize, 256] {
+            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect();
+            let mut out = vec![0f32; n * rows];
+            let macs = (n * rows * cols) as f64;
+            let calls = ((2e9 / macs) as usize).max(1);
+            let s = median_secs(|| mm.matmul(w, &x, n, &mut out), calls);
+            cells.push(format!("{:.1}", macs / s / 1e9));
+            let s = median_secs(|| mm.matmul_prompt(w, &x, n, &mut out), calls);
+            cells.push(format!("{:.1}", macs / s / 1e9));
+            std::hint::black_box(&out);
+        }
+        println!("| {name} | {dtype:?} | {} |", cells.join(" | "));
+    }
     for dtype in [DType::Q4_1, DType::Q8_0] {
         let (rows, cols, n) = (576, 576, 4);
         let data = weights(dtype, rows, cols);

@@ -238,6 +238,129 @@ pub fn dot_rows(
     });
 }
 
+/// Whether `MatMul::matmul_prompt` takes half weights (F16, BF16) through AMX-BF16 tile
+/// multiplies here (see `dot_half_rows`), a CPU with AMX-BF16 besides `available`.
+pub fn runs_half(dtype: DType) -> bool {
+    use std::sync::OnceLock;
+    static HAS: OnceLock<bool> = OnceLock::new();
+    matches!(dtype, DType::F16 | DType::BF16)
+        && *HAS.get_or_init(|| {
+            #[cfg(target_arch = "x86_64")]
+            {
+                // CPUID leaf 7: EDX bit 22 is AMX-BF16.
+                available() && std::arch::x86_64::__cpuid_count(7, 0).edx >> 22 & 1 == 1
+            }
+            #[cfg(not(target_arch = "x86_64"))]
+            false
+        })
+}
+
+/// The bf16 parts a half value is split into for the tiles: an f16 value (11
+/// significant bits) is its top 8 bits (`hi`, the f32's upper half) plus the rest (`lo`,
+/// at most 3 significant bits), both exact bf16 values; a bf16 value is itself.
+fn half_parts(dtype: DType) -> usize {
+    if dtype == DType::F16 { 2 } else { 1 }
+}
+
+/// `u16`s of one tile of 16 tokens' activations packed by `pack_half_tile`.
+pub fn half_tile_len(dtype: DType, cols: usize) -> usize {
+    half_parts(dtype) * cols * TILE_TOKENS
+}
+
+/// Packs up to 16 tokens' activations (`x`, `cols` each, a multiple of 32) for
+/// `dot_half_rows`: each value rounded to `dtype` as `qdot::round_half_into` rounds it
+/// (the vec_dot type llama.cpp gives half weights), split into its bf16 parts, in AMX's
+/// layout for the right-hand tile: part p, run q of 32 values, pair kk, token t:
+/// `out[((p * runs + q) * 16 + kk) * 32 + 2t + j]` holds value `32q + 2kk + j`. Missing
+/// tokens are zeros.
+pub fn pack_half_tile(dtype: DType, x: &[f32], cols: usize, out: &mut [u16]) {
+    let n = x.len() / cols.max(1);
+    assert!(cols.is_multiple_of(32) && n <= TILE_TOKENS && n * cols == x.len(), "pack_half_tile: {} values", x.len());
+    assert_eq!(out.len(), half_tile_len(dtype, cols), "pack_half_tile: wrong output length");
+    if n < TILE_TOKENS {
+        out.fill(0);
+    }
+    let runs = cols / 32;
+    let mut rounded = [0f32; 32];
+    for t in 0..n {
+        for q in 0..runs {
+            crate::qdot::round_half_into(dtype, &x[t * cols + 32 * q..][..32], &mut rounded);
+            for (k, v) in rounded.iter().enumerate() {
+                let (hi, lo) = split_bf16(*v);
+                let at = (q * 16 + k / 2) * 32 + 2 * t + k % 2;
+                out[at] = hi;
+                if dtype == DType::F16 {
+                    out[(runs + q) * 512 + (k / 2) * 32 + 2 * t + k % 2] = lo;
+                }
+            }
+        }
+    }
+}
+
+/// `v`'s upper 16 bits, and those of what remains (exactly `v` for an f16 or bf16 value;
+/// see `half_parts`).
+fn split_bf16(v: f32) -> (u16, u16) {
+    let hi = v.to_bits() >> 16;
+    let lo = v - f32::from_bits(hi << 16);
+    (hi as u16, (lo.to_bits() >> 16) as u16)
+}
+
+thread_local! {
+    /// Each worker's bf16 parts of its half weight rows, reused from call to call.
+    static HALF_SCRATCH: std::cell::RefCell<Vec<u16>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `put(t, v)` with `v[r] = dot(rows[r], token t)` for up to 16 F16 or BF16 weight rows
+/// (`v` is zero past them) and every token of `packed` (`packed_tiles(n_tok)` tiles
+/// of `half_tile_len` values from `pack_half_tile`), stopping at `n_tok` tokens.
+///
+/// Each product of a weight and an activation is exact (the products of their bf16
+/// parts are, and together they are the product), summed in f32 in the tile unit's
+/// order: not the one-token kernel's order, so a token's last bits differ from
+/// `qdot::vec_dot_half`'s (the test below bounds the difference against an f64 sum);
+/// `MatMul` takes this path only for prompt rows.
+///
+/// # Panics
+/// If `runs_half(dtype)` is false, or the sizes disagree.
+pub fn dot_half_rows(
+    dtype: DType,
+    rows: &[&[u8]],
+    packed: &[u16],
+    n_tok: usize,
+    mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+) {
+    assert!(runs_half(dtype), "amx::dot_half_rows: no AMX kernel for {dtype:?} here");
+    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_half_rows: {} rows", rows.len());
+    let cols = rows[0].len() / 2;
+    assert!(rows.iter().all(|r| r.len() == 2 * cols) && cols.is_multiple_of(32), "amx::dot_half_rows: row lengths");
+    let tiles = packed_tiles(n_tok);
+    assert_eq!(packed.len(), tiles * half_tile_len(dtype, cols), "amx::dot_half_rows: packed for another shape");
+    HALF_SCRATCH.with_borrow_mut(|w| {
+        let len = half_parts(dtype) * cols * TILE_ROWS;
+        if w.len() < len {
+            w.resize(len, 0);
+        }
+        let w = &mut w[..len];
+        if rows.len() < TILE_ROWS {
+            w.fill(0);
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `runs_half` checked AMX-BF16 and AVX-512 F/BW/VL and the tile
+        // permission; `w` holds the parts of 16 rows of `cols` values and `packed`
+        // `tiles` tiles of them (asserted above), `cols` a multiple of 32.
+        unsafe {
+            for (r, row) in rows.iter().enumerate() {
+                x86::split_half_row(dtype == DType::F16, row, r, w);
+            }
+            x86::dot_half_tiles(dtype == DType::F16, w, packed, cols, tiles, n_tok.div_ceil(TILE_TOKENS), |t, v| {
+                if t < n_tok {
+                    put(t, v)
+                }
+            })
+        };
+    });
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
     use super::{Packed, TILE_ROWS, TILE_TOKENS, Unpacked};
@@ -484,6 +607,182 @@ mod x86 {
         // SAFETY: gives the tile state back; nothing reads the tiles after this.
         unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
+
+    /// Every tile is 16 rows of 64 bytes: tmm0 and tmm1 the f32 sums of two token
+    /// tiles; tmm2 and tmm3 the weights' high and low bf16 parts for a run of 32 values;
+    /// tmm4/tmm5 and tmm6/tmm7 the two token tiles' high and low parts of that run.
+    macro_rules! half_run {
+        // F16, two token tiles: the four products of the parts into each sum.
+        (f16 2, $ah:expr, $al:expr, $b0h:expr, $b0l:expr, $b1h:expr, $b1l:expr) => {
+            asm!(
+                "tileloadd tmm2, [{ah} + {s64}*1]",
+                "tileloadd tmm4, [{b0h} + {s64}*1]",
+                "tileloadd tmm6, [{b1h} + {s64}*1]",
+                "tdpbf16ps tmm0, tmm2, tmm4",
+                "tileloadd tmm5, [{b0l} + {s64}*1]",
+                "tdpbf16ps tmm1, tmm2, tmm6",
+                "tileloadd tmm7, [{b1l} + {s64}*1]",
+                "tdpbf16ps tmm0, tmm2, tmm5",
+                "tileloadd tmm3, [{al} + {s64}*1]",
+                "tdpbf16ps tmm1, tmm2, tmm7",
+                "tdpbf16ps tmm0, tmm3, tmm4",
+                "tdpbf16ps tmm1, tmm3, tmm6",
+                "tdpbf16ps tmm0, tmm3, tmm5",
+                "tdpbf16ps tmm1, tmm3, tmm7",
+                ah = in(reg) $ah, al = in(reg) $al,
+                b0h = in(reg) $b0h, b0l = in(reg) $b0l, b1h = in(reg) $b1h, b1l = in(reg) $b1l,
+                s64 = in(reg) 64usize,
+                options(nostack, readonly),
+            )
+        };
+        (f16 1, $ah:expr, $al:expr, $b0h:expr, $b0l:expr) => {
+            asm!(
+                "tileloadd tmm2, [{ah} + {s64}*1]",
+                "tileloadd tmm4, [{b0h} + {s64}*1]",
+                "tileloadd tmm5, [{b0l} + {s64}*1]",
+                "tileloadd tmm3, [{al} + {s64}*1]",
+                "tdpbf16ps tmm0, tmm2, tmm4",
+                "tdpbf16ps tmm0, tmm2, tmm5",
+                "tdpbf16ps tmm0, tmm3, tmm4",
+                "tdpbf16ps tmm0, tmm3, tmm5",
+                ah = in(reg) $ah, al = in(reg) $al, b0h = in(reg) $b0h, b0l = in(reg) $b0l,
+                s64 = in(reg) 64usize,
+                options(nostack, readonly),
+            )
+        };
+        // BF16: one part each.
+        (bf16 2, $ah:expr, $b0h:expr, $b1h:expr) => {
+            asm!(
+                "tileloadd tmm2, [{ah} + {s64}*1]",
+                "tileloadd tmm4, [{b0h} + {s64}*1]",
+                "tileloadd tmm6, [{b1h} + {s64}*1]",
+                "tdpbf16ps tmm0, tmm2, tmm4",
+                "tdpbf16ps tmm1, tmm2, tmm6",
+                ah = in(reg) $ah, b0h = in(reg) $b0h, b1h = in(reg) $b1h,
+                s64 = in(reg) 64usize,
+                options(nostack, readonly),
+            )
+        };
+        (bf16 1, $ah:expr, $b0h:expr) => {
+            asm!(
+                "tileloadd tmm2, [{ah} + {s64}*1]",
+                "tileloadd tmm4, [{b0h} + {s64}*1]",
+                "tdpbf16ps tmm0, tmm2, tmm4",
+                ah = in(reg) $ah, b0h = in(reg) $b0h,
+                s64 = in(reg) 64usize,
+                options(nostack, readonly),
+            )
+        };
+    }
+
+    /// Row `r` of `w` (see `super::dot_half_rows`'s scratch): a weight row's values as
+    /// bf16 parts, part p of run q at `((p * runs + q) * 16 + r) * 32`, the left-hand
+    /// tile's layout (a tile row is a weight row's 32 values of the run). An f16 value
+    /// is widened exactly to f32, its upper half is `hi` and what remains, exact, `lo`
+    /// (as `super::split_bf16`); a bf16 value is copied.
+    ///
+    /// # Safety
+    /// AVX-512 F and BW must be present; `row` holds a multiple of 32 values of 2 bytes,
+    /// `r < 16` and `w` the parts of 16 such rows.
+    #[target_feature(enable = "avx512f,avx512bw")]
+    pub unsafe fn split_half_row(f16: bool, row: &[u8], r: usize, w: &mut [u16]) {
+        let runs = row.len() / 64;
+        assert!(w.len() >= (1 + usize::from(f16)) * runs * 512 && r < 16, "split_half_row: scratch too small");
+        let top = _mm512_set1_epi32(0xffff_0000u32 as i32);
+        for q in 0..runs {
+            let at = (q * 16 + r) * 32;
+            // SAFETY: 64 readable bytes of run q; 64 writable bytes at `at` (and at
+            // `at + runs * 512` for the low parts), inside `w` (asserted).
+            unsafe {
+                let src = row.as_ptr().add(64 * q);
+                if !f16 {
+                    _mm512_storeu_si512(
+                        w.as_mut_ptr().add(at) as *mut __m512i,
+                        _mm512_loadu_si512(src as *const __m512i),
+                    );
+                    continue;
+                }
+                for h in 0..2 {
+                    let x = _mm512_cvtph_ps(_mm256_loadu_si256(src.add(32 * h) as *const __m256i));
+                    let hi = _mm512_and_si512(_mm512_castps_si512(x), top);
+                    let lo = _mm512_sub_ps(x, _mm512_castsi512_ps(hi));
+                    let dst = w.as_mut_ptr().add(at + 16 * h);
+                    _mm256_storeu_si256(dst as *mut __m256i, _mm512_cvtepi32_epi16(_mm512_srli_epi32::<16>(hi)));
+                    let lo = _mm512_srli_epi32::<16>(_mm512_castps_si512(lo));
+                    _mm256_storeu_si256(dst.add(runs * 512) as *mut __m256i, _mm512_cvtepi32_epi16(lo));
+                }
+            }
+        }
+    }
+
+    /// The dots of 16 weight rows (`w`, from `split_half_row`) with `tiles` tiles of 16
+    /// tokens (`packed`, from `pack_half_tile`, an even number) of which the first
+    /// `real` hold tokens: `put(t, v)` with token t's dots with the 16 rows. A pair
+    /// whose second tile is padding multiplies only its first.
+    ///
+    /// # Safety
+    /// AMX-BF16 and AVX-512 F must be present and the tile state granted; `w` holds
+    /// the parts of 16 rows of `cols` values, `packed` `tiles` tiles of them, `cols` a
+    /// multiple of 32, `tiles` even and `real <= tiles`.
+    #[target_feature(enable = "avx512f")]
+    pub unsafe fn dot_half_tiles(
+        f16: bool,
+        w: &[u16],
+        packed: &[u16],
+        cols: usize,
+        tiles: usize,
+        real: usize,
+        mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+    ) {
+        let runs = cols / 32;
+        let tile_len = (1 + usize::from(f16)) * runs * 512;
+        assert!(w.len() >= tile_len && packed.len() >= tiles * tile_len, "dot_half_tiles: short buffers");
+        // SAFETY: a valid palette-1 configuration; the caller guarantees AMX and the
+        // tile permission.
+        unsafe { asm!("ldtilecfg [{}]", in(reg) &CONFIG, options(nostack, readonly)) };
+        let mut c = [[[0f32; TILE_TOKENS]; TILE_ROWS]; 2];
+        let lo = runs * 512;
+        for pair in 0..tiles / 2 {
+            let n = real.saturating_sub(2 * pair).min(2);
+            let (x0, x1) = (packed[2 * pair * tile_len..].as_ptr(), packed[(2 * pair + 1) * tile_len..].as_ptr());
+            // SAFETY: tile instructions on configured tiles only.
+            unsafe { asm!("tilezero tmm0", "tilezero tmm1", options(nostack, nomem)) };
+            for q in 0..runs {
+                let (a, b0, b1) = (w[q * 512..].as_ptr(), x0.wrapping_add(q * 512), x1.wrapping_add(q * 512));
+                // SAFETY: each pointer starts 1 KiB (16 rows of 64 bytes) of run q's
+                // part inside `w` or its token tile (lengths asserted above).
+                unsafe {
+                    match (f16, n == 2) {
+                        (true, true) => {
+                            half_run!(f16 2, a, a.add(lo), b0, b0.add(lo), b1, b1.add(lo))
+                        }
+                        (true, false) => half_run!(f16 1, a, a.add(lo), b0, b0.add(lo)),
+                        (false, true) => half_run!(bf16 2, a, b0, b1),
+                        (false, false) => half_run!(bf16 1, a, b0),
+                    }
+                }
+            }
+            let cp = c.as_mut_ptr() as *mut u8;
+            // SAFETY: `c` is two 1 KiB tiles of 16 rows of 64 bytes.
+            unsafe {
+                asm!(
+                    "tilestored [{c0} + {s64}*1], tmm0",
+                    "tilestored [{c1} + {s64}*1], tmm1",
+                    c0 = in(reg) cp,
+                    c1 = in(reg) cp.add(1024),
+                    s64 = in(reg) 64usize,
+                    options(nostack),
+                )
+            };
+            for (tt, c) in c.iter().enumerate().take(n) {
+                for t in 0..TILE_TOKENS {
+                    put((2 * pair + tt) * TILE_TOKENS + t, &std::array::from_fn(|r| c[r][t]));
+                }
+            }
+        }
+        // SAFETY: gives the tile state back; nothing reads the tiles after this.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
 }
 
 #[cfg(test)]
@@ -548,6 +847,63 @@ mod tests {
                         assert_eq!(v.to_bits(), want.to_bits(), "{dtype:?} row {r} token {t}: {v} vs {want}");
                         seen += 1;
                     }
+                });
+                assert_eq!(seen, n_rows * n_tok, "{dtype:?}: every (token, row) once");
+            }
+        }
+    }
+
+    /// The half kernel's sums against f64 sums of the same rounded activations: within
+    /// a few f32 roundings of the sum of the products' magnitudes, every row and token.
+    #[test]
+    fn amx_half_dots_are_the_dots_of_the_rounded_activations() {
+        if !runs_half(DType::F16) {
+            eprintln!("skipped: no AMX-BF16 here");
+            return;
+        }
+        let cols = 96;
+        for dtype in [DType::F16, DType::BF16] {
+            for (n_rows, n_tok) in [(16, 16usize), (5, 37), (16, 1), (3, 32)] {
+                let vals = |seed: u64, n: usize| -> Vec<f32> {
+                    bytes(seed, n).iter().map(|b| (*b as f32 - 127.5) / 41.0 * (1.0 + *b as f32 / 97.0)).collect()
+                };
+                let w: Vec<Vec<u8>> = (0..n_rows)
+                    .map(|r| {
+                        let mut row = Vec::new();
+                        for v in vals(3 + r as u64, cols) {
+                            let b = if dtype == DType::F16 {
+                                half::f16::from_f32(v).to_le_bytes()
+                            } else {
+                                half::bf16::from_f32(v).to_le_bytes()
+                            };
+                            row.extend_from_slice(&b);
+                        }
+                        row
+                    })
+                    .collect();
+                let x = vals(100, n_tok * cols);
+                let tiles = packed_tiles(n_tok);
+                let len = half_tile_len(dtype, cols);
+                let mut packed = vec![0u16; tiles * len];
+                for (tile, out) in packed.chunks_exact_mut(len).enumerate() {
+                    let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
+                    pack_half_tile(dtype, &x[tokens.start * cols..tokens.end * cols], cols, out);
+                }
+                let refs: Vec<&[u8]> = w.iter().map(|r| &r[..]).collect();
+                let mut seen = 0;
+                dot_half_rows(dtype, &refs, &packed, n_tok, |t, v| {
+                    let mut xr = vec![0f32; cols];
+                    crate::qdot::round_half_into(dtype, &x[t * cols..(t + 1) * cols], &mut xr);
+                    for (r, v) in v.iter().take(n_rows).enumerate() {
+                        let mut wr = vec![0f32; cols];
+                        crate::quant::dequantize_row(dtype, &w[r], &mut wr);
+                        let exact: f64 = wr.iter().zip(&xr).map(|(a, b)| *a as f64 * *b as f64).sum();
+                        let mag: f64 = wr.iter().zip(&xr).map(|(a, b)| (*a as f64 * *b as f64).abs()).sum();
+                        let err = (*v as f64 - exact).abs();
+                        assert!(err <= 8.0 * f32::EPSILON as f64 * mag, "{dtype:?} row {r} token {t}: {v} vs {exact}");
+                        seen += 1;
+                    }
+                    assert!(v[n_rows..].iter().all(|v| *v == 0.0), "rows past the weights are zero");
                 });
                 assert_eq!(seen, n_rows * n_tok, "{dtype:?}: every (token, row) once");
             }

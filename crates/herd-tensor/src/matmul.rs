@@ -82,6 +82,8 @@ struct Acts {
     halves: Vec<f32>,
     grouped: Vec<u16>,
     packed: Vec<Packed>,
+    /// Half activations in AMX's layout (`amx::pack_half_tile`), for `matmul_prompt`.
+    half_packed: Vec<u16>,
 }
 
 impl std::fmt::Debug for MatMul {
@@ -119,7 +121,7 @@ impl MatMul {
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let rows = w.rows;
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        let Acts { rows: acts, quads, halves, grouped, packed } = &mut *guard;
+        let Acts { rows: acts, quads, halves, grouped, packed, .. } = &mut *guard;
         if n_tok >= AMX_MIN_TOKENS && amx::runs(w.dtype) {
             return self.matmul_amx(w, x, n_tok, out, packed);
         }
@@ -282,6 +284,51 @@ impl MatMul {
                     v[0][..n].iter().enumerate().for_each(|(k, x)| put(tile + k, r, *x));
                 }
             }
+        });
+    }
+
+    /// Whether `matmul_prompt` gives other bits than `matmul` for weights of `dtype`
+    /// here (half weights on AMX-BF16), so that a caller keeps prompt and decode rows
+    /// apart for it.
+    pub fn prompt_path_differs(&self, dtype: DType) -> bool {
+        amx::runs_half(dtype)
+    }
+
+    /// `matmul` for the rows of prompt chunks (several rows of one sequence; a caller
+    /// gives decode rows to `matmul`): half weights (F16, BF16) go through AMX-BF16 tile
+    /// multiplies where the CPU has them, sixteen rows by 32 tokens, each product exact
+    /// and the sums in f32 in the tile unit's order, not the one-token kernel's (so
+    /// the last bits differ from `matmul`'s, the same whatever the number of rows);
+    /// every other case is `matmul`. llama.cpp, too, sums a prompt's half-weight
+    /// products in another order (its tiled sgemm) than a single token's.
+    pub fn matmul_prompt(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
+        if !amx::runs_half(w.dtype) || !w.cols.is_multiple_of(32) {
+            return self.matmul(w, x, n_tok, out);
+        }
+        assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
+        assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
+        let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
+        let packed = &mut guard.half_packed;
+        let (rows, cols) = (w.rows, w.cols);
+        let len = amx::half_tile_len(w.dtype, cols);
+        packed.resize(amx::packed_tiles(n_tok) * len, 0);
+        self.pool.for_each_chunk_mut(packed, len, &|tile, dst| {
+            let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
+            amx::pack_half_tile(w.dtype, &x[tokens.start * cols..tokens.end * cols], cols, dst);
+        });
+        let packed = &packed[..];
+        let out_at = Disjoint(out.as_mut_ptr());
+        self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
+            let first = c * TILE_ROWS;
+            let n = TILE_ROWS.min(rows - first);
+            let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
+            amx::dot_half_rows(w.dtype, &rs[..n], packed, n_tok, |t, v| {
+                // SAFETY: t < n_tok and first + n <= rows, so the n values lie in `out`
+                // (whose length is asserted above), and only this task writes rows
+                // first..first + n.
+                let dst = unsafe { out_at.slice(t * rows + first, n) };
+                dst.copy_from_slice(&v[..n]);
+            });
         });
     }
 

@@ -73,7 +73,7 @@ fn prompt(n: usize) -> Vec<u32> {
 #[test]
 fn prefill_in_one_batch_equals_token_by_token_decode() {
     let c = tiny_config();
-    for dtype in [DType::F32, DType::Q8_0, DType::Q4_1] {
+    for dtype in [DType::F32, DType::Q8_0, DType::Q4_1, DType::F16, DType::BF16] {
         let model = Model::new(c.clone(), random_weights(&c, dtype, 1), 2);
         let toks = prompt(40);
         // All logits from one batch.
@@ -93,9 +93,10 @@ fn prefill_in_one_batch_equals_token_by_token_decode() {
             let one = model.forward(&b, &mut kv2, &mut s2).expect("forward");
             let want = &all[i * c.vocab_size..(i + 1) * c.vocab_size];
             // Multi-row batches sum attention scores in llama.cpp's prefill order, single
-            // rows in its decode order (see herd_tensor::attention); with f32 weights
-            // that is float noise, with quantized weights 8-bit activation rounding can
-            // amplify it. A KV-cache mistake would show as an NMSE near 1.
+            // rows in its decode order (see herd_tensor::attention), and half weights'
+            // products on AMX in the tile order; with f32 weights that is float noise,
+            // with quantized weights 8-bit activation rounding can amplify it. A
+            // KV-cache mistake would show as an NMSE near 1.
             let budget = if dtype == DType::F32 { 1e-8 } else { 5e-3 };
             let e = nmse(one, want);
             assert!(e < budget, "{dtype:?} position {i}: nmse {e}");
@@ -124,6 +125,51 @@ fn a_batch_gives_the_same_bits_on_any_number_of_threads() {
         let one = logits(1);
         assert_eq!(one, logits(2), "{dtype:?}: 2 threads");
         assert_eq!(one, logits(3), "{dtype:?}: 3 threads");
+    }
+}
+
+/// Continuous batching stays deterministic: a prompt split into chunks of several rows
+/// gives the bits of one chunk, and a decode row computes the same bits alone and beside
+/// another sequence's prompt chunk. (A row's sums never depend on the other rows; where
+/// prompt rows take another order than decode rows, half weights on AMX and attention
+/// scores, that is decided per sequence.)
+#[test]
+fn a_rows_bits_do_not_depend_on_the_rest_of_its_batch() {
+    let c = tiny_config();
+    let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
+    let v = c.vocab_size;
+    for dtype in [DType::F32, DType::Q8_0, DType::F16, DType::BF16] {
+        let model = Model::new(c.clone(), random_weights(&c, dtype, 9), 2);
+        let toks = prompt(25);
+        let mut b = Batch::default();
+        // The prompt (all but its last token) in one chunk, then its last token alone.
+        let mut kv = KvCache::new(&c, 64, 2).expect("kv");
+        let mut s = Scratch::new(&c, 64, 64);
+        for (i, t) in toks[..24].iter().enumerate() {
+            b.push(*t, i, 0, true);
+        }
+        let whole = bits(model.forward(&b, &mut kv, &mut s).expect("forward"));
+        b.clear();
+        b.push(toks[24], 24, 0, true);
+        let alone = bits(model.forward(&b, &mut kv, &mut s).expect("forward"));
+        // The prompt in two chunks, then its last token beside another prompt's chunk.
+        let mut kv = KvCache::new(&c, 64, 2).expect("kv");
+        let mut chunks = Vec::new();
+        for range in [0..10, 10..24] {
+            b.clear();
+            for i in range {
+                b.push(toks[i], i, 0, true);
+            }
+            chunks.extend(bits(model.forward(&b, &mut kv, &mut s).expect("forward")));
+        }
+        assert_eq!(chunks, whole, "{dtype:?}: a prompt in two chunks");
+        b.clear();
+        b.push(toks[24], 24, 0, true);
+        for (i, t) in prompt(40)[20..37].iter().enumerate() {
+            b.push(*t, i, 1, true);
+        }
+        let shared = bits(model.forward(&b, &mut kv, &mut s).expect("forward"));
+        assert_eq!(shared[..v], alone[..], "{dtype:?}: a decode row beside a prompt chunk");
     }
 }
 
