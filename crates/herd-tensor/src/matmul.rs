@@ -9,7 +9,9 @@
 //! AVX-512: `quad_groups_per_pass`), over tiles of 32 tokens that stay in cache; half
 //! weights (F16, BF16) go two rows by up to six tokens at a time; k-quant weights, on a
 //! CPU with AMX, go sixteen rows by 32 tokens through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
-//! bit, so a token's logits never depend on the batch it ran in.
+//! bit, so a token's logits never depend on the batch it ran in. The one exception is
+//! `matmul_prompt`, for a prompt's rows: half weights there go through AMX-BF16 tiles,
+//! whose f32 sums take another order (each row's the same whatever the batch).
 
 use crate::TensorError;
 use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
@@ -308,58 +310,93 @@ impl MatMul {
         assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        let packed = &mut guard.half_packed;
-        let (rows, cols) = (w.rows, w.cols);
-        let len = amx::half_tile_len(w.dtype, cols);
-        packed.resize(amx::packed_tiles(n_tok) * len, 0);
-        self.pool.for_each_chunk_mut(packed, len, &|tile, dst| {
-            let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
-            amx::pack_half_tile(w.dtype, &x[tokens.start * cols..tokens.end * cols], cols, dst);
-        });
-        let packed = &packed[..];
-        let out_at = Disjoint(out.as_mut_ptr());
-        self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
-            let first = c * TILE_ROWS;
-            let n = TILE_ROWS.min(rows - first);
-            let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
-            amx::dot_half_rows(w.dtype, &rs[..n], packed, n_tok, |t, v| {
-                // SAFETY: t < n_tok and first + n <= rows, so the n values lie in `out`
-                // (whose length is asserted above), and only this task writes rows
-                // first..first + n.
-                let dst = unsafe { out_at.slice(t * rows + first, n) };
-                dst.copy_from_slice(&v[..n]);
-            });
-        });
+        let dtype = w.dtype;
+        let len = amx::half_tile_len(dtype, w.cols);
+        self.amx_tiles(
+            w,
+            x,
+            n_tok,
+            out,
+            &mut guard.half_packed,
+            len,
+            &|x, cols, dst| amx::pack_half_tile(dtype, x, cols, dst),
+            &|rows, packed, out| amx::dot_half_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
+        );
     }
 
     /// `matmul` for k-quant weights on AMX: each tile of sixteen tokens quantized straight
     /// into AMX's layout (`packed`, reused across calls; a last tile of a pair may be
     /// all padding), then sixteen weight rows per task against every tile.
     fn matmul_amx(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32], packed: &mut Vec<Packed>) {
+        let dtype = w.dtype;
+        let blocks = w.cols / dtype.block_len();
+        self.amx_tiles(w, x, n_tok, out, packed, blocks, &amx::pack_tile, &|rows, packed, out| {
+            amx::dot_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v))
+        });
+    }
+
+    /// The AMX paths' frame: each tile of sixteen tokens packed by `pack` (its tokens'
+    /// activations, the columns, its `per_tile` entries of `packed`, which is reused
+    /// across calls; a last tile of a pair may be all padding), then sixteen weight rows
+    /// per task through `dot` (rows, every packed tile, and where their dots go).
+    #[allow(clippy::too_many_arguments)]
+    fn amx_tiles<P: Clone + Default + Send + Sync>(
+        &self,
+        w: WeightRef<'_>,
+        x: &[f32],
+        n_tok: usize,
+        out: &mut [f32],
+        packed: &mut Vec<P>,
+        per_tile: usize,
+        pack: &PackTile<'_, P>,
+        dot: &DotTiles<'_, P>,
+    ) {
         let (rows, cols) = (w.rows, w.cols);
-        let blocks = cols / w.dtype.block_len();
-        let tiles = amx::packed_tiles(n_tok);
-        packed.resize(tiles * blocks, Packed::default());
-        self.pool.for_each_chunk_mut(packed, blocks, &|tile, dst| {
+        packed.resize(amx::packed_tiles(n_tok) * per_tile, P::default());
+        self.pool.for_each_chunk_mut(packed, per_tile, &|tile, dst| {
             let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
-            amx::pack_tile(&x[tokens.start * cols..tokens.end * cols], cols, dst);
+            pack(&x[tokens.start * cols..tokens.end * cols], cols, dst);
         });
         let packed = &packed[..];
-        let out_at = Disjoint(out.as_mut_ptr());
+        let at = Disjoint(out.as_mut_ptr());
         self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
             let first = c * TILE_ROWS;
             let n = TILE_ROWS.min(rows - first);
             let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
-            amx::dot_rows(w.dtype, &rs[..n], packed, n_tok, |t, v| {
-                // SAFETY: t < n_tok and first + n <= rows, so the n values lie in `out`
-                // (whose length `matmul` asserted), and only this task writes rows
-                // first..first + n.
-                let dst = unsafe { out_at.slice(t * rows + first, n) };
-                dst.copy_from_slice(&v[..n]);
-            });
+            dot(&rs[..n], packed, &TaskOut { at, n_tok, rows, first, n });
         });
     }
 }
+
+/// Where an AMX task's dots go: rows `first..first + n` (this task's only) of an
+/// output of `rows` values per token.
+struct TaskOut {
+    at: Disjoint<f32>,
+    n_tok: usize,
+    rows: usize,
+    first: usize,
+    n: usize,
+}
+
+impl TaskOut {
+    /// Token t's dots with the task's rows (`v`, zero past `n`).
+    #[inline]
+    fn put(&self, t: usize, v: &[f32; TILE_ROWS]) {
+        assert!(t < self.n_tok, "matmul: an AMX kernel gave token {t} of {}", self.n_tok);
+        // SAFETY: t < n_tok (asserted) and first + n <= rows, so the n values lie in the
+        // output (whose length `matmul`/`matmul_prompt` asserted as n_tok * rows), and
+        // only this task writes rows first..first + n.
+        let dst = unsafe { self.at.slice(t * self.rows + self.first, self.n) };
+        dst.copy_from_slice(&v[..self.n]);
+    }
+}
+
+/// An AMX path's packing of one token tile: its tokens' activations, the columns, the
+/// tile's entries.
+type PackTile<'a, P> = dyn Fn(&[f32], usize, &mut [P]) + Sync + 'a;
+/// An AMX path's dots of up to sixteen weight rows with every packed tile, into a
+/// task's rows of the output.
+type DotTiles<'a, P> = dyn Fn(&[&[u8]], &[P], &TaskOut) + Sync + 'a;
 
 /// Scalar reference matmul: dequantize all of W, then plain f64-accumulated dots.
 pub fn matmul_reference(w: WeightRef<'_>, x: &[f32], n_tok: usize) -> Vec<f32> {
