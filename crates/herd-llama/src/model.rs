@@ -579,10 +579,8 @@ impl Model {
                 scale,
                 // llama.cpp sums scores in another order for multi-row batches;
                 // matching it keeps last-bit differences, which the next 8-bit
-                // quantization can amplify, out of herd's results. It is decided per
-                // sequence (a sequence's rows are adjacent in a batch), not per batch,
-                // so a decode row gives the same result whichever other sequences
-                // share its step: continuous batching stays deterministic.
+                // quantization can amplify, out of herd's results (decided per
+                // sequence: see `Batch::multi_row`).
                 multi_row: b.multi_row(r),
             };
             attend_heads(&q[r * qd + h * hd..][..per_chunk * hd], hd, &view, out);

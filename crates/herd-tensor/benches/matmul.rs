@@ -3,7 +3,8 @@
 //! step sees: 1 (one stream decoding), 4 and 16 (that many streams batched), 64 (a
 //! prompt chunk), then the other weight types at one shape each. Q4_1 and Q8_0 are
 //! also timed through the scalar reference on one shape, so the table shows what the
-//! SIMD kernels buy.
+//! SIMD kernels buy. A second table puts half weights' prompt path (`matmul_prompt`,
+//! AMX-BF16 tiles where the CPU has them) beside `matmul` at the 135M and 1B shapes.
 //!
 //! `cargo bench -p herd-tensor --bench matmul` prints GMAC/s (median of 5 rounds);
 //! `HERD_BENCH_THREADS` sets the pool size (default 1). Compare builds on the same
@@ -41,6 +42,22 @@ fn median_secs(mut f: impl FnMut(), min_calls: usize) -> f64 {
     rounds[2]
 }
 
+/// Activations for `n` tokens of `cols` values.
+fn acts(n: usize, cols: usize) -> Vec<f32> {
+    (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect()
+}
+
+/// GMAC/s of `run(x, out)` for `n` tokens through `w`, called often enough to do about
+/// `macs` multiply-adds a round.
+fn gmacs(w: WeightRef<'_>, n: usize, macs: f64, mut run: impl FnMut(&[f32], &mut [f32])) -> String {
+    let x = acts(n, w.cols);
+    let mut out = vec![0f32; n * w.rows];
+    let per_call = (n * w.rows * w.cols) as f64;
+    let s = median_secs(|| run(&x, &mut out), ((macs / per_call) as usize).max(1));
+    std::hint::black_box(&out);
+    format!("{:.1}", per_call / s / 1e9)
+}
+
 fn main() {
     let threads = std::env::var("HERD_BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let mm = MatMul::new(threads);
@@ -65,16 +82,8 @@ fn main() {
     for (name, dtype, rows, cols) in shapes {
         let data = weights(dtype, rows, cols);
         let w = WeightRef::new(dtype, rows, cols, &data).expect("shape");
-        let mut cells = Vec::new();
-        for n in [1usize, 4, 16, 64] {
-            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect();
-            let mut out = vec![0f32; n * rows];
-            let macs = (n * rows * cols) as f64;
-            let calls = ((2e8 / macs) as usize).max(1);
-            let s = median_secs(|| mm.matmul(w, &x, n, &mut out), calls);
-            cells.push(format!("{:.1}", macs / s / 1e9));
-            std::hint::black_box(&out);
-        }
+        let cells: Vec<String> =
+            [1usize, 4, 16, 64].iter().map(|&n| gmacs(w, n, 2e8, |x, out| mm.matmul(w, x, n, out))).collect();
         println!("| {name} | {dtype:?} | {} |", cells.join(" | "));
     }
     // A prompt's rows (`matmul_prompt`): half weights through AMX-BF16 where the CPU
@@ -92,15 +101,8 @@ fn main() {
         let w = WeightRef::new(dtype, rows, cols, &data).expect("shape");
         let mut cells = Vec::new();
         for n in [64usize, 256] {
-            let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect();
-            let mut out = vec![0f32; n * rows];
-            let macs = (n * rows * cols) as f64;
-            let calls = ((2e9 / macs) as usize).max(1);
-            let s = median_secs(|| mm.matmul(w, &x, n, &mut out), calls);
-            cells.push(format!("{:.1}", macs / s / 1e9));
-            let s = median_secs(|| mm.matmul_prompt(w, &x, n, &mut out), calls);
-            cells.push(format!("{:.1}", macs / s / 1e9));
-            std::hint::black_box(&out);
+            cells.push(gmacs(w, n, 2e9, |x, out| mm.matmul(w, x, n, out)));
+            cells.push(gmacs(w, n, 2e9, |x, out| mm.matmul_prompt(w, x, n, out)));
         }
         println!("| {name} | {dtype:?} | {} |", cells.join(" | "));
     }
@@ -108,7 +110,7 @@ fn main() {
         let (rows, cols, n) = (576, 576, 4);
         let data = weights(dtype, rows, cols);
         let w = WeightRef::new(dtype, rows, cols, &data).expect("shape");
-        let x: Vec<f32> = (0..n * cols).map(|i| ((i * 31) % 97) as f32 / 48.5 - 1.0).collect();
+        let x = acts(n, cols);
         let s = median_secs(|| drop(std::hint::black_box(matmul_reference(w, &x, n))), 3);
         println!(
             "scalar reference, {dtype:?} {rows}x{cols}, {n} tok: {:.2} GMAC/s",

@@ -209,7 +209,7 @@ pub fn dot_rows(
     rows: &[&[u8]],
     packed: &[Packed],
     n_tok: usize,
-    mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+    put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
     assert!(runs(dtype), "amx::dot_rows: no AMX kernel for {dtype:?} here");
     assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_rows: {} rows", rows.len());
@@ -229,11 +229,7 @@ pub fn dot_rows(
         // the tiles are configured for `dtype` inside, and `w`/`packed` hold `blocks`
         // super-blocks per tile (asserted above).
         unsafe {
-            x86::dot_tiles(dtype, &w[..blocks], packed, tiles, n_tok.div_ceil(TILE_TOKENS), |t, v| {
-                if t < n_tok {
-                    put(t, v)
-                }
-            })
+            x86::dot_tiles(dtype, &w[..blocks], packed, tiles, n_tok, put)
         };
     });
 }
@@ -290,7 +286,7 @@ pub fn pack_half_tile(dtype: DType, x: &[f32], cols: usize, out: &mut [u16]) {
                 let at = (q * 16 + k / 2) * 32 + 2 * t + k % 2;
                 out[at] = hi;
                 if dtype == DType::F16 {
-                    out[(runs + q) * 512 + (k / 2) * 32 + 2 * t + k % 2] = lo;
+                    out[at + runs * 512] = lo;
                 }
             }
         }
@@ -327,7 +323,7 @@ pub fn dot_half_rows(
     rows: &[&[u8]],
     packed: &[u16],
     n_tok: usize,
-    mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+    put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
     assert!(runs_half(dtype), "amx::dot_half_rows: no AMX kernel for {dtype:?} here");
     assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_half_rows: {} rows", rows.len());
@@ -352,11 +348,7 @@ pub fn dot_half_rows(
             for (r, row) in rows.iter().enumerate() {
                 x86::split_half_row(dtype == DType::F16, row, r, w);
             }
-            x86::dot_half_tiles(dtype == DType::F16, w, packed, cols, tiles, n_tok.div_ceil(TILE_TOKENS), |t, v| {
-                if t < n_tok {
-                    put(t, v)
-                }
-            })
+            x86::dot_half_tiles(dtype == DType::F16, w, packed, cols, tiles, n_tok, put)
         };
     });
 }
@@ -490,24 +482,25 @@ mod x86 {
     }
 
     /// The dots of 16 decoded weight rows (`w`, one per super-block) with `tiles` tiles
-    /// of 16 tokens (`packed`, tile-major, an even number) of which the first `real`
-    /// hold tokens: `put(t, v)` with token t's dots with the 16 rows, for the tokens of
-    /// the real tiles. A pair whose second tile is padding (16 tokens: a decode step of
-    /// 16 streams) multiplies and sums only its first: half the tile work.
+    /// of 16 tokens (`packed`, tile-major, an even number) holding `n_tok` tokens:
+    /// `put(t, v)` with token t's dots with the 16 rows, for each t < n_tok. A pair
+    /// whose second tile is padding (16 tokens: a decode step of 16 streams)
+    /// multiplies and sums only its first: half the tile work.
     ///
     /// # Safety
     /// AMX-INT8 and AVX-512 F/BW/VL/VNNI must be present and the tile state granted;
-    /// `packed.len() == tiles * w.len()`, `tiles` even, `real <= tiles`.
+    /// `packed.len() == tiles * w.len()`, `tiles` even, `n_tok <= 16 * tiles`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
     pub unsafe fn dot_tiles(
         dtype: DType,
         w: &[Unpacked],
         packed: &[Packed],
         tiles: usize,
-        real: usize,
+        n_tok: usize,
         mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
     ) {
         let q6 = dtype == DType::Q6K;
+        let real = n_tok.div_ceil(TILE_TOKENS);
         let shift = _mm_cvtsi32_si128(super::lo_bits(dtype) as i32);
         // SAFETY: a valid palette-1 configuration; the caller guarantees AMX and the
         // tile permission.
@@ -599,8 +592,9 @@ mod x86 {
                     // SAFETY: 16 writable f32.
                     unsafe { _mm512_storeu_ps(m[r].as_mut_ptr(), *s) };
                 }
-                for t in 0..TILE_TOKENS {
-                    put((2 * pair + tt) * TILE_TOKENS + t, &std::array::from_fn(|r| m[r][t]));
+                let first = (2 * pair + tt) * TILE_TOKENS;
+                for t in 0..TILE_TOKENS.min(n_tok - first) {
+                    put(first + t, &std::array::from_fn(|r| m[r][t]));
                 }
             }
         }
@@ -716,14 +710,14 @@ mod x86 {
     }
 
     /// The dots of 16 weight rows (`w`, from `split_half_row`) with `tiles` tiles of 16
-    /// tokens (`packed`, from `pack_half_tile`, an even number) of which the first
-    /// `real` hold tokens: `put(t, v)` with token t's dots with the 16 rows. A pair
+    /// tokens (`packed`, from `pack_half_tile`, an even number) holding `n_tok` tokens:
+    /// `put(t, v)` with token t's dots with the 16 rows, for each t < n_tok. A pair
     /// whose second tile is padding multiplies only its first.
     ///
     /// # Safety
     /// AMX-BF16 and AVX-512 F must be present and the tile state granted; `w` holds
     /// the parts of 16 rows of `cols` values, `packed` `tiles` tiles of them, `cols` a
-    /// multiple of 32, `tiles` even and `real <= tiles`.
+    /// multiple of 32, `tiles` even and `n_tok <= 16 * tiles`.
     #[target_feature(enable = "avx512f")]
     pub unsafe fn dot_half_tiles(
         f16: bool,
@@ -731,10 +725,11 @@ mod x86 {
         packed: &[u16],
         cols: usize,
         tiles: usize,
-        real: usize,
+        n_tok: usize,
         mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
     ) {
         let runs = cols / 32;
+        let real = n_tok.div_ceil(TILE_TOKENS);
         let tile_len = (1 + usize::from(f16)) * runs * 512;
         assert!(w.len() >= tile_len && packed.len() >= tiles * tile_len, "dot_half_tiles: short buffers");
         // SAFETY: a valid palette-1 configuration; the caller guarantees AMX and the
@@ -775,8 +770,9 @@ mod x86 {
                 )
             };
             for (tt, c) in c.iter().enumerate().take(n) {
-                for t in 0..TILE_TOKENS {
-                    put((2 * pair + tt) * TILE_TOKENS + t, &std::array::from_fn(|r| c[r][t]));
+                let first = (2 * pair + tt) * TILE_TOKENS;
+                for t in 0..TILE_TOKENS.min(n_tok - first) {
+                    put(first + t, &std::array::from_fn(|r| c[r][t]));
                 }
             }
         }
