@@ -3,10 +3,10 @@
 //! multi-row batches and in vec_dot order for single rows, softmax with an f64 sum,
 //! probabilities rounded to f16 against the f16 V cache in vec_dot order.
 //!
-//! The body is written once and compiled twice: inside an AVX2+FMA+F16C function
-//! (chosen at run time) where `mul_add` is one instruction, and plainly as the
-//! portable fallback, where it is a (slow, but equally exact) library call. Both give
-//! bit-identical results.
+//! The portable body (`attend_body`) is the reference and the fallback; `mul_add` is a
+//! fused multiply-add there too (a slow, but exact, library call without FMA). The fast
+//! kernels, AVX2 and AVX-512 (two of the AVX2 kernel's 8-lane vectors a register), do
+//! the same operations lane for lane, so all give the same bits.
 
 use crate::ops::softmax_f64_sum;
 use crate::simd::{dot_ggml_f16_order, dot_portable, ggml_f16_lane, reduce_ggml_f16_lanes};
@@ -96,6 +96,8 @@ impl<'a> HeadView<'a> {
 struct AttnScratch {
     scores: Vec<f32>,
     qh: Vec<f32>,
+    /// `qh` with each 8-value slice twice (the AVX-512 prompt scores).
+    qdup: Vec<f32>,
     buf: Vec<f32>,
     vacc: Vec<f32>,
     /// Per group of 32 positions, the offset of its first position's V values for
@@ -114,8 +116,8 @@ pub fn attend_head(q: &[f32], h: &HeadView<'_>, out: &mut [f32]) {
 
 /// [`attend_head`] for the query heads that share one KV head (grouped-query attention):
 /// `q` and `out` hold `q.len() / head_dim` heads one after another, all attending over
-/// `h`. Each head's result is the bits `attend_head` gives it alone; the fast kernel
-/// converts each cached K and V row once for up to three heads instead of once a head.
+/// `h`. Each head's result is the bits `attend_head` gives it alone; the fast kernels
+/// convert each cached K and V row once for up to three heads instead of once a head.
 pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32]) {
     assert!(head_dim > 0 && q.len().is_multiple_of(head_dim), "attention: q is not whole heads");
     assert_eq!(q.len(), out.len(), "attention: q and out differ in length");
@@ -123,9 +125,12 @@ pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32
     SCRATCH.with_borrow_mut(|s| {
         #[cfg(target_arch = "x86_64")]
         if crate::simd::has_avx2_fma() && head_dim.is_multiple_of(8) {
-            // SAFETY: the CPU supports AVX2, FMA and F16C (checked at run time), and the
-            // head size is whole vectors.
-            unsafe { attend_fma(q, head_dim, h, s, out) };
+            // The 16-lane kernel holds two of ggml's 8-lane accumulators a register, so
+            // it needs the head in whole groups of four vectors (every Llama head size).
+            let wide = crate::simd::has_avx512() && head_dim.is_multiple_of(32);
+            // SAFETY: the CPU supports AVX2, FMA and F16C, and AVX-512 F/BW/VL where
+            // `wide` (checked at run time); the head size is whole vectors of either.
+            unsafe { attend_simd(q, head_dim, h, s, out, wide) };
             return;
         }
         for (qh, o) in q.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)) {
@@ -134,20 +139,24 @@ pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32
     })
 }
 
+/// Three heads at a time: their accumulators fit the vector registers with the shared
+/// K vector.
+///
+/// # Safety
+/// The CPU supports AVX2, FMA and F16C, and the AVX-512 kernels' features if `wide`;
+/// `hd` is a multiple of 8 (of 32 if `wide`); the view is in bounds for `hd` channels.
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2,fma,f16c")]
-unsafe fn attend_fma(q: &[f32], hd: usize, h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
-    // Three heads at a time: their ggml-order accumulators (4 each) fit the 16 vector
-    // registers with the shared K vector.
-    let mut qs = q.chunks(3 * hd).zip(out.chunks_mut(3 * hd));
-    for (qg, og) in &mut qs {
-        // SAFETY: the caller checked AVX2, FMA and F16C; hd is whole vectors; qg and og
-        // hold the named number of heads.
+unsafe fn attend_simd(q: &[f32], hd: usize, h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32], wide: bool) {
+    for (qg, og) in q.chunks(3 * hd).zip(out.chunks_mut(3 * hd)) {
+        // SAFETY: the caller's contract; qg and og hold the named number of heads.
         unsafe {
-            match qg.len() / hd {
-                3 => avx2::attend::<3>(qg, h, s, og),
-                2 => avx2::attend::<2>(qg, h, s, og),
-                _ => avx2::attend::<1>(qg, h, s, og),
+            match (qg.len() / hd, wide) {
+                (3, false) => avx2::attend::<3>(qg, h, s, og),
+                (2, false) => avx2::attend::<2>(qg, h, s, og),
+                (_, false) => avx2::attend::<1>(qg, h, s, og),
+                (3, true) => avx512::attend::<3>(qg, h, s, og),
+                (2, true) => avx512::attend::<2>(qg, h, s, og),
+                (_, true) => avx512::attend::<1>(qg, h, s, og),
             }
         }
     }
@@ -308,71 +317,91 @@ mod avx2 {
         _mm256_permutevar8x32_ps(sums, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7))
     }
 
-    /// `G` heads (`q` and `out` hold `G * hd` values) over one view.
+    /// What the AVX2 and AVX-512 kernels give the shared frame ([`frame`]) to compute
+    /// eight positions' scores from: the head's query rounded to f16 (`G` rows of `hd`),
+    /// the same with each 8-value slice twice (for two positions a 16-lane register;
+    /// empty unless asked for), and where each group of 32 positions starts in V.
+    pub(super) struct Query<'a> {
+        pub qh: *const f32,
+        pub qdup: *const f32,
+        pub groups: &'a [usize],
+    }
+
+    /// What the frame gives a kernel's probabilities·V pass: `G` rows of probabilities
+    /// (`lp` apart, zero past `len`), the whole groups of 32 positions and the partial
+    /// last one (its first V offset, and how many of its positions are real).
+    pub(super) struct Probs<'a> {
+        pub pp: *const f32,
+        pub lp: usize,
+        pub whole: &'a [usize],
+        pub last: Option<usize>,
+        pub tail: usize,
+    }
+
+    /// `G` heads (`q` and `out` hold `G * hd` values) over one view: the steps both
+    /// vector widths share (query rounding, the last few positions' scores, softmax,
+    /// the probabilities' rounding, the final reductions), around the two passes the
+    /// kernel brings: `score8(t, k, ..)`, the lanes of positions `t..t + 8` (their K
+    /// vectors `stride` apart from `k`) before their reduction, one 8-lane vector a
+    /// head and position; and `pv8(d, ..)`, channels `d..d + 8`'s probabilities·V
+    /// lanes after ggml's first combining step.
     ///
     /// # Safety
-    /// AVX2, FMA and F16C are available; `hd = q.len() / G` is a multiple of 8; the view
-    /// is in bounds for `hd` channels (`HeadView::in_bounds`, asserted by the caller).
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+    /// The caller runs with AVX2, FMA and F16C; `hd = q.len() / G` is a multiple of 8;
+    /// the view is in bounds for `hd` channels (`HeadView::in_bounds`).
+    #[inline(always)]
+    pub(super) unsafe fn frame<const G: usize>(
+        q: &[f32],
+        h: &HeadView<'_>,
+        s: &mut AttnScratch,
+        out: &mut [f32],
+        dup_q: bool,
+        score8: impl Fn(usize, *const half::f16, &Query<'_>) -> [[__m256; 8]; G],
+        pv8: impl Fn(usize, &Probs<'_>) -> [[__m256; 8]; G],
+    ) {
         let hd = q.len() / G;
         let len = h.len;
+        // SAFETY (every block below): the caller runs with AVX2, FMA and F16C.
         s.qh.clear();
-        s.qh.extend(q.iter().map(|v| round_f16(*v)));
-        let qp = s.qh.as_ptr();
+        s.qh.extend(q.iter().map(|v| unsafe { round_f16(*v) }));
+        s.qdup.clear();
+        if dup_q {
+            for c in s.qh.chunks_exact(8) {
+                s.qdup.extend_from_slice(c);
+                s.qdup.extend_from_slice(c);
+            }
+        }
         // scores[g * lp + t], head by head, each padded with zeros to whole groups of
         // 32 positions (the V pass reads probabilities a group at a time).
         let lp = len.next_multiple_of(32);
         s.scores.resize(G * lp, 0.0);
+        // Where each group of 32 positions starts in V, for channel 0 of the head; a
+        // channel's run is `1 << block_shift` values further per channel.
+        s.groups.clear();
+        s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
+        let query = Query { qh: s.qh.as_ptr(), qdup: s.qdup.as_ptr(), groups: &s.groups };
         // Eight positions at a time, so that their reductions share vectors; the last
         // few one by one.
         let whole = len / 8 * 8;
-        let scale = _mm256_set1_ps(h.scale);
-        let mut x = [[_mm256_setzero_ps(); 8]; G];
-        // Where each group of 32 positions starts in V, for channel 0 of the head; a
-        // channel's run is `chan` values further per channel.
-        s.groups.clear();
-        s.groups.extend((0..len.div_ceil(32)).map(|i| h.v_index(32 * i, 0)));
-        let chan = 1usize << h.block_shift;
+        let scale = unsafe { _mm256_set1_ps(h.scale) };
         for t in (0..whole).step_by(8) {
-            // Only a decode row prefetches: it streams the cache from memory once; a
-            // prompt chunk's rows find it in L2 after the first (the same blocks for
-            // every row), where prefetches only cost instructions (without them a
-            // prompt-chunk row took a quarter less time, pp512 +4% and a 64-token prompt
-            // after 1152 cached positions +10%).
-            if h.multi_row {
-                for i in (0..8).step_by(4) {
-                    let kp = std::array::from_fn(|j| h.k[h.k_index(t + i + j)..].as_ptr());
-                    // SAFETY: positions t + i .. t + i + 4 have K vectors of hd values
-                    // inside the cache (the view is in bounds); qh holds G heads.
-                    let lanes = unsafe { score_lanes_tinyblas::<G, 4>(kp, qp, hd) };
-                    for (j, l) in lanes.into_iter().enumerate() {
-                        for (x, l) in x.iter_mut().zip(l) {
-                            x[i + j] = l;
-                        }
-                    }
-                }
-            } else {
-                super::prefetch_ahead(h, &s.groups, t, hd);
-                for i in 0..8 {
-                    // SAFETY: as above, one position.
-                    let lanes = unsafe { score_lanes::<G>(h.k[h.k_index(t + i)..].as_ptr(), qp, hd, false) };
-                    for (x, l) in x.iter_mut().zip(lanes) {
-                        x[i] = l;
-                    }
-                }
-            }
-            for (g, x) in x.iter().enumerate() {
-                let d = _mm256_mul_ps(reduce_lanes_x8(x, h.multi_row), scale);
+            // Positions t..t + 8 share a block: position t + i's K vector is `i` strides
+            // on from position t's.
+            let k8 = h.k[h.k_index(t)..].as_ptr();
+            for (g, x) in score8(t, k8, &query).iter().enumerate() {
                 // SAFETY: t + 8 <= len <= lp, inside head g's scores.
-                unsafe { _mm256_storeu_ps(s.scores.as_mut_ptr().add(g * lp + t), d) };
+                unsafe {
+                    let d = _mm256_mul_ps(reduce_lanes_x8(x, h.multi_row), scale);
+                    _mm256_storeu_ps(s.scores.as_mut_ptr().add(g * lp + t), d);
+                }
             }
         }
         for t in whole..len {
-            // SAFETY: as above.
-            let lanes = unsafe { score_lanes::<G>(h.k[h.k_index(t)..].as_ptr(), qp, hd, h.multi_row) };
+            // SAFETY: position t has a K vector of hd values inside the cache (the view
+            // is in bounds); qh holds G heads.
+            let lanes = unsafe { score_lanes::<G>(h.k[h.k_index(t)..].as_ptr(), query.qh, hd, h.multi_row) };
             for (g, x) in lanes.into_iter().enumerate() {
-                let d = if h.multi_row { reduce8_vec(x) } else { reduce_ggml_f16_x0(x) };
+                let d = unsafe { if h.multi_row { reduce8_vec(x) } else { reduce_ggml_f16_x0(x) } };
                 s.scores[g * lp + t] = d * h.scale;
             }
         }
@@ -390,90 +419,317 @@ mod avx2 {
                 }
             }
             for p in c.into_remainder() {
-                *p = round_f16(*p);
+                *p = unsafe { round_f16(*p) };
             }
         }
         // The last group's positions past `len` are other positions' slots (stale, or
-        // not yet written): their probabilities are the zero padding, and their V
-        // values are masked to zero as well, so an infinity there cannot make a NaN.
+        // not yet written): their probabilities are the zero padding, and the kernels
+        // mask their V values to zero as well, so an infinity there cannot make a NaN.
         // Adding 0 leaves an accumulator's bits as they are (it is never -0), so this
         // is the sum over positions `0..len` alone.
         let tail = len % 32;
-        let mask = _mm256_cmpgt_epi32(_mm256_set1_epi32((tail % 8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
-        let (pp, vp) = (s.scores.as_ptr(), h.v.as_ptr());
-        let (whole_groups, last) = s.groups.split_at(s.groups.len() - usize::from(tail != 0));
-        for d in 0..hd {
-            // The accumulators are indexed by constants only (the loops over j unroll),
-            // so that they stay in registers.
-            let mut acc = [[_mm256_setzero_ps(); 4]; G];
-            for (i, &g0) in whole_groups.iter().enumerate() {
-                let at = g0 + d * chan;
-                for j in 0..4 {
-                    // SAFETY: the group's 32 positions of channel d lie inside its block
-                    // (the view is in bounds); 32 i + 8 j + 8 <= lp for each head's
-                    // probabilities.
-                    unsafe {
-                        let v = load_f16x8(vp.add(at + 8 * j));
-                        for (g, acc) in acc.iter_mut().enumerate() {
-                            acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(pp.add(g * lp + 32 * i + 8 * j)), acc[j]);
-                        }
-                    }
-                }
-            }
-            if let Some(&g0) = last.first() {
-                let (i, at) = (whole_groups.len(), g0 + d * chan);
-                for j in 0..4 {
-                    if 8 * j >= tail {
-                        break;
-                    }
-                    // SAFETY: as above (lanes past `tail` are read, then zeroed).
-                    unsafe {
-                        let mut v = load_f16x8(vp.add(at + 8 * j));
-                        if 8 * j + 8 > tail {
-                            v = _mm256_and_ps(v, _mm256_castsi256_ps(mask));
-                        }
-                        for (g, acc) in acc.iter_mut().enumerate() {
-                            acc[j] = _mm256_fmadd_ps(v, _mm256_loadu_ps(pp.add(g * lp + 32 * i + 8 * j)), acc[j]);
-                        }
-                    }
-                }
-            }
+        let (whole, last) = s.groups.split_at(s.groups.len() - usize::from(tail != 0));
+        let probs = Probs { pp: s.scores.as_ptr(), lp, whole, last: last.first().copied(), tail };
+        for d in (0..hd).step_by(8) {
             // Each channel's last steps (`reduce_ggml_f16`) run eight channels at once:
             // the same additions in the same order.
-            for (g, a) in acc.into_iter().enumerate() {
-                x[g][d % 8] = combine_ggml_f16(a);
-            }
-            if d % 8 == 7 {
-                for (g, x) in x.iter().enumerate() {
-                    // SAFETY: d - 7 + 8 <= hd, inside head g's output.
-                    unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(g * hd + d - 7), reduce_lanes_x8(x, false)) };
-                }
+            for (g, x) in pv8(d, &probs).iter().enumerate() {
+                // SAFETY: d + 8 <= hd, inside head g's output.
+                unsafe { _mm256_storeu_ps(out.as_mut_ptr().add(g * hd + d), reduce_lanes_x8(x, false)) };
             }
         }
     }
+
+    /// `G` heads (`q` and `out` hold `G * hd` values) over one view.
+    ///
+    /// # Safety
+    /// AVX2, FMA and F16C are available; `hd = q.len() / G` is a multiple of 8; the view
+    /// is in bounds for `hd` channels (`HeadView::in_bounds`, asserted by the caller).
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+        let hd = q.len() / G;
+        let chan = 1usize << h.block_shift;
+        let score8 = |t: usize, k8: *const half::f16, query: &Query<'_>| {
+            let mut x = [[_mm256_setzero_ps(); 8]; G];
+            // Only a decode row prefetches: it streams the cache from memory once; a
+            // prompt chunk's rows find it in L2 after the first (the same blocks for
+            // every row), where prefetches only cost instructions (without them a
+            // prompt-chunk row took a quarter less time, pp512 +4% and a 64-token prompt
+            // after 1152 cached positions +10%).
+            if h.multi_row {
+                for i in (0..8).step_by(4) {
+                    let kp = std::array::from_fn(|j| k8.wrapping_add((i + j) * h.stride));
+                    // SAFETY: positions t + i .. t + i + 4 have K vectors of hd values
+                    // inside the cache (the view is in bounds); qh holds G heads.
+                    let lanes = unsafe { score_lanes_tinyblas::<G, 4>(kp, query.qh, hd) };
+                    for (j, l) in lanes.into_iter().enumerate() {
+                        for (x, l) in x.iter_mut().zip(l) {
+                            x[i + j] = l;
+                        }
+                    }
+                }
+            } else {
+                super::prefetch_ahead(h, query.groups, t, hd);
+                for i in 0..8 {
+                    // SAFETY: as above, one position.
+                    let lanes = unsafe { score_lanes::<G>(k8.wrapping_add(i * h.stride), query.qh, hd, false) };
+                    for (x, l) in x.iter_mut().zip(lanes) {
+                        x[i] = l;
+                    }
+                }
+            }
+            x
+        };
+        let vp = h.v.as_ptr();
+        let pv8 = |d0: usize, p: &Probs<'_>| {
+            let mut x = [[_mm256_setzero_ps(); 8]; G];
+            let mask =
+                _mm256_cmpgt_epi32(_mm256_set1_epi32((p.tail % 8) as i32), _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+            for d in d0..d0 + 8 {
+                // The accumulators are indexed by constants only (the loops over j
+                // unroll), so that they stay in registers.
+                let mut acc = [[_mm256_setzero_ps(); 4]; G];
+                for (i, &g0) in p.whole.iter().enumerate() {
+                    let at = g0 + d * chan;
+                    for j in 0..4 {
+                        // SAFETY: the group's 32 positions of channel d lie inside its
+                        // block (the view is in bounds); 32 i + 8 j + 8 <= lp for each
+                        // head's probabilities.
+                        unsafe {
+                            let v = load_f16x8(vp.add(at + 8 * j));
+                            for (g, acc) in acc.iter_mut().enumerate() {
+                                acc[j] =
+                                    _mm256_fmadd_ps(v, _mm256_loadu_ps(p.pp.add(g * p.lp + 32 * i + 8 * j)), acc[j]);
+                            }
+                        }
+                    }
+                }
+                if let Some(g0) = p.last {
+                    let (i, at) = (p.whole.len(), g0 + d * chan);
+                    for j in 0..4 {
+                        if 8 * j >= p.tail {
+                            break;
+                        }
+                        // SAFETY: as above (lanes past `tail` are read, then zeroed).
+                        unsafe {
+                            let mut v = load_f16x8(vp.add(at + 8 * j));
+                            if 8 * j + 8 > p.tail {
+                                v = _mm256_and_ps(v, _mm256_castsi256_ps(mask));
+                            }
+                            for (g, acc) in acc.iter_mut().enumerate() {
+                                acc[j] =
+                                    _mm256_fmadd_ps(v, _mm256_loadu_ps(p.pp.add(g * p.lp + 32 * i + 8 * j)), acc[j]);
+                            }
+                        }
+                    }
+                }
+                for (g, a) in acc.into_iter().enumerate() {
+                    x[g][d - d0] = combine_ggml_f16(a);
+                }
+            }
+            x
+        };
+        // SAFETY: the contract above is the frame's.
+        unsafe { frame::<G>(q, h, s, out, false, score8, pv8) }
+    }
 }
 
-/// A decode row's prefetches for the eight positions from `t`: their V values of this
-/// head (the V pass reads each channel's 64-byte run of a group of 32 positions once;
-/// asking for them while K streams by has them in cache by then, and their addresses
-/// are a block apart, which the hardware prefetchers do not follow), `hd / 32` channels
-/// per position; and the K vectors a block ahead (a head's K is two lines of every
-/// position's six, a stride the hardware prefetchers follow too slowly: asking
-/// explicitly took a decode row over a cache 25% less time).
+/// The AVX-512 kernel: the AVX2 kernel's operations lane for lane, two of its 8-lane
+/// vectors in each 16-lane register, so the same bits with half the instructions.
+/// - Decode scores (ggml order): a 16-lane accumulator holds ggml's accumulators 0 and
+///   1 (channels `c..c + 16` of each group of 32), another 2 and 3; their sum is
+///   `[acc0 + acc2 | acc1 + acc3]`, whose halves added are ggml's combined vector.
+/// - Prompt scores (tinyBLAS order, one 8-lane chain over the channels): two positions
+///   a register, each against the query slice stored twice.
+/// - Probabilities·V: a channel's 16 consecutive positions of a group are lanes
+///   `0..16` (accumulators 0 and 1) of ggml's dot, the next 16 accumulators 2 and 3.
+#[cfg(target_arch = "x86_64")]
+mod avx512 {
+    use super::avx2::{Probs, Query, frame};
+    use super::{AttnScratch, HeadView};
+    use std::arch::x86_64::*;
+
+    /// Sixteen f16 values at `p` as f32.
+    ///
+    /// # Safety
+    /// `p` points to 16 readable f16 values.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+    unsafe fn load_f16x16(p: *const half::f16) -> __m512 {
+        // SAFETY: guaranteed by the caller.
+        _mm512_cvtph_ps(unsafe { _mm256_loadu_si256(p as *const __m256i) })
+    }
+
+    /// The low and high eight lanes, added: ggml's combining of accumulator pairs.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+    fn fold(x: __m512) -> __m256 {
+        _mm256_add_ps(low(x), high(x))
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+    fn low(x: __m512) -> __m256 {
+        _mm512_castps512_ps256(x)
+    }
+
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+    fn high(x: __m512) -> __m256 {
+        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(x)))
+    }
+
+    /// `G` heads (`q` and `out` hold `G * hd` values) over one view.
+    ///
+    /// # Safety
+    /// AVX-512 F/BW/VL, AVX2, FMA and F16C are available; `hd = q.len() / G` is a
+    /// multiple of 32; the view is in bounds for `hd` channels.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx2,fma,f16c")]
+    pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+        let hd = q.len() / G;
+        let chan = 1usize << h.block_shift;
+        let score8 = |t: usize, k8: *const half::f16, query: &Query<'_>| {
+            let mut x = [[_mm256_setzero_ps(); 8]; G];
+            if h.multi_row {
+                // Positions t + 2j (low lanes) and t + 2j + 1 (high lanes) in pair j:
+                // twelve independent chains for three heads.
+                let kp: [*const half::f16; 8] = std::array::from_fn(|i| k8.wrapping_add(i * h.stride));
+                let mut acc = [[_mm512_setzero_ps(); G]; 4];
+                for c in (0..hd).step_by(8) {
+                    for (j, acc) in acc.iter_mut().enumerate() {
+                        // SAFETY: c + 8 <= hd, inside both positions' K vectors (the
+                        // view is in bounds) and each head's doubled query (2 hd values).
+                        unsafe {
+                            let pair = _mm256_inserti128_si256::<1>(
+                                _mm256_castsi128_si256(_mm_loadu_si128(kp[2 * j].add(c) as *const __m128i)),
+                                _mm_loadu_si128(kp[2 * j + 1].add(c) as *const __m128i),
+                            );
+                            let k = _mm512_cvtph_ps(pair);
+                            for (g, a) in acc.iter_mut().enumerate() {
+                                *a = _mm512_fmadd_ps(k, _mm512_loadu_ps(query.qdup.add(g * 2 * hd + 2 * c)), *a);
+                            }
+                        }
+                    }
+                }
+                for (j, acc) in acc.iter().enumerate() {
+                    for (x, a) in x.iter_mut().zip(acc) {
+                        x[2 * j] = low(*a);
+                        x[2 * j + 1] = high(*a);
+                    }
+                }
+            } else {
+                super::prefetch_ahead(h, query.groups, t, hd);
+                for i in 0..8 {
+                    let kp = k8.wrapping_add(i * h.stride);
+                    let mut acc = [[_mm512_setzero_ps(); 2]; G];
+                    for c in (0..hd).step_by(32) {
+                        // SAFETY: c + 32 <= hd, inside the position's K vector (the view
+                        // is in bounds) and each head's query.
+                        unsafe {
+                            let (k01, k23) = (load_f16x16(kp.add(c)), load_f16x16(kp.add(c + 16)));
+                            for (g, a) in acc.iter_mut().enumerate() {
+                                a[0] = _mm512_fmadd_ps(k01, _mm512_loadu_ps(query.qh.add(g * hd + c)), a[0]);
+                                a[1] = _mm512_fmadd_ps(k23, _mm512_loadu_ps(query.qh.add(g * hd + c + 16)), a[1]);
+                            }
+                        }
+                    }
+                    for (x, a) in x.iter_mut().zip(acc) {
+                        x[i] = fold(_mm512_add_ps(a[0], a[1]));
+                    }
+                }
+            }
+            x
+        };
+        let vp = h.v.as_ptr();
+        let pv8 = |d0: usize, p: &Probs<'_>| {
+            let mut x = [[_mm256_setzero_ps(); 8]; G];
+            // Lanes of the last group's halves that hold real positions.
+            let m_lo: __mmask16 = if p.tail >= 16 { !0 } else { (1u16 << p.tail) - 1 };
+            let m_hi: __mmask16 = if p.tail > 16 { (1u16 << (p.tail - 16)) - 1 } else { 0 };
+            // Four channels at a time: 24 independent chains for three heads, and each
+            // group's four channel runs are 256 contiguous bytes (two channels: 6%
+            // slower, eight: more accumulators than registers).
+            for d in (d0..d0 + 8).step_by(4) {
+                let mut acc = [[[_mm512_setzero_ps(); 2]; G]; 4];
+                for (i, &g0) in p.whole.iter().enumerate() {
+                    for (c, acc) in acc.iter_mut().enumerate() {
+                        let at = g0 + (d + c) * chan;
+                        // SAFETY: the group's 32 positions of the channel lie inside its
+                        // block (the view is in bounds); 32 i + 32 <= lp for each head's
+                        // probabilities.
+                        unsafe {
+                            let (v01, v23) = (load_f16x16(vp.add(at)), load_f16x16(vp.add(at + 16)));
+                            for (g, a) in acc.iter_mut().enumerate() {
+                                let pg = p.pp.add(g * p.lp + 32 * i);
+                                a[0] = _mm512_fmadd_ps(v01, _mm512_loadu_ps(pg), a[0]);
+                                a[1] = _mm512_fmadd_ps(v23, _mm512_loadu_ps(pg.add(16)), a[1]);
+                            }
+                        }
+                    }
+                }
+                if let Some(g0) = p.last {
+                    let i = p.whole.len();
+                    for (c, acc) in acc.iter_mut().enumerate() {
+                        let at = g0 + (d + c) * chan;
+                        // SAFETY: as above: the block holds the group's 32 slots, read
+                        // whole; lanes past `tail` are zeroed (their probabilities are
+                        // the zero padding). The high half is skipped where it holds no
+                        // real position, as the 8-lane kernel skips those accumulators.
+                        unsafe {
+                            let pg = p.pp.add(32 * i);
+                            let v01 = _mm512_maskz_mov_ps(m_lo, load_f16x16(vp.add(at)));
+                            for (g, a) in acc.iter_mut().enumerate() {
+                                a[0] = _mm512_fmadd_ps(v01, _mm512_loadu_ps(pg.add(g * p.lp)), a[0]);
+                            }
+                            if m_hi != 0 {
+                                let v23 = _mm512_maskz_mov_ps(m_hi, load_f16x16(vp.add(at + 16)));
+                                for (g, a) in acc.iter_mut().enumerate() {
+                                    a[1] = _mm512_fmadd_ps(v23, _mm512_loadu_ps(pg.add(g * p.lp + 16)), a[1]);
+                                }
+                            }
+                        }
+                    }
+                }
+                for (c, acc) in acc.iter().enumerate() {
+                    for (x, a) in x.iter_mut().zip(acc) {
+                        x[d - d0 + c] = fold(_mm512_add_ps(a[0], a[1]));
+                    }
+                }
+            }
+            x
+        };
+        // SAFETY: the contract above covers the frame's (AVX2, FMA, F16C; hd a multiple
+        // of 8; the view in bounds).
+        unsafe { frame::<G>(q, h, s, out, h.multi_row, score8, pv8) }
+    }
+}
+
+/// A decode row's prefetches for the eight positions from `t` (a multiple of 8): their
+/// V values of this head (the V pass reads each channel's 64-byte run of a group of 32
+/// positions once; asking for them while K streams by has them in cache by then, and
+/// their addresses are a block apart, which the hardware prefetchers do not follow),
+/// `hd / 32` channels per position; and the K vectors a block ahead (a head's K is two
+/// lines of every position's six, a stride the hardware prefetchers follow too slowly:
+/// asking explicitly took a decode row over a cache 25% less time). The eight positions
+/// share a block, and so do the eight a block ahead, so each address is one step from
+/// the last (looking every position's block up cost a decode row in L2 a fifth of its
+/// time).
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 fn prefetch_ahead(h: &HeadView<'_>, groups: &[usize], t: usize, hd: usize) {
     use crate::simd::prefetch_lines;
     const K_AHEAD: usize = 32;
     let chan = 1usize << h.block_shift;
-    for tt in t..t + 8 {
-        let o = tt % 32;
-        // A prefetch never faults, so the addresses need no bounds check.
-        for d in (o * hd / 32)..((o + 1) * hd / 32) {
-            prefetch_lines(h.v.as_ptr().wrapping_add(groups[tt / 32] + d * chan).cast(), 1);
-        }
-        if tt + K_AHEAD < h.len {
-            prefetch_lines(h.k.as_ptr().wrapping_add(h.k_index(tt + K_AHEAD)).cast(), 2 * hd);
+    // A prefetch never faults, so the addresses need no bounds check.
+    let v = h.v.as_ptr().wrapping_add(groups[t / 32]);
+    let o = t % 32;
+    for d in (o * hd / 32)..((o + 8) * hd / 32) {
+        prefetch_lines(v.wrapping_add(d * chan).cast(), 1);
+    }
+    if t + K_AHEAD < h.len {
+        let k = h.k.as_ptr().wrapping_add(h.k_index(t + K_AHEAD));
+        for i in 0..8 {
+            prefetch_lines(k.wrapping_add(i * h.stride).cast(), 2 * hd);
         }
     }
 }
