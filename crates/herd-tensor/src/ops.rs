@@ -148,10 +148,11 @@ unsafe fn softmax_f64_sum_fma(x: &mut [f32]) {
 
 #[inline(always)]
 fn softmax_f64_sum_body(x: &mut [f32]) {
-    // The maximum in eight running lanes, so that it compiles to vector code (a
-    // maximum is exact in any order; `max` skips NaN either way).
-    let mut m = [f32::NEG_INFINITY; 8];
-    let mut c = x.chunks_exact(8);
+    // The maximum in 32 running lanes, so that it compiles to vector code with
+    // independent chains (one 8-lane chain took half the softmax: `max` is a compare
+    // and a blend); a maximum is exact in any order, and `max` skips NaN either way.
+    let mut m = [f32::NEG_INFINITY; 32];
+    let mut c = x.chunks_exact(32);
     for c in &mut c {
         for (m, v) in m.iter_mut().zip(c) {
             *m = m.max(*v);
