@@ -1,4 +1,5 @@
-//! Prompt matmuls of k-quant weights on Intel AMX (Sapphire Rapids and later Xeons).
+//! Prompt matmuls of k-quant, Q8_0 and half weights on Intel AMX (Sapphire Rapids and
+//! later Xeons).
 //!
 //! An AMX tile multiply (`tdpbusd`/`tdpbssd`) takes a 16-row tile of weight bytes and a
 //! tile of activation bytes for 16 tokens and adds 16 x 16 exact i32 dot products of 64
@@ -27,6 +28,11 @@
 //!   per 32 as i16 pairs `bp[jj][t][2]` (sub-blocks 2jj and 2jj+1) for `vpdpwssd`;
 //! - weights (`Unpacked`), 16 rows: the high and low bytes by run (`hi[q][r][64]`),
 //!   the minimums as i16 pairs (`mn[jj][r]`) and the f16 block scales as f32.
+//!
+//! Q8_0 (`dot_q8_rows`) has a float scale per 32 values, which no integer folds in: one
+//! tile product per block (16 rows of 32 weight bytes by 32 values of 16 tokens), each
+//! block's exact sums then scaled into f32 in vector registers. That is not ggml's order
+//! (it adds a block's products as eight partial sums), so only prompt rows take it.
 
 use crate::dtype::{DType, QK_K};
 use crate::qdot::q8k_block;
@@ -353,9 +359,113 @@ pub fn dot_half_rows(
     });
 }
 
+/// One block of 32 values of 16 tokens' Q8_0 activations for `dot_q8_rows`: the values
+/// in AMX's layout for the right-hand tile (`qs[k][4t + i]` is value `4k + i` of token
+/// t: 8 rows of 64 bytes), and each token's scale.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+pub struct PackedQ8 {
+    qs: [[i8; 64]; 8],
+    d: [f32; TILE_TOKENS],
+}
+
+impl Default for PackedQ8 {
+    fn default() -> Self {
+        PackedQ8 { qs: [[0; 64]; 8], d: [0.0; TILE_TOKENS] }
+    }
+}
+
+/// One block of 32 values of 16 Q8_0 weight rows for the tiles: the values row by row
+/// (the left-hand tile, 16 rows of 32 bytes) and the rows' scales.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct UnpackedQ8 {
+    qs: [[i8; 32]; TILE_ROWS],
+    d: [f32; TILE_ROWS],
+}
+
+impl Default for UnpackedQ8 {
+    fn default() -> Self {
+        UnpackedQ8 { qs: [[0; 32]; TILE_ROWS], d: [0.0; TILE_ROWS] }
+    }
+}
+
+/// Whether `MatMul::matmul_prompt` takes Q8_0 weights through AMX-INT8 tile multiplies
+/// here (see `dot_q8_rows`).
+pub fn runs_q8(dtype: DType) -> bool {
+    dtype == DType::Q8_0 && available()
+}
+
+/// Quantizes up to 16 tokens' activations (`x`, `cols` each, a multiple of 32) as Q8_0
+/// blocks (`qdot::q8_block`, as the vector kernels quantize them) into AMX's layout, one
+/// `PackedQ8` per block; missing tokens are zeros.
+pub fn pack_q8_tile(x: &[f32], cols: usize, out: &mut [PackedQ8]) {
+    let n = x.len() / cols.max(1);
+    assert!(cols.is_multiple_of(32) && n <= TILE_TOKENS && n * cols == x.len(), "pack_q8_tile: {} values", x.len());
+    assert_eq!(out.len(), cols / 32, "pack_q8_tile: not one entry per block");
+    if n < TILE_TOKENS {
+        out.fill(PackedQ8::default());
+    }
+    for t in 0..n {
+        for (p, blk) in out.iter_mut().zip(x[t * cols..(t + 1) * cols].chunks_exact(32)) {
+            let b = crate::qdot::q8_block(blk);
+            p.d[t] = b.d;
+            for (k, q) in b.qs.chunks_exact(4).enumerate() {
+                p.qs[k][4 * t..4 * t + 4].copy_from_slice(q);
+            }
+        }
+    }
+}
+
+thread_local! {
+    /// Each worker's decoded Q8_0 weight rows, reused from call to call.
+    static Q8_SCRATCH: std::cell::RefCell<Vec<UnpackedQ8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `put(t, v)` with `v[r] = dot(rows[r], token t)` for up to 16 Q8_0 weight rows (`v`
+/// is zero past them) and every token of `packed` (`packed_tiles(n_tok)` tiles of one
+/// `PackedQ8` per block, from `pack_q8_tile`), stopping at `n_tok` tokens.
+///
+/// A block's 32 products are summed exactly by the tile unit, then taken into the
+/// token's f32 sum as `fma(isum, dw * dx, sum)`, block after block: ggml sums a block's
+/// products in eight partial sums and adds those as floats, so a token's last bits
+/// differ from `qdot::vec_dot`'s (the test below holds both to an f64 sum);
+/// `MatMul` takes this path only for prompt rows.
+///
+/// # Panics
+/// If `runs_q8(Q8_0)` is false, or the sizes disagree.
+pub fn dot_q8_rows(rows: &[&[u8]], packed: &[PackedQ8], n_tok: usize, put: impl FnMut(usize, &[f32; TILE_ROWS])) {
+    assert!(runs_q8(DType::Q8_0), "amx::dot_q8_rows: no AMX kernel here");
+    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_q8_rows: {} rows", rows.len());
+    let bb = DType::Q8_0.block_bytes();
+    let blocks = rows[0].len() / bb;
+    assert!(rows.iter().all(|r| r.len() == blocks * bb), "amx::dot_q8_rows: row lengths");
+    let tiles = packed_tiles(n_tok);
+    assert_eq!(packed.len(), tiles * blocks, "amx::dot_q8_rows: packed for another shape");
+    Q8_SCRATCH.with_borrow_mut(|w| {
+        w.clear();
+        w.resize(blocks, UnpackedQ8::default());
+        for (r, row) in rows.iter().enumerate() {
+            for (u, b) in w.iter_mut().zip(row.chunks_exact(bb)) {
+                u.d[r] = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                for (q, v) in u.qs[r].iter_mut().zip(&b[2..34]) {
+                    *q = *v as i8;
+                }
+            }
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: `runs_q8` checked AMX-INT8, AVX-512 F/BW/VL/VNNI and the tile
+        // permission; `w` holds `blocks` decoded blocks and `packed` `tiles` tiles of
+        // them (asserted above), `n_tok <= 16 * tiles`.
+        unsafe {
+            x86::dot_q8_tiles(w, packed, tiles, n_tok, put)
+        };
+    });
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Packed, TILE_ROWS, TILE_TOKENS, Unpacked};
+    use super::{Packed, PackedQ8, TILE_ROWS, TILE_TOKENS, Unpacked, UnpackedQ8};
     use crate::dtype::DType;
     use crate::qdot::avx2::{q6k_values, q45k_values};
     use std::arch::asm;
@@ -779,6 +889,109 @@ mod x86 {
         // SAFETY: gives the tile state back; nothing reads the tiles after this.
         unsafe { asm!("tilerelease", options(nostack, nomem)) };
     }
+
+    /// The Q8_0 tiles: tmm0 and tmm1 the sums of two blocks (16 rows by 16 tokens),
+    /// tmm2 and tmm3 their weights (16 rows of 32 bytes), tmm4 and tmm5 their
+    /// activations (8 rows of 64 bytes: 32 values of 16 tokens).
+    const CONFIG_Q8: TileConfig = TileConfig {
+        palette: 1,
+        start_row: 0,
+        reserved: [0; 14],
+        colsb: [64, 64, 32, 32, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+        rows: [16, 16, 16, 16, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
+    };
+
+    /// The dots of 16 decoded Q8_0 weight rows (`w`, one entry per block) with `tiles`
+    /// tiles of 16 tokens (`packed`, tile-major) holding `n_tok` tokens: `put(t, v)`
+    /// with token t's dots with the 16 rows, for each t < n_tok. Two blocks a round:
+    /// both tile products are stored before either's sums are scaled, so the tile
+    /// unit works while the vector units scale.
+    ///
+    /// # Safety
+    /// AMX-INT8 and AVX-512 F/BW/VL must be present and the tile state granted;
+    /// `packed.len() == tiles * w.len()`, `n_tok <= 16 * tiles`.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn dot_q8_tiles(
+        w: &[UnpackedQ8],
+        packed: &[PackedQ8],
+        tiles: usize,
+        n_tok: usize,
+        mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+    ) {
+        let blocks = w.len();
+        let real = n_tok.div_ceil(TILE_TOKENS).min(tiles);
+        // SAFETY: a valid palette-1 configuration; the caller guarantees AMX and the
+        // tile permission.
+        unsafe { asm!("ldtilecfg [{}]", in(reg) &CONFIG_Q8, options(nostack, readonly)) };
+        // Two blocks' sums: [block][row][token].
+        let mut cbuf = [[[0i32; TILE_TOKENS]; TILE_ROWS]; 2];
+        for tile in 0..real {
+            let ps = &packed[tile * blocks..(tile + 1) * blocks];
+            let mut sum = [_mm512_setzero_ps(); TILE_ROWS];
+            let mut i = 0;
+            while i < blocks {
+                let two = i + 1 < blocks;
+                let c = cbuf.as_mut_ptr() as *mut u8;
+                // SAFETY: tile instructions on configured tiles; each weight block is 16
+                // rows of 32 bytes and each packed block 8 rows of 64; cbuf is 2 KiB,
+                // one 1 KiB tile of sums per block.
+                unsafe {
+                    asm!(
+                        "tilezero tmm0",
+                        "tileloadd tmm2, [{a0} + {s32}*1]",
+                        "tileloadd tmm4, [{b0} + {s64}*1]",
+                        "tdpbssd tmm0, tmm2, tmm4",
+                        "tilestored [{c} + {s64}*1], tmm0",
+                        a0 = in(reg) w[i].qs.as_ptr(),
+                        b0 = in(reg) ps[i].qs.as_ptr(),
+                        c = in(reg) c,
+                        s32 = in(reg) 32usize,
+                        s64 = in(reg) 64usize,
+                        options(nostack),
+                    );
+                    if two {
+                        asm!(
+                            "tilezero tmm1",
+                            "tileloadd tmm3, [{a1} + {s32}*1]",
+                            "tileloadd tmm5, [{b1} + {s64}*1]",
+                            "tdpbssd tmm1, tmm3, tmm5",
+                            "tilestored [{c1} + {s64}*1], tmm1",
+                            a1 = in(reg) w[i + 1].qs.as_ptr(),
+                            b1 = in(reg) ps[i + 1].qs.as_ptr(),
+                            c1 = in(reg) c.add(1024),
+                            s32 = in(reg) 32usize,
+                            s64 = in(reg) 64usize,
+                            options(nostack),
+                        );
+                    }
+                }
+                for (k, c) in cbuf.iter().enumerate().take(if two { 2 } else { 1 }) {
+                    let (u, p) = (&w[i + k], &ps[i + k]);
+                    // SAFETY: 16 readable f32.
+                    let xd = unsafe { _mm512_loadu_ps(p.d.as_ptr()) };
+                    for (r, s) in sum.iter_mut().enumerate() {
+                        // SAFETY: row r of the block's sums, 16 i32.
+                        let isum = unsafe { _mm512_loadu_si512(c[r].as_ptr() as *const __m512i) };
+                        // `dw * dx` rounded once, as ggml's scale of a block pair.
+                        let d = _mm512_mul_ps(_mm512_set1_ps(u.d[r]), xd);
+                        *s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, *s);
+                    }
+                }
+                i += 2;
+            }
+            let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
+            for (r, s) in sum.iter().enumerate() {
+                // SAFETY: 16 writable f32.
+                unsafe { _mm512_storeu_ps(m[r].as_mut_ptr(), *s) };
+            }
+            let first = tile * TILE_TOKENS;
+            for t in 0..TILE_TOKENS.min(n_tok - first) {
+                put(first + t, &std::array::from_fn(|r| m[r][t]));
+            }
+        }
+        // SAFETY: gives the tile state back; nothing reads the tiles after this.
+        unsafe { asm!("tilerelease", options(nostack, nomem)) };
+    }
 }
 
 #[cfg(test)]
@@ -903,6 +1116,61 @@ mod tests {
                 });
                 assert_eq!(seen, n_rows * n_tok, "{dtype:?}: every (token, row) once");
             }
+        }
+    }
+
+    /// The Q8_0 kernel: each block's exact integer sum scaled into the token's sum,
+    /// `fma(isum, dw * dx, sum)` block after block, bit for bit (a scalar loop of that
+    /// order), for 1-16 rows and tokens in one, two and three tiles, an odd number of
+    /// blocks; and within a few f32 roundings of the one-token kernel's dot.
+    #[test]
+    fn amx_q8_dots_scale_each_blocks_exact_sum_into_the_token_sum() {
+        if !runs_q8(DType::Q8_0) {
+            eprintln!("skipped: no AMX here");
+            return;
+        }
+        let bb = DType::Q8_0.block_bytes();
+        for (n_rows, n_tok, blocks) in [(16, 16usize, 3usize), (5, 37, 18), (16, 1, 1), (3, 32, 2)] {
+            let cols = 32 * blocks;
+            let w: Vec<Vec<u8>> = (0..n_rows)
+                .map(|r| {
+                    let mut v = bytes(7 + r as u64, bb * blocks);
+                    for b in v.chunks_exact_mut(bb) {
+                        let d = half::f16::from_f32(0.001 + b[0] as f32 / 2048.0);
+                        b[..2].copy_from_slice(&d.to_le_bytes());
+                    }
+                    v
+                })
+                .collect();
+            let x: Vec<f32> = bytes(100, n_tok * cols).iter().map(|b| (*b as f32 - 128.0) / 37.0).collect();
+            let tiles = packed_tiles(n_tok);
+            let mut packed = vec![PackedQ8::default(); tiles * blocks];
+            for (tile, out) in packed.chunks_exact_mut(blocks).enumerate() {
+                let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
+                pack_q8_tile(&x[tokens.start * cols..tokens.end * cols], cols, out);
+            }
+            let refs: Vec<&[u8]> = w.iter().map(|r| &r[..]).collect();
+            let mut seen = 0;
+            dot_q8_rows(&refs, &packed, n_tok, |t, v| {
+                let xt = &x[t * cols..(t + 1) * cols];
+                let mut acts = crate::qdot::QuantActs::default();
+                crate::qdot::quantize_acts(crate::qdot::act_format(DType::Q8_0), xt, &mut acts);
+                for (r, v) in v.iter().take(n_rows).enumerate() {
+                    let mut want = 0f32;
+                    for (b, blk) in w[r].chunks_exact(bb).zip(xt.chunks_exact(32)) {
+                        let y = crate::qdot::q8_block(blk);
+                        let isum: i32 = b[2..].iter().zip(&y.qs).map(|(w, a)| *w as i8 as i32 * *a as i32).sum();
+                        let dw = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+                        want = (isum as f32).mul_add(dw * y.d, want);
+                    }
+                    assert_eq!(v.to_bits(), want.to_bits(), "row {r} token {t}: {v} vs {want}");
+                    let one = crate::qdot::vec_dot(DType::Q8_0, &w[r], &acts);
+                    assert!((v - one).abs() <= 1e-5 * one.abs().max(1.0), "row {r} token {t}: {v} vs {one}");
+                    seen += 1;
+                }
+                assert!(v[n_rows..].iter().all(|v| *v == 0.0), "rows past the weights are zero");
+            });
+            assert_eq!(seen, n_rows * n_tok, "every (token, row) once");
         }
     }
 }

@@ -14,7 +14,7 @@
 //! whose f32 sums take another order (each row's the same whatever the batch).
 
 use crate::TensorError;
-use crate::amx::{self, Packed, TILE_ROWS, TILE_TOKENS};
+use crate::amx::{self, Packed, PackedQ8, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
 use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
@@ -86,6 +86,8 @@ struct Acts {
     packed: Vec<Packed>,
     /// Half activations in AMX's layout (`amx::pack_half_tile`), for `matmul_prompt`.
     half_packed: Vec<u16>,
+    /// Q8_0 activations in AMX's layout (`amx::pack_q8_tile`), for `matmul_prompt`.
+    q8_packed: Vec<PackedQ8>,
 }
 
 impl std::fmt::Debug for MatMul {
@@ -290,10 +292,10 @@ impl MatMul {
     }
 
     /// Whether `matmul_prompt` gives other bits than `matmul` for weights of `dtype`
-    /// here (half weights on AMX-BF16), so that a caller keeps prompt and decode rows
-    /// apart for it.
+    /// here (half weights on AMX-BF16, Q8_0 on AMX-INT8), so that a caller keeps prompt
+    /// and decode rows apart for it.
     pub fn prompt_path_differs(&self, dtype: DType) -> bool {
-        amx::runs_half(dtype)
+        amx::runs_half(dtype) || amx::runs_q8(dtype)
     }
 
     /// `matmul` for the rows of prompt chunks (several rows of one sequence; a caller
@@ -301,15 +303,30 @@ impl MatMul {
     /// multiplies where the CPU has them, sixteen rows by 32 tokens, each product exact
     /// and the sums in f32 in the tile unit's order, not the one-token kernel's (so
     /// the last bits differ from `matmul`'s, the same whatever the number of rows);
-    /// every other case is `matmul`. llama.cpp, too, sums a prompt's half-weight
-    /// products in another order (its tiled sgemm) than a single token's.
+    /// Q8_0 weights go through AMX-INT8 tile multiplies, each block's 32 products summed
+    /// exactly, then scaled into the token's f32 sum (ggml adds eight partial sums of a
+    /// block as floats); every other case is `matmul`. llama.cpp, too, sums a prompt's
+    /// half-weight products in another order (its tiled sgemm) than a single token's.
     pub fn matmul_prompt(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
-        if !amx::runs_half(w.dtype) || !w.cols.is_multiple_of(32) {
+        let q8 = amx::runs_q8(w.dtype);
+        if !(amx::runs_half(w.dtype) || q8) || !w.cols.is_multiple_of(32) {
             return self.matmul(w, x, n_tok, out);
         }
         assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
+        if q8 {
+            return self.amx_tiles(
+                w,
+                x,
+                n_tok,
+                out,
+                &mut guard.q8_packed,
+                w.cols / 32,
+                &amx::pack_q8_tile,
+                &|rows, packed, out| amx::dot_q8_rows(rows, packed, n_tok, |t, v| out.put(t, v)),
+            );
+        }
         let dtype = w.dtype;
         let len = amx::half_tile_len(dtype, w.cols);
         self.amx_tiles(
