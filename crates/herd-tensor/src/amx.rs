@@ -481,17 +481,38 @@ mod x86 {
         rows: [u8; 16],
     }
 
+    /// A palette-1 configuration of the first eight tiles (the entries of the other
+    /// eight must be zero).
+    const fn config(colsb: [u16; 8], rows: [u8; 8]) -> TileConfig {
+        let mut c = TileConfig { palette: 1, start_row: 0, reserved: [0; 14], colsb: [0; 16], rows: [0; 16] };
+        let mut i = 0;
+        while i < 8 {
+            c.colsb[i] = colsb[i];
+            c.rows[i] = rows[i];
+            i += 1;
+        }
+        c
+    }
+
+    /// `put(t, v)` for the tokens of a tile's sums (`sum[r]` lane t: row r, token
+    /// `first + t`) below `n_tok`, each token's 16 rows together.
+    #[inline]
+    #[target_feature(enable = "avx512f")]
+    fn put_tile(sum: &[__m512; TILE_ROWS], first: usize, n_tok: usize, put: &mut impl FnMut(usize, &[f32; TILE_ROWS])) {
+        let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
+        for (r, s) in sum.iter().enumerate() {
+            // SAFETY: 16 writable f32.
+            unsafe { _mm512_storeu_ps(m[r].as_mut_ptr(), *s) };
+        }
+        for t in 0..TILE_TOKENS.min(n_tok - first) {
+            put(first + t, &std::array::from_fn(|r| m[r][t]));
+        }
+    }
+
     /// Every tile is 16 rows of 64 bytes: tmm0..tmm3 the sums (high and low bytes'
     /// products for two token tiles), tmm4 the high and tmm7 the low weight bytes of one
     /// run of 64 values, tmm5 and tmm6 the two token tiles' activations of that run.
-    /// (Palette 1 has eight tiles; the entries of the other eight must be zero.)
-    const CONFIG: TileConfig = TileConfig {
-        palette: 1,
-        start_row: 0,
-        reserved: [0; 14],
-        colsb: [64, 64, 64, 64, 64, 64, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0],
-        rows: [16, 16, 16, 16, 16, 16, 16, 16, 0, 0, 0, 0, 0, 0, 0, 0],
-    };
+    const CONFIG: TileConfig = config([64; 8], [16; 8]);
 
     /// One run of 64 values for 16 weight rows and two token tiles: tmm0/tmm1 += high
     /// bytes at `hi` · activations at `x0`/`x1`, tmm2/tmm3 += low bytes at `lo` · the
@@ -697,15 +718,7 @@ mod x86 {
                 }
             }
             for (tt, sum) in sum.iter().enumerate().take(n) {
-                let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
-                for (r, s) in sum.iter().enumerate() {
-                    // SAFETY: 16 writable f32.
-                    unsafe { _mm512_storeu_ps(m[r].as_mut_ptr(), *s) };
-                }
-                let first = (2 * pair + tt) * TILE_TOKENS;
-                for t in 0..TILE_TOKENS.min(n_tok - first) {
-                    put(first + t, &std::array::from_fn(|r| m[r][t]));
-                }
+                put_tile(sum, (2 * pair + tt) * TILE_TOKENS, n_tok, &mut put);
             }
         }
         // SAFETY: gives the tile state back; nothing reads the tiles after this.
@@ -893,13 +906,7 @@ mod x86 {
     /// The Q8_0 tiles: tmm0 and tmm1 the sums of two blocks (16 rows by 16 tokens),
     /// tmm2 and tmm3 their weights (16 rows of 32 bytes), tmm4 and tmm5 their
     /// activations (8 rows of 64 bytes: 32 values of 16 tokens).
-    const CONFIG_Q8: TileConfig = TileConfig {
-        palette: 1,
-        start_row: 0,
-        reserved: [0; 14],
-        colsb: [64, 64, 32, 32, 64, 64, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-        rows: [16, 16, 16, 16, 8, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0],
-    };
+    const CONFIG_Q8: TileConfig = config([64, 64, 32, 32, 64, 64, 0, 0], [16, 16, 16, 16, 8, 8, 0, 0]);
 
     /// The dots of 16 decoded Q8_0 weight rows (`w`, one entry per block) with `tiles`
     /// tiles of 16 tokens (`packed`, tile-major) holding `n_tok` tokens: `put(t, v)`
@@ -979,15 +986,7 @@ mod x86 {
                 }
                 i += 2;
             }
-            let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
-            for (r, s) in sum.iter().enumerate() {
-                // SAFETY: 16 writable f32.
-                unsafe { _mm512_storeu_ps(m[r].as_mut_ptr(), *s) };
-            }
-            let first = tile * TILE_TOKENS;
-            for t in 0..TILE_TOKENS.min(n_tok - first) {
-                put(first + t, &std::array::from_fn(|r| m[r][t]));
-            }
+            put_tile(&sum, tile * TILE_TOKENS, n_tok, &mut put);
         }
         // SAFETY: gives the tile state back; nothing reads the tiles after this.
         unsafe { asm!("tilerelease", options(nostack, nomem)) };
