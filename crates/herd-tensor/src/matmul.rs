@@ -10,8 +10,9 @@
 //! weights (F16, BF16) go two rows by up to six tokens at a time; k-quant weights, on a
 //! CPU with AMX, go sixteen rows by 32 tokens through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
 //! bit, so a token's logits never depend on the batch it ran in. The one exception is
-//! `matmul_prompt`, for a prompt's rows: half weights there go through AMX-BF16 tiles,
-//! whose f32 sums take another order (each row's the same whatever the batch).
+//! `matmul_prompt`, for a prompt's rows: half weights there go through AMX-BF16 tiles and
+//! Q8_0 through AMX-INT8 tiles, whose f32 sums take another order (each row's the same
+//! whatever the batch).
 
 use crate::TensorError;
 use crate::amx::{self, Packed, PackedQ8, TILE_ROWS, TILE_TOKENS};
@@ -308,14 +309,13 @@ impl MatMul {
     /// block as floats); every other case is `matmul`. llama.cpp, too, sums a prompt's
     /// half-weight products in another order (its tiled sgemm) than a single token's.
     pub fn matmul_prompt(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
-        let q8 = amx::runs_q8(w.dtype);
-        if !(amx::runs_half(w.dtype) || q8) || !w.cols.is_multiple_of(32) {
+        if !self.prompt_path_differs(w.dtype) || !w.cols.is_multiple_of(32) {
             return self.matmul(w, x, n_tok, out);
         }
         assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        if q8 {
+        if amx::runs_q8(w.dtype) {
             return self.amx_tiles(
                 w,
                 x,
