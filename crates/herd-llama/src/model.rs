@@ -512,16 +512,32 @@ impl Model {
     /// by run, so that a decode row's bits never depend on the prompts sharing its
     /// step; otherwise all rows in one call, which reads the weight once.
     fn matmul(&self, w: WeightRef<'_>, x: &[f32], out: &mut [f32], runs: &[RowRun]) {
+        self.matmuls([w], x, [out], runs);
+    }
+
+    /// `matmul` for weights that read the same input (Q, K and V; gate and up), each
+    /// into its own output: one `MatMul::matmul_many` call where they can share it.
+    fn matmuls<const N: usize>(&self, ws: [WeightRef<'_>; N], x: &[f32], outs: [&mut [f32]; N], runs: &[RowRun]) {
         let n = runs.last().map_or(0, |r| r.end);
-        if !self.mm.prompt_path_differs(w.dtype) {
-            return self.mm.matmul(w, x, n, out);
+        let mut outs = outs;
+        if !ws.iter().any(|w| self.mm.prompt_path_differs(w.dtype)) {
+            let mut it = outs.iter_mut();
+            let mut jobs: [(WeightRef<'_>, &mut [f32]); N] =
+                ws.map(|w| (w, &mut **it.next().expect("one output a weight")));
+            return self.mm.matmul_many(&mut jobs, x, n);
         }
+        let cols = ws[0].cols;
         for run in runs {
-            let (x, out) = (&x[run.start * w.cols..run.end * w.cols], &mut out[run.start * w.rows..run.end * w.rows]);
+            let (x, m) = (&x[run.start * cols..run.end * cols], run.end - run.start);
+            let mut it = outs.iter_mut();
+            let mut jobs: [(WeightRef<'_>, &mut [f32]); N] =
+                ws.map(|w| (w, &mut it.next().expect("one output a weight")[run.start * w.rows..run.end * w.rows]));
             if run.prompt {
-                self.mm.matmul_prompt(w, x, run.end - run.start, out);
+                for (w, out) in &mut jobs {
+                    self.mm.matmul_prompt(*w, x, m, out);
+                }
             } else {
-                self.mm.matmul(w, x, run.end - run.start, out);
+                self.mm.matmul_many(&mut jobs, x, m);
             }
         }
     }
@@ -536,9 +552,8 @@ impl Model {
         self.norm_rows(&lw.attn_norm, n, s);
         s.emit("attn_norm", Some(l), |s| &s.xb, n, dim);
         let xb = &s.xb[..n * dim];
-        self.matmul(lw.wq.view(), xb, &mut s.q[..n * qd], &s.row_runs);
-        self.matmul(lw.wk.view(), xb, &mut s.k[..n * kvd], &s.row_runs);
-        self.matmul(lw.wv.view(), xb, &mut s.v[..n * kvd], &s.row_runs);
+        let qkv = [lw.wq.view(), lw.wk.view(), lw.wv.view()];
+        self.matmuls(qkv, xb, [&mut s.q[..n * qd], &mut s.k[..n * kvd], &mut s.v[..n * kvd]], &s.row_runs);
         s.emit("Vcur", Some(l), |s| &s.v, n, kvd);
         let rope = &s.rope;
         self.rows(&mut s.q[..n * qd], qd, &|r, q| rope_heads(q, hd, &rope[r * half..(r + 1) * half]));
@@ -597,8 +612,8 @@ impl Model {
         let lw = &self.weights.layers[l];
         let (dim, f) = (c.dim, c.ffn_dim);
         self.norm_rows(&lw.ffn_norm, n, s);
-        self.matmul(lw.w_gate.view(), &s.xb[..n * dim], &mut s.gate[..n * f], &s.row_runs);
-        self.matmul(lw.w_up.view(), &s.xb[..n * dim], &mut s.up[..n * f], &s.row_runs);
+        let gate_up = [lw.w_gate.view(), lw.w_up.view()];
+        self.matmuls(gate_up, &s.xb[..n * dim], [&mut s.gate[..n * f], &mut s.up[..n * f]], &s.row_runs);
         let up = &s.up;
         self.rows(&mut s.gate[..n * f], f, &|r, g| silu_mul(g, &up[r * f..(r + 1) * f]));
         s.emit("ffn_norm", Some(l), |s| &s.xb, n, dim);

@@ -105,6 +105,17 @@ const TILE_GROUPS: usize = 8;
 /// the kernel's pair of sixteen-token tiles would be mostly padding).
 const AMX_MIN_TOKENS: usize = 16;
 
+/// The most weights `matmul_many` takes at once (Q, K and V).
+pub const MAX_SHARED: usize = 3;
+
+/// One weight of a `matmul_many` loop: where its dots go and its rows per task.
+#[derive(Clone, Copy)]
+struct Part<'a> {
+    w: WeightRef<'a>,
+    out: Disjoint<f32>,
+    chunk: usize,
+}
+
 impl MatMul {
     /// `threads == 0`: one per available core.
     pub fn new(threads: usize) -> Self {
@@ -122,13 +133,35 @@ impl MatMul {
 
     /// `out[t*rows + r] = dot(x[t*cols..], W[r])` for `n_tok` tokens.
     pub fn matmul(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
-        assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
-        assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
-        let rows = w.rows;
+        self.matmul_many(&mut [(w, out)], x, n_tok);
+    }
+
+    /// `matmul` of up to `MAX_SHARED` weights over the same activations (a layer's Q, K
+    /// and V; its gate and up), each into its own output. Weights of one type and width
+    /// share one quantization of the activations and one loop on the pool over all their
+    /// rows: a decode step of the 135M model quantized a row's activations three times
+    /// for Q, K and V on the calling thread alone, and handed out three loops more a
+    /// layer, each with its wait for the slowest thread. The sums are `matmul`'s.
+    pub fn matmul_many(&self, jobs: &mut [(WeightRef<'_>, &mut [f32])], x: &[f32], n_tok: usize) {
+        assert!(jobs.len() <= MAX_SHARED, "matmul: {} weights share one input (at most {MAX_SHARED})", jobs.len());
+        let Some(&(w, _)) = jobs.first() else { return };
+        for (wj, out) in jobs.iter() {
+            assert_eq!(x.len(), n_tok * wj.cols, "matmul: x has the wrong length");
+            assert_eq!(out.len(), n_tok * wj.rows, "matmul: out has the wrong length");
+        }
+        if jobs.iter().any(|(wj, _)| wj.dtype != w.dtype || wj.cols != w.cols) {
+            for (wj, out) in jobs.iter_mut() {
+                self.matmul(*wj, x, n_tok, out);
+            }
+            return;
+        }
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
         let Acts { rows: acts, quads, halves, grouped, packed, .. } = &mut *guard;
         if n_tok >= AMX_MIN_TOKENS && amx::runs(w.dtype) {
-            return self.matmul_amx(w, x, n_tok, out, packed);
+            for (wj, out) in jobs.iter_mut() {
+                self.matmul_amx(*wj, x, n_tok, out, packed);
+            }
+            return;
         }
         let cols = w.cols;
         let half = matches!(w.dtype, DType::F16 | DType::BF16);
@@ -147,13 +180,6 @@ impl MatMul {
         // (`vec_dot_half_pair_in_order`), otherwise grouped (`vec_dot_half_pair`).
         let pairs = half && n_tok >= 4;
         let grouping = pairs && !half_pairs_in_order();
-        // Two tasks per thread, in whole runs of 16 rows. Each task pays to start (the
-        // hand-out, a new stream through the weights that the prefetchers have to pick
-        // up), and tasks whose rows share a 64-byte line of `out` bounce it between
-        // cores: on the 135M model at 2 threads, eight tasks per thread of 12-36 rows
-        // decoded 5-10% slower (one row and four; prompts and 1B rows the same).
-        // Whole runs of 16 are also even, so half-weight pairs never straddle tasks.
-        let chunk = (rows / (self.threads() * 2)).clamp(16, 256).next_multiple_of(16);
         // Every value read is written below: growing without clearing zeroes only what
         // grows (zeroing whole buffers every call showed as memset in F16 prompts).
         let stride = cols.next_multiple_of(16);
@@ -202,9 +228,27 @@ impl MatMul {
         let quads = &quads[..];
         let group = |g: usize| &quads[g * blocks..(g + 1) * blocks];
         let (halves, grouped) = (&halves[..], &grouped[..]);
-        let out_at = Disjoint(out.as_mut_ptr());
+        // Two tasks per thread, in whole runs of 16 rows. Each task pays to start (the
+        // hand-out, a new stream through the weights that the prefetchers have to pick
+        // up), and tasks whose rows share a 64-byte line of `out` bounce it between
+        // cores: on the 135M model at 2 threads, eight tasks per thread of 12-36 rows
+        // decoded 5-10% slower (one row and four; prompts and 1B rows the same).
+        // Whole runs of 16 are also even, so half-weight pairs never straddle tasks.
+        let chunk = |rows: usize| (rows / (self.threads() * 2)).clamp(16, 256).next_multiple_of(16);
+        let n_jobs = jobs.len();
+        let parts: [Option<Part<'_>>; MAX_SHARED] = std::array::from_fn(|j| {
+            jobs.get_mut(j).map(|(w, out)| Part { w: *w, out: Disjoint(out.as_mut_ptr()), chunk: chunk(w.rows) })
+        });
+        // Weight j's tasks are first[j]..first[j + 1].
+        let mut first = [0; MAX_SHARED + 1];
+        for j in 0..MAX_SHARED {
+            first[j + 1] = first[j] + parts[j].as_ref().map_or(0, |p| p.w.rows.div_ceil(p.chunk));
+        }
         let most = quad_groups_per_pass();
-        self.pool.run(rows.div_ceil(chunk), &|c| {
+        self.pool.run(first[n_jobs], &|c| {
+            let j = (0..n_jobs).rfind(|&j| first[j] <= c).unwrap_or(0);
+            let Some(Part { w, out: out_at, chunk }) = parts[j] else { return };
+            let (rows, c) = (w.rows, c - first[j]);
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
             // SAFETY (every write below): token t < n_tok, so t*rows + r <
             // n_tok*rows == out.len() (asserted above), and only this task writes

@@ -155,6 +155,46 @@ fn batched_matmul_equals_one_token_dots_bit_for_bit() {
     }
 }
 
+/// Weights that share an input (Q, K and V; gate and up) give each output exactly the
+/// bits `matmul` gives it alone: one type (one quantization of the input, one loop over
+/// every weight's rows, with row counts that end tasks mid-way and odd last rows) and
+/// mixed types (which go one by one), for one token, quads and leftover tokens.
+#[test]
+fn shared_input_matmuls_equal_separate_ones_bit_for_bit() {
+    let mut rng = StdRng::seed_from_u64(29);
+    let mm = MatMul::new(2);
+    let cols = 256;
+    let same = ALL.map(|d| [(d, 200), (d, 37), (d, 64)]);
+    let mixed = [
+        [(DType::Q4K, 96), (DType::Q4K, 32), (DType::Q6K, 32)],
+        [(DType::Q8_0, 40), (DType::F16, 33), (DType::Q4_1, 17)],
+    ];
+    for shapes in same.into_iter().chain(mixed) {
+        let data: Vec<Vec<u8>> = shapes.iter().map(|&(d, rows)| random_blocks(d, rows, cols, &mut rng)).collect();
+        let ws: Vec<WeightRef<'_>> = shapes
+            .iter()
+            .zip(&data)
+            .map(|(&(d, rows), b)| WeightRef::new(d, rows, cols, b).expect("valid weight"))
+            .collect();
+        for n_tok in [1usize, 4, 9, 20] {
+            let x: Vec<f32> = (0..n_tok * cols).map(|_| rng.random_range(-2.0..2.0)).collect();
+            for k in [2, 3] {
+                let mut outs: Vec<Vec<f32>> = ws[..k].iter().map(|w| vec![f32::NAN; n_tok * w.rows]).collect();
+                let mut jobs: Vec<(WeightRef<'_>, &mut [f32])> =
+                    ws[..k].iter().copied().zip(outs.iter_mut().map(|o| &mut o[..])).collect();
+                mm.matmul_many(&mut jobs, &x, n_tok);
+                for (j, w) in ws[..k].iter().enumerate() {
+                    let mut alone = vec![0f32; n_tok * w.rows];
+                    mm.matmul(*w, &x, n_tok, &mut alone);
+                    let (got, want): (Vec<u32>, Vec<u32>) =
+                        outs[j].iter().zip(&alone).map(|(a, b)| (a.to_bits(), b.to_bits())).unzip();
+                    assert_eq!(got, want, "{shapes:?} n_tok={n_tok}: weight {j} of {k}");
+                }
+            }
+        }
+    }
+}
+
 #[test]
 fn quantize_then_dequantize_round_trips_within_budget() {
     let mut rng = StdRng::seed_from_u64(3);
