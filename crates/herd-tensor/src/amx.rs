@@ -359,41 +359,67 @@ pub fn dot_half_rows(
     });
 }
 
-/// One block of 32 values of 16 tokens' Q8_0 activations for `dot_q8_rows`: the values
-/// in AMX's layout for the right-hand tile (`qs[k][4t + i]` is value `4k + i` of token
-/// t: 8 rows of 64 bytes), and each token's scale.
+/// One block of 32 values of 16 tokens' 8-bit activations for `dot_q8_rows`: the
+/// values in AMX's layout for the right-hand tile (`qs[k][4t + i]` is value `4k + i` of
+/// token t: 8 rows of 64 bytes), each token's scale and its scaled sum (Q8_1's `s`,
+/// which Q4_1's minimum multiplies).
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub struct PackedQ8 {
     qs: [[i8; 64]; 8],
     d: [f32; TILE_TOKENS],
+    s: [f32; TILE_TOKENS],
 }
 
 impl Default for PackedQ8 {
     fn default() -> Self {
-        PackedQ8 { qs: [[0; 64]; 8], d: [0.0; TILE_TOKENS] }
+        PackedQ8 { qs: [[0; 64]; 8], d: [0.0; TILE_TOKENS], s: [0.0; TILE_TOKENS] }
     }
 }
 
-/// One block of 32 values of 16 Q8_0 weight rows for the tiles: the values row by row
-/// (the left-hand tile, 16 rows of 32 bytes) and the rows' scales.
+/// One block of 32 values of 16 weight rows for the tiles: the values as signed bytes
+/// row by row (the left-hand tile, 16 rows of 32 bytes), the rows' scales and (Q4_1)
+/// minimums.
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 struct UnpackedQ8 {
     qs: [[i8; 32]; TILE_ROWS],
     d: [f32; TILE_ROWS],
+    m: [f32; TILE_ROWS],
 }
 
 impl Default for UnpackedQ8 {
     fn default() -> Self {
-        UnpackedQ8 { qs: [[0; 32]; TILE_ROWS], d: [0.0; TILE_ROWS] }
+        UnpackedQ8 { qs: [[0; 32]; TILE_ROWS], d: [0.0; TILE_ROWS], m: [0.0; TILE_ROWS] }
     }
 }
 
-/// Whether `MatMul::matmul_prompt` takes Q8_0 weights through AMX-INT8 tile multiplies
-/// here (see `dot_q8_rows`).
+/// Whether `MatMul::matmul_prompt` takes weights of `dtype` (Q8_0, Q4_0, Q4_1) through
+/// AMX-INT8 tile multiplies here (see `dot_q8_rows`).
 pub fn runs_q8(dtype: DType) -> bool {
-    dtype == DType::Q8_0 && available()
+    matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) && available()
+}
+
+/// Block `b` of `dtype` (Q8_0, Q4_0 or Q4_1) as row `r` of `u`: its 32 values as signed
+/// bytes in order (a 4-bit block's low nibbles are values 0-15, its high nibbles 16-31;
+/// Q4_0's less 8), its scale and minimum.
+fn unpack_block(dtype: DType, b: &[u8], r: usize, u: &mut UnpackedQ8) {
+    let f16 = |o: usize| half::f16::from_le_bytes([b[o], b[o + 1]]).to_f32();
+    u.d[r] = f16(0);
+    let q = &mut u.qs[r];
+    match dtype {
+        DType::Q8_0 => q.iter_mut().zip(&b[2..34]).for_each(|(q, v)| *q = *v as i8),
+        _ => {
+            let (off, bias) = if dtype == DType::Q4_1 { (4, 0) } else { (2, 8) };
+            if dtype == DType::Q4_1 {
+                u.m[r] = f16(2);
+            }
+            let (lo, hi) = q.split_at_mut(16);
+            for ((l, h), v) in lo.iter_mut().zip(hi).zip(&b[off..off + 16]) {
+                (*l, *h) = ((v & 0x0F) as i8 - bias, (v >> 4) as i8 - bias);
+            }
+        }
+    }
 }
 
 /// Quantizes up to 16 tokens' activations (`x`, `cols` each, a multiple of 32) as Q8_0
@@ -409,7 +435,7 @@ pub fn pack_q8_tile(x: &[f32], cols: usize, out: &mut [PackedQ8]) {
     for t in 0..n {
         for (p, blk) in out.iter_mut().zip(x[t * cols..(t + 1) * cols].chunks_exact(32)) {
             let b = crate::qdot::q8_block(blk);
-            p.d[t] = b.d;
+            (p.d[t], p.s[t]) = (b.d, b.s);
             for (k, q) in b.qs.chunks_exact(4).enumerate() {
                 p.qs[k][4 * t..4 * t + 4].copy_from_slice(q);
             }
@@ -418,27 +444,35 @@ pub fn pack_q8_tile(x: &[f32], cols: usize, out: &mut [PackedQ8]) {
 }
 
 thread_local! {
-    /// Each worker's decoded Q8_0 weight rows, reused from call to call.
+    /// Each worker's decoded weight rows, reused from call to call.
     static Q8_SCRATCH: std::cell::RefCell<Vec<UnpackedQ8>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// `put(t, v)` with `v[r] = dot(rows[r], token t)` for up to 16 Q8_0 weight rows (`v`
-/// is zero past them) and every token of `packed` (`packed_tiles(n_tok)` tiles of one
-/// `PackedQ8` per block, from `pack_q8_tile`), stopping at `n_tok` tokens.
+/// `put(t, v)` with `v[r] = dot(rows[r], token t)` for up to 16 weight rows of `dtype`
+/// (Q8_0, Q4_0, Q4_1; `v` is zero past them) and every token of `packed`
+/// (`packed_tiles(n_tok)` tiles of one `PackedQ8` per block, from `pack_q8_tile`),
+/// stopping at `n_tok` tokens.
 ///
 /// A block's 32 products are summed exactly by the tile unit, then taken into the
-/// token's f32 sum as `fma(isum, dw * dx, sum)`, block after block: ggml sums a block's
+/// token's f32 sum as `fma(isum, dw * dx, sum)`, block after block, and Q4_1's minimum
+/// terms into their own sum as `fma(m, s, msum)`, added last: ggml sums a block's
 /// products in eight partial sums and adds those as floats, so a token's last bits
 /// differ from `qdot::vec_dot`'s (the test below holds the kernel to a scalar loop of
 /// its order bit for bit, and to `vec_dot` within 1e-5);
 /// `MatMul` takes this path only for prompt rows.
 ///
 /// # Panics
-/// If `runs_q8(Q8_0)` is false, or the sizes disagree.
-pub fn dot_q8_rows(rows: &[&[u8]], packed: &[PackedQ8], n_tok: usize, put: impl FnMut(usize, &[f32; TILE_ROWS])) {
-    assert!(runs_q8(DType::Q8_0), "amx::dot_q8_rows: no AMX kernel here");
+/// If `runs_q8(dtype)` is false, or the sizes disagree.
+pub fn dot_q8_rows(
+    dtype: DType,
+    rows: &[&[u8]],
+    packed: &[PackedQ8],
+    n_tok: usize,
+    put: impl FnMut(usize, &[f32; TILE_ROWS]),
+) {
+    assert!(runs_q8(dtype), "amx::dot_q8_rows: no AMX kernel for {dtype:?} here");
     assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_q8_rows: {} rows", rows.len());
-    let bb = DType::Q8_0.block_bytes();
+    let bb = dtype.block_bytes();
     let blocks = rows[0].len() / bb;
     assert!(rows.iter().all(|r| r.len() == blocks * bb), "amx::dot_q8_rows: row lengths");
     let tiles = packed_tiles(n_tok);
@@ -452,10 +486,7 @@ pub fn dot_q8_rows(rows: &[&[u8]], packed: &[PackedQ8], n_tok: usize, put: impl 
         w.resize(blocks, UnpackedQ8::default());
         for (r, row) in rows.iter().enumerate() {
             for (u, b) in w.iter_mut().zip(row.chunks_exact(bb)) {
-                u.d[r] = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-                for (q, v) in u.qs[r].iter_mut().zip(&b[2..34]) {
-                    *q = *v as i8;
-                }
+                unpack_block(dtype, b, r, u);
             }
         }
         #[cfg(target_arch = "x86_64")]
@@ -463,7 +494,11 @@ pub fn dot_q8_rows(rows: &[&[u8]], packed: &[PackedQ8], n_tok: usize, put: impl 
         // permission; `w` holds `blocks` decoded blocks and `packed` `tiles` tiles of
         // them (asserted above), `n_tok <= 16 * tiles`.
         unsafe {
-            x86::dot_q8_tiles(w, packed, tiles, n_tok, put)
+            if dtype == DType::Q4_1 {
+                x86::dot_q8_tiles::<true>(w, packed, tiles, n_tok, put)
+            } else {
+                x86::dot_q8_tiles::<false>(w, packed, tiles, n_tok, put)
+            }
         };
     });
 }
@@ -942,9 +977,10 @@ mod x86 {
         };
     }
 
-    /// The dots of 16 decoded Q8_0 weight rows (`w`, one entry per block) with `tiles`
-    /// tiles of 16 tokens (`packed`, tile-major) holding `n_tok` tokens: `put(t, v)`
-    /// with token t's dots with the 16 rows, for each t < n_tok. Two blocks a round,
+    /// The dots of 16 decoded weight rows (`w`, one entry per block) with `tiles` tiles
+    /// of 16 tokens (`packed`, tile-major) holding `n_tok` tokens: `put(t, v)` with
+    /// token t's dots with the 16 rows, for each t < n_tok; with `MIN`, plus each
+    /// block's minimum times the token's scaled sum (Q4_1). Two blocks a round,
     /// in two sum tiles, both stored before either's sums are scaled, so the tile unit
     /// works while the vector units scale (one block a round: 1B Q8_0 pp512 at 2
     /// threads 4% slower, 135M no different).
@@ -953,7 +989,7 @@ mod x86 {
     /// AMX-INT8 and AVX-512 F/BW/VL must be present and the tile state granted;
     /// `packed.len() == tiles * w.len()`, `n_tok <= 16 * tiles`.
     #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
-    pub unsafe fn dot_q8_tiles(
+    pub unsafe fn dot_q8_tiles<const MIN: bool>(
         w: &[UnpackedQ8],
         packed: &[PackedQ8],
         tiles: usize,
@@ -970,6 +1006,7 @@ mod x86 {
         for tile in 0..real {
             let ps = &packed[tile * blocks..(tile + 1) * blocks];
             let mut sum = [_mm512_setzero_ps(); TILE_ROWS];
+            let mut msum = [_mm512_setzero_ps(); TILE_ROWS];
             let mut i = 0;
             while i < blocks {
                 let two = i + 1 < blocks;
@@ -994,8 +1031,20 @@ mod x86 {
                         let d = _mm512_mul_ps(_mm512_set1_ps(u.d[r]), xd);
                         *s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, *s);
                     }
+                    if MIN {
+                        // SAFETY: 16 readable f32.
+                        let xs = unsafe { _mm512_loadu_ps(p.s.as_ptr()) };
+                        for (r, m) in msum.iter_mut().enumerate() {
+                            *m = _mm512_fmadd_ps(_mm512_set1_ps(u.m[r]), xs, *m);
+                        }
+                    }
                 }
                 i += 2;
+            }
+            if MIN {
+                for (s, m) in sum.iter_mut().zip(&msum) {
+                    *s = _mm512_add_ps(*s, *m);
+                }
             }
             put_tile(&sum, tile * TILE_TOKENS, n_tok, &mut put);
         }
@@ -1129,17 +1178,25 @@ mod tests {
         }
     }
 
-    /// The Q8_0 kernel: each block's exact integer sum scaled into the token's sum,
-    /// `fma(isum, dw * dx, sum)` block after block, bit for bit (a scalar loop of that
-    /// order), for 1-16 rows and tokens in one, two and three tiles, an odd number of
-    /// blocks; and within a few f32 roundings of the one-token kernel's dot.
+    /// The 32-value block kernel (Q8_0, Q4_0, Q4_1): each block's exact integer sum
+    /// scaled into the token's sum, `fma(isum, dw * dx, sum)` block after block, and
+    /// Q4_1's `fma(m, s, msum)` added last, bit for bit (a scalar loop of that order),
+    /// for 1-16 rows and tokens in one, two and three tiles, an odd number of blocks;
+    /// and within a few f32 roundings of the one-token kernel's dot.
     #[test]
     fn amx_q8_dots_scale_each_blocks_exact_sum_into_the_token_sum() {
-        if !runs_q8(DType::Q8_0) {
-            eprintln!("skipped: no AMX here");
-            return;
+        for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1] {
+            if !runs_q8(dtype) {
+                eprintln!("skipped: no AMX here");
+                return;
+            }
+            block_dots_in_kernel_order(dtype);
         }
-        let bb = DType::Q8_0.block_bytes();
+    }
+
+    fn block_dots_in_kernel_order(dtype: DType) {
+        let bb = dtype.block_bytes();
+        let min = dtype == DType::Q4_1;
         for (n_rows, n_tok, blocks) in [(16, 16usize, 3usize), (5, 37, 18), (16, 1, 1), (3, 32, 2)] {
             let cols = 32 * blocks;
             let w: Vec<Vec<u8>> = (0..n_rows)
@@ -1148,6 +1205,10 @@ mod tests {
                     for b in v.chunks_exact_mut(bb) {
                         let d = half::f16::from_f32(0.001 + b[0] as f32 / 2048.0);
                         b[..2].copy_from_slice(&d.to_le_bytes());
+                        if min {
+                            let m = half::f16::from_f32((b[2] as f32 - 128.0) / 1024.0);
+                            b[2..4].copy_from_slice(&m.to_le_bytes());
+                        }
                     }
                     v
                 })
@@ -1161,21 +1222,26 @@ mod tests {
             }
             let refs: Vec<&[u8]> = w.iter().map(|r| &r[..]).collect();
             let mut seen = 0;
-            dot_q8_rows(&refs, &packed, n_tok, |t, v| {
+            dot_q8_rows(dtype, &refs, &packed, n_tok, |t, v| {
                 let xt = &x[t * cols..(t + 1) * cols];
                 let mut acts = crate::qdot::QuantActs::default();
-                crate::qdot::quantize_acts(crate::qdot::act_format(DType::Q8_0), xt, &mut acts);
+                crate::qdot::quantize_acts(crate::qdot::act_format(dtype), xt, &mut acts);
                 for (r, v) in v.iter().take(n_rows).enumerate() {
-                    let mut want = 0f32;
+                    let (mut want, mut msum) = (0f32, 0f32);
                     for (b, blk) in w[r].chunks_exact(bb).zip(xt.chunks_exact(32)) {
                         let y = crate::qdot::q8_block(blk);
-                        let isum: i32 = b[2..].iter().zip(&y.qs).map(|(w, a)| *w as i8 as i32 * *a as i32).sum();
-                        let dw = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-                        want = (isum as f32).mul_add(dw * y.d, want);
+                        let mut u = UnpackedQ8::default();
+                        unpack_block(dtype, b, 0, &mut u);
+                        let isum: i32 = u.qs[0].iter().zip(&y.qs).map(|(w, a)| *w as i32 * *a as i32).sum();
+                        want = (isum as f32).mul_add(u.d[0] * y.d, want);
+                        msum = u.m[0].mul_add(y.s, msum);
                     }
-                    assert_eq!(v.to_bits(), want.to_bits(), "row {r} token {t}: {v} vs {want}");
-                    let one = crate::qdot::vec_dot(DType::Q8_0, &w[r], &acts);
-                    assert!((v - one).abs() <= 1e-5 * one.abs().max(1.0), "row {r} token {t}: {v} vs {one}");
+                    if min {
+                        want += msum;
+                    }
+                    assert_eq!(v.to_bits(), want.to_bits(), "{dtype:?} row {r} token {t}: {v} vs {want}");
+                    let one = crate::qdot::vec_dot(dtype, &w[r], &acts);
+                    assert!((v - one).abs() <= 1e-5 * one.abs().max(1.0), "{dtype:?} row {r} token {t}: {v} vs {one}");
                     seen += 1;
                 }
                 assert!(v[n_rows..].iter().all(|v| *v == 0.0), "rows past the weights are zero");

@@ -11,8 +11,8 @@
 //! CPU with AMX, go sixteen rows by 32 tokens through its tile multiplies (`amx`). The sums are the one-token kernel's, bit for
 //! bit, so a token's logits never depend on the batch it ran in. The one exception is
 //! `matmul_prompt`, for a prompt's rows: half weights there go through AMX-BF16 tiles and
-//! Q8_0 through AMX-INT8 tiles, whose f32 sums take another order (each row's the same
-//! whatever the batch).
+//! Q8_0, Q4_0 and Q4_1 through AMX-INT8 tiles, whose f32 sums take another order (each
+//! row's the same whatever the batch).
 
 use crate::TensorError;
 use crate::amx::{self, Packed, PackedQ8, TILE_ROWS, TILE_TOKENS};
@@ -347,7 +347,7 @@ impl MatMul {
     }
 
     /// Whether `matmul_prompt` gives other bits than `matmul` for weights of `dtype`
-    /// here (half weights on AMX-BF16, Q8_0 on AMX-INT8), so that a caller keeps prompt
+    /// here (half weights on AMX-BF16; Q8_0, Q4_0, Q4_1 on AMX-INT8), so that a caller keeps prompt
     /// and decode rows apart for it.
     pub fn prompt_path_differs(&self, dtype: DType) -> bool {
         amx::runs_half(dtype) || amx::runs_q8(dtype)
@@ -358,9 +358,9 @@ impl MatMul {
     /// multiplies where the CPU has them, sixteen rows by 32 tokens, each product exact
     /// and the sums in f32 in the tile unit's order, not the one-token kernel's (so
     /// the last bits differ from `matmul`'s, the same whatever the number of rows);
-    /// Q8_0 weights go through AMX-INT8 tile multiplies, each block's 32 products summed
-    /// exactly, then scaled into the token's f32 sum (ggml adds eight partial sums of a
-    /// block as floats); every other case is `matmul`. llama.cpp, too, sums a prompt's
+    /// Q8_0, Q4_0 and Q4_1 weights go through AMX-INT8 tile multiplies, each block's 32
+    /// products summed exactly, then scaled into the token's f32 sum (ggml adds eight
+    /// partial sums of a block as floats); every other case is `matmul`. llama.cpp, too, sums a prompt's
     /// half-weight products in another order (its tiled sgemm) than a single token's.
     pub fn matmul_prompt(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
         if !self.prompt_path_differs(w.dtype) || !w.cols.is_multiple_of(32) {
@@ -369,7 +369,8 @@ impl MatMul {
         assert_eq!(x.len(), n_tok * w.cols, "matmul: x has the wrong length");
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
-        if amx::runs_q8(w.dtype) {
+        let dtype = w.dtype;
+        if amx::runs_q8(dtype) {
             return self.amx_tiles(
                 w,
                 x,
@@ -378,10 +379,9 @@ impl MatMul {
                 &mut guard.q8_packed,
                 w.cols / 32,
                 &amx::pack_q8_tile,
-                &|rows, packed, out| amx::dot_q8_rows(rows, packed, n_tok, |t, v| out.put(t, v)),
+                &|rows, packed, out| amx::dot_q8_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
             );
         }
-        let dtype = w.dtype;
         let len = amx::half_tile_len(dtype, w.cols);
         self.amx_tiles(
             w,

@@ -93,8 +93,8 @@ fn prefill_in_one_batch_equals_token_by_token_decode() {
             let one = model.forward(&b, &mut kv2, &mut s2).expect("forward");
             let want = &all[i * c.vocab_size..(i + 1) * c.vocab_size];
             // Multi-row batches sum attention scores in llama.cpp's prefill order, single
-            // rows in its decode order (see herd_tensor::attention), and half and Q8_0
-            // weights' products on AMX in the tile order; with f32 weights that is float noise,
+            // rows in its decode order (see herd_tensor::attention), and half, Q8_0, Q4_0
+            // and Q4_1 weights' products on AMX in the tile order; with f32 weights that is float noise,
             // with quantized weights 8-bit activation rounding can amplify it. A
             // KV-cache mistake would show as an NMSE near 1.
             let budget = if dtype == DType::F32 { 1e-8 } else { 5e-3 };
@@ -131,14 +131,14 @@ fn a_batch_gives_the_same_bits_on_any_number_of_threads() {
 /// Continuous batching stays deterministic: a prompt split into chunks of several rows
 /// gives the bits of one chunk, and a decode row computes the same bits alone and beside
 /// another sequence's prompt chunk. (A row's sums never depend on the other rows; where
-/// prompt rows take another order than decode rows, half and Q8_0 weights on AMX and
-/// attention scores, that is decided per sequence.)
+/// prompt rows take another order than decode rows, half, Q8_0, Q4_0 and Q4_1 weights
+/// on AMX and attention scores, that is decided per sequence.)
 #[test]
 fn a_rows_bits_do_not_depend_on_the_rest_of_its_batch() {
     let c = tiny_config();
     let bits = |x: &[f32]| x.iter().map(|v| v.to_bits()).collect::<Vec<_>>();
     let v = c.vocab_size;
-    for dtype in [DType::F32, DType::Q8_0, DType::F16, DType::BF16] {
+    for dtype in [DType::F32, DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::F16, DType::BF16] {
         let model = Model::new(c.clone(), random_weights(&c, dtype, 9), 2);
         let toks = prompt(25);
         let mut b = Batch::default();

@@ -225,7 +225,7 @@ fn kernel_set() -> String {
     }
     let amx = herd_tensor::amx::available();
     let parts = [
-        (amx, "AMX tiles for k-quant and Q8_0 prompts"),
+        (amx, "AMX tiles for k-quant, Q8_0, Q4_0 and Q4_1 prompts"),
         (herd_tensor::amx::runs_half(herd_tensor::DType::F16), "AMX-BF16 tiles for half-weight prompts"),
         (isa == Isa::Avx512Vnni, "AVX-512 VNNI for quantized dots"),
         (half_pairs_in_order(), "AVX-512 for half weights"),
