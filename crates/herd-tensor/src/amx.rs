@@ -203,6 +203,30 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<Unpacked>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
+/// The argument checks of the entry points below (`name` in their messages): their
+/// kernel `runs` here for `dtype`; 1-16 rows of one length, in whole units of `unit`
+/// bytes (a super-block, a block, 32 half values); `packed` entries, `per_unit` a unit
+/// for each tile of 16 of the `n_tok` tokens. Returns the units a row and the tiles.
+#[allow(clippy::too_many_arguments)]
+fn check_rows(
+    name: &str,
+    runs: bool,
+    dtype: DType,
+    rows: &[&[u8]],
+    unit: usize,
+    packed: usize,
+    per_unit: usize,
+    n_tok: usize,
+) -> (usize, usize) {
+    assert!(runs, "amx::{name}: no AMX kernel for {dtype:?} here");
+    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::{name}: {} rows", rows.len());
+    let units = rows[0].len() / unit;
+    assert!(rows.iter().all(|r| r.len() == units * unit), "amx::{name}: rows of other lengths or ragged");
+    let tiles = packed_tiles(n_tok);
+    assert_eq!(packed, tiles * units * per_unit, "amx::{name}: packed activations for another shape");
+    (units, tiles)
+}
+
 /// `put(t, v)` with `v[r] = dot(rows[r], token t)` for up to 16 weight rows of `dtype`
 /// (whole super-blocks; `v` is zero past them) and every token of `packed`
 /// (`packed_tiles(n_tok)` token tiles, one `Packed` per super-block each, tile-major),
@@ -217,12 +241,8 @@ pub fn dot_rows(
     n_tok: usize,
     put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
-    assert!(runs(dtype), "amx::dot_rows: no AMX kernel for {dtype:?} here");
-    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_rows: {} rows", rows.len());
-    let blocks = rows[0].len() / dtype.row_bytes(QK_K).expect("a k-quant");
-    assert!(rows.iter().all(|r| r.len() == rows[0].len()), "amx::dot_rows: rows of different lengths");
-    let tiles = packed_tiles(n_tok);
-    assert_eq!(packed.len(), tiles * blocks, "amx::dot_rows: packed activations for another shape");
+    let unit = dtype.row_bytes(QK_K).expect("a k-quant");
+    let (blocks, tiles) = check_rows("dot_rows", runs(dtype), dtype, rows, unit, packed.len(), 1, n_tok);
     SCRATCH.with_borrow_mut(|w| {
         if w.len() < blocks {
             w.resize(blocks, Unpacked::default());
@@ -331,12 +351,9 @@ pub fn dot_half_rows(
     n_tok: usize,
     put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
-    assert!(runs_half(dtype), "amx::dot_half_rows: no AMX kernel for {dtype:?} here");
-    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_half_rows: {} rows", rows.len());
-    let cols = rows[0].len() / 2;
-    assert!(rows.iter().all(|r| r.len() == 2 * cols) && cols.is_multiple_of(32), "amx::dot_half_rows: row lengths");
-    let tiles = packed_tiles(n_tok);
-    assert_eq!(packed.len(), tiles * half_tile_len(dtype, cols), "amx::dot_half_rows: packed for another shape");
+    let per_run = half_tile_len(dtype, 32);
+    let (runs32, tiles) = check_rows("dot_half_rows", runs_half(dtype), dtype, rows, 64, packed.len(), per_run, n_tok);
+    let cols = 32 * runs32;
     HALF_SCRATCH.with_borrow_mut(|w| {
         let len = half_parts(dtype) * cols * TILE_ROWS;
         if w.len() < len {
@@ -470,13 +487,8 @@ pub fn dot_q8_rows(
     n_tok: usize,
     put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
-    assert!(runs_q8(dtype), "amx::dot_q8_rows: no AMX kernel for {dtype:?} here");
-    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::dot_q8_rows: {} rows", rows.len());
     let bb = dtype.block_bytes();
-    let blocks = rows[0].len() / bb;
-    assert!(rows.iter().all(|r| r.len() == blocks * bb), "amx::dot_q8_rows: row lengths");
-    let tiles = packed_tiles(n_tok);
-    assert_eq!(packed.len(), tiles * blocks, "amx::dot_q8_rows: packed for another shape");
+    let (blocks, tiles) = check_rows("dot_q8_rows", runs_q8(dtype), dtype, rows, bb, packed.len(), 1, n_tok);
     Q8_SCRATCH.with_borrow_mut(|w| {
         // Zeroed whole every call, rows past `rows.len()` included: zeroing only when
         // fewer than 16 rows came, as the half path does, measured 5% slower (1B Q8_0
