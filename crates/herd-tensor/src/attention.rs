@@ -320,7 +320,8 @@ mod avx2 {
     /// What the AVX2 and AVX-512 kernels give the shared frame ([`frame`]) to compute
     /// eight positions' scores from: the head's query rounded to f16 (`G` rows of `hd`),
     /// the same with each 8-value slice twice (for two positions a 16-lane register;
-    /// empty unless asked for), and where each group of 32 positions starts in V.
+    /// empty unless the frame's `DUP` asks for it on a prompt row), and where each group
+    /// of 32 positions starts in V.
     pub(super) struct Query<'a> {
         pub qh: *const f32,
         pub qdup: *const f32,
@@ -339,24 +340,26 @@ mod avx2 {
     }
 
     /// `G` heads (`q` and `out` hold `G * hd` values) over one view: the steps both
-    /// vector widths share (query rounding, the last few positions' scores, softmax,
-    /// the probabilities' rounding, the final reductions), around the two passes the
-    /// kernel brings: `score8(t, k, ..)`, the lanes of positions `t..t + 8` (their K
-    /// vectors `stride` apart from `k`) before their reduction, one 8-lane vector a
-    /// head and position; and `pv8(d, ..)`, channels `d..d + 8`'s probabilities·V
-    /// lanes after ggml's first combining step.
+    /// vector widths share (query rounding, a decode row's prefetches, the last few
+    /// positions' scores, softmax, the probabilities' rounding, the final reductions),
+    /// around the passes the kernel brings: `prompt8(k, ..)`, a prompt row's lanes of
+    /// eight positions (their K vectors `stride` apart from `k`) before their
+    /// reduction, one 8-lane vector a head and position; `decode1(k, ..)`, a decode
+    /// row's lanes of the one position at `k`, one vector a head; and `pv8(d, ..)`,
+    /// channels `d..d + 8`'s probabilities·V lanes after ggml's first combining step.
+    /// With `DUP`, `prompt8` is given the doubled query (`Query::qdup`).
     ///
     /// # Safety
     /// The caller runs with AVX2, FMA and F16C; `hd = q.len() / G` is a multiple of 8;
     /// the view is in bounds for `hd` channels (`HeadView::in_bounds`).
     #[inline(always)]
-    pub(super) unsafe fn frame<const G: usize>(
+    pub(super) unsafe fn frame<const G: usize, const DUP: bool>(
         q: &[f32],
         h: &HeadView<'_>,
         s: &mut AttnScratch,
         out: &mut [f32],
-        dup_q: bool,
-        score8: impl Fn(usize, *const half::f16, &Query<'_>) -> [[__m256; 8]; G],
+        prompt8: impl Fn(*const half::f16, &Query<'_>) -> [[__m256; 8]; G],
+        decode1: impl Fn(*const half::f16, &Query<'_>) -> [__m256; G],
         pv8: impl Fn(usize, &Probs<'_>) -> [[__m256; 8]; G],
     ) {
         let hd = q.len() / G;
@@ -365,7 +368,7 @@ mod avx2 {
         s.qh.clear();
         s.qh.extend(q.iter().map(|v| unsafe { round_f16(*v) }));
         s.qdup.clear();
-        if dup_q {
+        if DUP && h.multi_row {
             for c in s.qh.chunks_exact(8) {
                 s.qdup.extend_from_slice(c);
                 s.qdup.extend_from_slice(c);
@@ -388,7 +391,25 @@ mod avx2 {
             // Positions t..t + 8 share a block: position t + i's K vector is `i` strides
             // on from position t's.
             let k8 = h.k[h.k_index(t)..].as_ptr();
-            for (g, x) in score8(t, k8, &query).iter().enumerate() {
+            // Only a decode row prefetches: it streams the cache from memory once; a
+            // prompt chunk's rows find it in L2 after the first (the same blocks for
+            // every row), where prefetches only cost instructions (without them a
+            // prompt-chunk row took a quarter less time, pp512 +4% and a 64-token prompt
+            // after 1152 cached positions +10%).
+            let x = if h.multi_row {
+                prompt8(k8, &query)
+            } else {
+                super::prefetch_ahead(h, query.groups, t, hd);
+                // SAFETY: the caller runs with AVX2.
+                let mut x = unsafe { [[_mm256_setzero_ps(); 8]; G] };
+                for i in 0..8 {
+                    for (x, l) in x.iter_mut().zip(decode1(k8.wrapping_add(i * h.stride), &query)) {
+                        x[i] = l;
+                    }
+                }
+                x
+            };
+            for (g, x) in x.iter().enumerate() {
                 // SAFETY: t + 8 <= len <= lp, inside head g's scores.
                 unsafe {
                     let d = _mm256_mul_ps(reduce_lanes_x8(x, h.multi_row), scale);
@@ -449,37 +470,23 @@ mod avx2 {
     pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
         let hd = q.len() / G;
         let chan = 1usize << h.block_shift;
-        let score8 = |t: usize, k8: *const half::f16, query: &Query<'_>| {
+        let prompt8 = |k8: *const half::f16, query: &Query<'_>| {
             let mut x = [[_mm256_setzero_ps(); 8]; G];
-            // Only a decode row prefetches: it streams the cache from memory once; a
-            // prompt chunk's rows find it in L2 after the first (the same blocks for
-            // every row), where prefetches only cost instructions (without them a
-            // prompt-chunk row took a quarter less time, pp512 +4% and a 64-token prompt
-            // after 1152 cached positions +10%).
-            if h.multi_row {
-                for i in (0..8).step_by(4) {
-                    let kp = std::array::from_fn(|j| k8.wrapping_add((i + j) * h.stride));
-                    // SAFETY: positions t + i .. t + i + 4 have K vectors of hd values
-                    // inside the cache (the view is in bounds); qh holds G heads.
-                    let lanes = unsafe { score_lanes_tinyblas::<G, 4>(kp, query.qh, hd) };
-                    for (j, l) in lanes.into_iter().enumerate() {
-                        for (x, l) in x.iter_mut().zip(l) {
-                            x[i + j] = l;
-                        }
-                    }
-                }
-            } else {
-                super::prefetch_ahead(h, query.groups, t, hd);
-                for i in 0..8 {
-                    // SAFETY: as above, one position.
-                    let lanes = unsafe { score_lanes::<G>(k8.wrapping_add(i * h.stride), query.qh, hd, false) };
-                    for (x, l) in x.iter_mut().zip(lanes) {
-                        x[i] = l;
+            for i in (0..8).step_by(4) {
+                let kp = std::array::from_fn(|j| k8.wrapping_add((i + j) * h.stride));
+                // SAFETY: the eight positions have K vectors of hd values inside the
+                // cache (the view is in bounds); qh holds G heads.
+                let lanes = unsafe { score_lanes_tinyblas::<G, 4>(kp, query.qh, hd) };
+                for (j, l) in lanes.into_iter().enumerate() {
+                    for (x, l) in x.iter_mut().zip(l) {
+                        x[i + j] = l;
                     }
                 }
             }
             x
         };
+        // SAFETY: as above, one position.
+        let decode1 = |kp: *const half::f16, query: &Query<'_>| unsafe { score_lanes::<G>(kp, query.qh, hd, false) };
         let vp = h.v.as_ptr();
         let pv8 = |d0: usize, p: &Probs<'_>| {
             let mut x = [[_mm256_setzero_ps(); 8]; G];
@@ -530,7 +537,7 @@ mod avx2 {
             x
         };
         // SAFETY: the contract above is the frame's.
-        unsafe { frame::<G>(q, h, s, out, false, score8, pv8) }
+        unsafe { frame::<G, false>(q, h, s, out, prompt8, decode1, pv8) }
     }
 }
 
@@ -588,57 +595,50 @@ mod avx512 {
     pub unsafe fn attend<const G: usize>(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
         let hd = q.len() / G;
         let chan = 1usize << h.block_shift;
-        let score8 = |t: usize, k8: *const half::f16, query: &Query<'_>| {
+        let prompt8 = |k8: *const half::f16, query: &Query<'_>| {
             let mut x = [[_mm256_setzero_ps(); 8]; G];
-            if h.multi_row {
-                // Positions t + 2j (low lanes) and t + 2j + 1 (high lanes) in pair j:
-                // twelve independent chains for three heads.
-                let kp: [*const half::f16; 8] = std::array::from_fn(|i| k8.wrapping_add(i * h.stride));
-                let mut acc = [[_mm512_setzero_ps(); G]; 4];
-                for c in (0..hd).step_by(8) {
-                    for (j, acc) in acc.iter_mut().enumerate() {
-                        // SAFETY: c + 8 <= hd, inside both positions' K vectors (the
-                        // view is in bounds) and each head's doubled query (2 hd values).
-                        unsafe {
-                            let pair = _mm256_inserti128_si256::<1>(
-                                _mm256_castsi128_si256(_mm_loadu_si128(kp[2 * j].add(c) as *const __m128i)),
-                                _mm_loadu_si128(kp[2 * j + 1].add(c) as *const __m128i),
-                            );
-                            let k = _mm512_cvtph_ps(pair);
-                            for (g, a) in acc.iter_mut().enumerate() {
-                                *a = _mm512_fmadd_ps(k, _mm512_loadu_ps(query.qdup.add(g * 2 * hd + 2 * c)), *a);
-                            }
+            // Positions 2j (low lanes) and 2j + 1 (high lanes) in pair j: twelve
+            // independent chains for three heads.
+            let kp: [*const half::f16; 8] = std::array::from_fn(|i| k8.wrapping_add(i * h.stride));
+            let mut acc = [[_mm512_setzero_ps(); G]; 4];
+            for c in (0..hd).step_by(8) {
+                for (j, acc) in acc.iter_mut().enumerate() {
+                    // SAFETY: c + 8 <= hd, inside both positions' K vectors (the view is
+                    // in bounds) and each head's doubled query (2 hd values).
+                    unsafe {
+                        let pair = _mm256_inserti128_si256::<1>(
+                            _mm256_castsi128_si256(_mm_loadu_si128(kp[2 * j].add(c) as *const __m128i)),
+                            _mm_loadu_si128(kp[2 * j + 1].add(c) as *const __m128i),
+                        );
+                        let k = _mm512_cvtph_ps(pair);
+                        for (g, a) in acc.iter_mut().enumerate() {
+                            *a = _mm512_fmadd_ps(k, _mm512_loadu_ps(query.qdup.add(g * 2 * hd + 2 * c)), *a);
                         }
-                    }
-                }
-                for (j, acc) in acc.iter().enumerate() {
-                    for (x, a) in x.iter_mut().zip(acc) {
-                        x[2 * j] = low(*a);
-                        x[2 * j + 1] = high(*a);
-                    }
-                }
-            } else {
-                super::prefetch_ahead(h, query.groups, t, hd);
-                for i in 0..8 {
-                    let kp = k8.wrapping_add(i * h.stride);
-                    let mut acc = [[_mm512_setzero_ps(); 2]; G];
-                    for c in (0..hd).step_by(32) {
-                        // SAFETY: c + 32 <= hd, inside the position's K vector (the view
-                        // is in bounds) and each head's query.
-                        unsafe {
-                            let (k01, k23) = (load_f16x16(kp.add(c)), load_f16x16(kp.add(c + 16)));
-                            for (g, a) in acc.iter_mut().enumerate() {
-                                a[0] = _mm512_fmadd_ps(k01, _mm512_loadu_ps(query.qh.add(g * hd + c)), a[0]);
-                                a[1] = _mm512_fmadd_ps(k23, _mm512_loadu_ps(query.qh.add(g * hd + c + 16)), a[1]);
-                            }
-                        }
-                    }
-                    for (x, a) in x.iter_mut().zip(acc) {
-                        x[i] = fold(_mm512_add_ps(a[0], a[1]));
                     }
                 }
             }
+            for (j, acc) in acc.iter().enumerate() {
+                for (x, a) in x.iter_mut().zip(acc) {
+                    x[2 * j] = low(*a);
+                    x[2 * j + 1] = high(*a);
+                }
+            }
             x
+        };
+        let decode1 = |kp: *const half::f16, query: &Query<'_>| {
+            let mut acc = [[_mm512_setzero_ps(); 2]; G];
+            for c in (0..hd).step_by(32) {
+                // SAFETY: c + 32 <= hd, inside the position's K vector (the view is in
+                // bounds) and each head's query.
+                unsafe {
+                    let (k01, k23) = (load_f16x16(kp.add(c)), load_f16x16(kp.add(c + 16)));
+                    for (g, a) in acc.iter_mut().enumerate() {
+                        a[0] = _mm512_fmadd_ps(k01, _mm512_loadu_ps(query.qh.add(g * hd + c)), a[0]);
+                        a[1] = _mm512_fmadd_ps(k23, _mm512_loadu_ps(query.qh.add(g * hd + c + 16)), a[1]);
+                    }
+                }
+            }
+            acc.map(|a| fold(_mm512_add_ps(a[0], a[1])))
         };
         let vp = h.v.as_ptr();
         let pv8 = |d0: usize, p: &Probs<'_>| {
@@ -700,7 +700,7 @@ mod avx512 {
         };
         // SAFETY: the contract above covers the frame's (AVX2, FMA, F16C; hd a multiple
         // of 8; the view in bounds).
-        unsafe { frame::<G>(q, h, s, out, h.multi_row, score8, pv8) }
+        unsafe { frame::<G, true>(q, h, s, out, prompt8, decode1, pv8) }
     }
 }
 
