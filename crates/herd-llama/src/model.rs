@@ -508,9 +508,9 @@ impl Model {
 
     /// `out = x · Wᵀ` for the rows of `runs`: where `MatMul::matmul_prompt` sums a
     /// weight type's products in another order than `matmul` (half, Q8_0, Q4_0 and Q4_1
-    /// weights on AMX), prompt rows go through the first and decode rows through the second, run
-    /// by run, so that a decode row's bits never depend on the prompts sharing its
-    /// step; otherwise all rows in one call, which reads the weight once.
+    /// weights on AMX), prompt rows go through the first and decode rows through the
+    /// second, run by run, so that a decode row's bits never depend on the prompts
+    /// sharing its step; otherwise all rows in one call, which reads the weight once.
     fn matmul(&self, w: WeightRef<'_>, x: &[f32], out: &mut [f32], runs: &[RowRun]) {
         self.matmuls([w], x, [out], runs);
     }

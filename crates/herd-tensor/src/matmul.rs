@@ -87,7 +87,8 @@ struct Acts {
     packed: Vec<Packed>,
     /// Half activations in AMX's layout (`amx::pack_half_tile`), for `matmul_prompt`.
     half_packed: Vec<u16>,
-    /// Q8_0 activations in AMX's layout (`amx::pack_q8_tile`), for `matmul_prompt`.
+    /// 8-bit activations (for Q8_0, Q4_0, Q4_1 weights) in AMX's layout
+    /// (`amx::pack_q8_tile`), for `matmul_prompt`.
     q8_packed: Vec<PackedQ8>,
 }
 
@@ -108,12 +109,14 @@ const AMX_MIN_TOKENS: usize = 16;
 /// The most weights `matmul_many` takes at once (Q, K and V).
 pub const MAX_SHARED: usize = 3;
 
-/// One weight of a `matmul_many` loop: where its dots go and its rows per task.
+/// One weight of a `matmul_many` loop: where its dots go, its rows per task, and the
+/// loop's first task for it.
 #[derive(Clone, Copy)]
 struct Part<'a> {
     w: WeightRef<'a>,
     out: Disjoint<f32>,
     chunk: usize,
+    first: usize,
 }
 
 impl MatMul {
@@ -241,20 +244,18 @@ impl MatMul {
         // decoded 5-10% slower (one row and four; prompts and 1B rows the same).
         // Whole runs of 16 are also even, so half-weight pairs never straddle tasks.
         let chunk = |rows: usize| (rows / (self.threads() * 2)).clamp(16, 256).next_multiple_of(16);
-        let n_jobs = jobs.len();
+        let mut tasks = 0;
         let parts: [Option<Part<'_>>; MAX_SHARED] = std::array::from_fn(|j| {
-            jobs.get_mut(j).map(|(w, out)| Part { w: *w, out: Disjoint(out.as_mut_ptr()), chunk: chunk(w.rows) })
+            let (w, out) = jobs.get_mut(j)?;
+            let (chunk, first) = (chunk(w.rows), tasks);
+            tasks += w.rows.div_ceil(chunk);
+            Some(Part { w: *w, out: Disjoint(out.as_mut_ptr()), chunk, first })
         });
-        // Weight j's tasks are first[j]..first[j + 1].
-        let mut first = [0; MAX_SHARED + 1];
-        for j in 0..MAX_SHARED {
-            first[j + 1] = first[j] + parts[j].as_ref().map_or(0, |p| p.w.rows.div_ceil(p.chunk));
-        }
         let most = quad_groups_per_pass();
-        self.pool.run(first[n_jobs], &|c| {
-            let j = (0..n_jobs).rfind(|&j| first[j] <= c).unwrap_or(0);
-            let Some(Part { w, out: out_at, chunk }) = parts[j] else { return };
-            let (rows, c) = (w.rows, c - first[j]);
+        self.pool.run(tasks, &|c| {
+            let last = parts.iter().flatten().rfind(|p| p.first <= c);
+            let Part { w, out: out_at, chunk, first } = *last.expect("every task belongs to a weight");
+            let (rows, c) = (w.rows, c - first);
             let my_rows = c * chunk..((c + 1) * chunk).min(rows);
             // SAFETY (every write below): token t < n_tok, so t*rows + r <
             // n_tok*rows == out.len() (asserted above), and only this task writes
@@ -347,8 +348,8 @@ impl MatMul {
     }
 
     /// Whether `matmul_prompt` gives other bits than `matmul` for weights of `dtype`
-    /// here (half weights on AMX-BF16; Q8_0, Q4_0, Q4_1 on AMX-INT8), so that a caller keeps prompt
-    /// and decode rows apart for it.
+    /// here (half weights on AMX-BF16; Q8_0, Q4_0, Q4_1 on AMX-INT8), so that a caller
+    /// keeps prompt and decode rows apart for it.
     pub fn prompt_path_differs(&self, dtype: DType) -> bool {
         amx::runs_half(dtype) || amx::runs_q8(dtype)
     }
@@ -360,8 +361,9 @@ impl MatMul {
     /// the last bits differ from `matmul`'s, the same whatever the number of rows);
     /// Q8_0, Q4_0 and Q4_1 weights go through AMX-INT8 tile multiplies, each block's 32
     /// products summed exactly, then scaled into the token's f32 sum (ggml adds eight
-    /// partial sums of a block as floats); every other case is `matmul`. llama.cpp, too, sums a prompt's
-    /// half-weight products in another order (its tiled sgemm) than a single token's.
+    /// partial sums of a block as floats); every other case is `matmul`. llama.cpp, too,
+    /// sums a prompt's half-weight products in another order (its tiled sgemm) than a
+    /// single token's.
     pub fn matmul_prompt(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
         if !self.prompt_path_differs(w.dtype) || !w.cols.is_multiple_of(32) {
             return self.matmul(w, x, n_tok, out);

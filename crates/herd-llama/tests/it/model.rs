@@ -94,9 +94,9 @@ fn prefill_in_one_batch_equals_token_by_token_decode() {
             let want = &all[i * c.vocab_size..(i + 1) * c.vocab_size];
             // Multi-row batches sum attention scores in llama.cpp's prefill order, single
             // rows in its decode order (see herd_tensor::attention), and half, Q8_0, Q4_0
-            // and Q4_1 weights' products on AMX in the tile order; with f32 weights that is float noise,
-            // with quantized weights 8-bit activation rounding can amplify it. A
-            // KV-cache mistake would show as an NMSE near 1.
+            // and Q4_1 weights' products on AMX in the tile order; with f32 weights that
+            // is float noise, with quantized weights 8-bit activation rounding can amplify
+            // it. A KV-cache mistake would show as an NMSE near 1.
             let budget = if dtype == DType::F32 { 1e-8 } else { 5e-3 };
             let e = nmse(one, want);
             assert!(e < budget, "{dtype:?} position {i}: nmse {e}");
