@@ -1,5 +1,5 @@
-//! Prompt matmuls of k-quant, Q8_0 and half weights on Intel AMX (Sapphire Rapids and
-//! later Xeons).
+//! Prompt matmuls of k-quant, Q8_0, Q4_0, Q4_1 and half weights on Intel AMX (Sapphire
+//! Rapids and later Xeons).
 //!
 //! An AMX tile multiply (`tdpbusd`/`tdpbssd`) takes a 16-row tile of weight bytes and a
 //! tile of activation bytes for 16 tokens and adds 16 x 16 exact i32 dot products of 64
@@ -29,10 +29,12 @@
 //! - weights (`Unpacked`), 16 rows: the high and low bytes by run (`hi[q][r][64]`),
 //!   the minimums as i16 pairs (`mn[jj][r]`) and the f16 block scales as f32.
 //!
-//! Q8_0 (`dot_q8_rows`) has a float scale per 32 values, which no integer folds in: one
-//! tile product per block (16 rows of 32 weight bytes by 32 values of 16 tokens), each
-//! block's exact sums then scaled into f32 in vector registers. That is not ggml's order
-//! (it adds a block's products as eight partial sums), so only prompt rows take it.
+//! Q8_0, Q4_0 and Q4_1 (`dot_q8_rows`) have a float scale per 32 values, which no
+//! integer folds in: one tile product per block (16 rows of 32 weight bytes, the 4-bit
+//! values widened to signed bytes, by 32 values of 16 tokens), each block's exact sums
+//! then scaled into f32 in vector registers (and Q4_1's minimum terms summed apart).
+//! That is not ggml's order (it adds a block's products as eight partial sums), so only
+//! prompt rows take it.
 
 use crate::dtype::{DType, QK_K};
 use crate::qdot::q8k_block;
@@ -424,24 +426,27 @@ fn unpack_block(dtype: DType, b: &[u8], r: usize, u: &mut UnpackedQ8) {
     let f16 = |o: usize| half::f16::from_le_bytes([b[o], b[o + 1]]).to_f32();
     u.d[r] = f16(0);
     let q = &mut u.qs[r];
+    let nibbles = |q: &mut [i8; 32], bytes: &[u8], bias: i8| {
+        let (lo, hi) = q.split_at_mut(16);
+        for ((l, h), v) in lo.iter_mut().zip(hi).zip(bytes) {
+            (*l, *h) = ((v & 0x0F) as i8 - bias, (v >> 4) as i8 - bias);
+        }
+    };
     match dtype {
         DType::Q8_0 => q.iter_mut().zip(&b[2..34]).for_each(|(q, v)| *q = *v as i8),
-        _ => {
-            let (off, bias) = if dtype == DType::Q4_1 { (4, 0) } else { (2, 8) };
-            if dtype == DType::Q4_1 {
-                u.m[r] = f16(2);
-            }
-            let (lo, hi) = q.split_at_mut(16);
-            for ((l, h), v) in lo.iter_mut().zip(hi).zip(&b[off..off + 16]) {
-                (*l, *h) = ((v & 0x0F) as i8 - bias, (v >> 4) as i8 - bias);
-            }
+        DType::Q4_0 => nibbles(q, &b[2..18], 8),
+        DType::Q4_1 => {
+            u.m[r] = f16(2);
+            nibbles(q, &b[4..20], 0);
         }
+        _ => unreachable!("runs_q8 admits Q8_0, Q4_0 and Q4_1 only"),
     }
 }
 
-/// Quantizes up to 16 tokens' activations (`x`, `cols` each, a multiple of 32) as Q8_0
-/// blocks (`qdot::q8_block`, as the vector kernels quantize them) into AMX's layout, one
-/// `PackedQ8` per block; missing tokens are zeros.
+/// Quantizes up to 16 tokens' activations (`x`, `cols` each, a multiple of 32) as 8-bit
+/// blocks with their scaled sums (`qdot::q8_block`, as the vector kernels quantize them
+/// for Q8_0, Q4_0 and Q4_1 weights) into AMX's layout, one `PackedQ8` per block; missing
+/// tokens are zeros.
 pub fn pack_q8_tile(x: &[f32], cols: usize, out: &mut [PackedQ8]) {
     let n = x.len() / cols.max(1);
     assert!(cols.is_multiple_of(32) && n <= TILE_TOKENS && n * cols == x.len(), "pack_q8_tile: {} values", x.len());
