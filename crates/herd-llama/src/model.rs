@@ -517,15 +517,10 @@ impl Model {
 
     /// `matmul` for weights that read the same input (Q, K and V; gate and up), each
     /// into its own output: one `MatMul::matmul_many` call where they can share it.
-    fn matmuls<const N: usize>(&self, ws: [WeightRef<'_>; N], x: &[f32], outs: [&mut [f32]; N], runs: &[RowRun]) {
-        let n = runs.last().map_or(0, |r| r.end);
-        let mut outs = outs;
-        if !ws.iter().any(|w| self.mm.prompt_path_differs(w.dtype)) {
-            let mut it = outs.iter_mut();
-            let mut jobs: [(WeightRef<'_>, &mut [f32]); N] =
-                ws.map(|w| (w, &mut **it.next().expect("one output a weight")));
-            return self.mm.matmul_many(&mut jobs, x, n);
-        }
+    fn matmuls<const N: usize>(&self, ws: [WeightRef<'_>; N], x: &[f32], mut outs: [&mut [f32]; N], runs: &[RowRun]) {
+        // Where no weight's prompt path differs, all rows are one run.
+        let all = [RowRun { start: 0, end: runs.last().map_or(0, |r| r.end), prompt: false }];
+        let runs = if ws.iter().any(|w| self.mm.prompt_path_differs(w.dtype)) { runs } else { &all };
         let cols = ws[0].cols;
         for run in runs {
             let (x, m) = (&x[run.start * cols..run.end * cols], run.end - run.start);
