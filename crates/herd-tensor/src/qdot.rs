@@ -948,7 +948,98 @@ mod avx512 {
         ys: [&[super::Q8KBlock]; T],
         out: &mut [f32; T],
     ) {
-        dot_kquant_rows_body::<T, true>(dtype, row, ys, out)
+        if dtype == DType::Q4K {
+            q4k_rows::<T>(row, ys, out)
+        } else {
+            dot_kquant_rows_body::<T, true>(dtype, row, ys, out)
+        }
+    }
+
+    /// Q4_K as `avx2::q45k_rows`, in 64-byte vectors: the same integer sums (exact, so
+    /// their order does not matter) and the same float expression per block, so the
+    /// same bits. Why: an 8B Q4_K_M decode step reads its weights at ~73% of the
+    /// streaming benchmark, and with the Q4_K arithmetic left out (a test build that
+    /// only loads the blocks) at 85%: the instructions per byte, not the memory, hold
+    /// it back. Half the products and scale multiply-adds per block (in cache, one
+    /// token: 28.5-29.2 -> 30.7 GMAC/s; 8B Q4_K_M tg16: 2.22 -> 2.26 t/s at 1 thread,
+    /// 4.02-4.09 -> 4.28-4.32 at 2; the rest is per-block overhead: scales, mins, sums):
+    /// each 64-byte vector holds two sub-blocks in value order (the low nibbles of
+    /// `qs[32c..32c + 32]` are values `64c..64c + 32`, the high ones the next 32, so
+    /// one 128-bit-lane shuffle of the two nibble vectors puts sub-blocks `2k` and
+    /// `2k + 1` side by side), against 64 contiguous activation bytes.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
+    fn q4k_rows<const T: usize>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
+        use super::avx2::{block_dm, hsum2_i32, lane_sums, prefetch_ahead, scales_mins_k4};
+        let m4 = _mm512_set1_epi8(0x0F);
+        let mut sum = [0f32; T];
+        for (i, b) in row.chunks_exact(144).enumerate() {
+            prefetch_ahead(b);
+            let (sc, mn) = scales_mins_k4(&b[4..16]);
+            let m8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
+            let mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+            // The eight scales as i16 in every 128-bit lane, for `Q4K_SCALE_PAIRS`.
+            let sc8 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc as i64)));
+            let qs = &b[16..144];
+            // SAFETY: `qs` is 128 readable bytes.
+            let (q01, q23) = unsafe {
+                (_mm512_loadu_si512(qs.as_ptr() as *const _), _mm512_loadu_si512(qs.as_ptr().add(64) as *const _))
+            };
+            let nibbles = |q: __m512i| (_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16::<4>(q), m4));
+            let ((l01, h01), (l23, h23)) = (nibbles(q01), nibbles(q23));
+            let w = [
+                _mm512_shuffle_i64x2::<0x44>(l01, h01),
+                _mm512_shuffle_i64x2::<0xEE>(l01, h01),
+                _mm512_shuffle_i64x2::<0x44>(l23, h23),
+                _mm512_shuffle_i64x2::<0xEE>(l23, h23),
+            ];
+            let mut sumi = [_mm512_setzero_si512(); T];
+            for (k, wk) in w.iter().enumerate() {
+                let s = _mm512_shuffle_epi8(sc8, Q4K_SCALE_PAIRS[k]);
+                for t in 0..T {
+                    // SAFETY: values 64k..64k + 64 of a 256-value block.
+                    let y = unsafe { _mm512_loadu_si512(ys[t][i].qs.as_ptr().add(64 * k) as *const _) };
+                    sumi[t] = _mm512_dpwssd_epi32(sumi[t], _mm512_maddubs_epi16(*wk, y), s);
+                }
+            }
+            let (d, dmin) = block_dm(b);
+            let half: [__m256i; T] = std::array::from_fn(|t| {
+                _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64::<1>(sumi[t]))
+            });
+            let mins: [__m256i; T] = std::array::from_fn(|t| {
+                // SAFETY: `bsums` is 16 readable i16.
+                let bsums = unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
+                _mm256_madd_epi16(bsums, mins16)
+            });
+            let (totals, mins) = if T == 1 {
+                let (a, m) = hsum2_i32(half[0], mins[0]);
+                ([a; T], [m; T])
+            } else {
+                (lane_sums(&half), lane_sums(&mins))
+            };
+            for t in 0..T {
+                let yd = ys[t][i].d;
+                sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
+            }
+        }
+        *out = sum;
+    }
+
+    /// Per 128-bit lane, a byte shuffle filling its i16 lanes with one of the eight
+    /// scales: `2k` in the low 256 bits, `2k + 1` in the high (sub-blocks `2k` and
+    /// `2k + 1`, as `q4k_rows` lays them out).
+    const Q4K_SCALE_PAIRS: [__m512i; 4] = [pair_splat(0), pair_splat(1), pair_splat(2), pair_splat(3)];
+
+    const fn pair_splat(k: usize) -> __m512i {
+        let mut m = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            let e = if i < 32 { 2 * k } else { 2 * k + 1 };
+            m[i] = (2 * e + i % 2) as u8;
+            i += 1;
+        }
+        // SAFETY: [u8; 64] and __m512i have the same size, and every bit pattern is valid.
+        unsafe { std::mem::transmute::<[u8; 64], __m512i>(m) }
     }
 
     /// `super::vec_dot_half`: `dot_half_block` on one row, the tokens split by
@@ -1273,7 +1364,7 @@ pub(crate) mod avx2 {
     /// slower here: one token cannot hide the gather.)
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn block_dm(b: &[u8]) -> (f32, f32) {
+    pub(super) fn block_dm(b: &[u8]) -> (f32, f32) {
         assert!(b.len() >= 4);
         let bits: __m128i;
         // SAFETY: reads the 4 bytes at `b` (asserted readable); writes only `bits`.
@@ -1532,7 +1623,7 @@ pub(crate) mod avx2 {
     /// The sums of the 8 i32 lanes of `a` and of `b`, by two horizontal adds.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn hsum2_i32(a: __m256i, b: __m256i) -> (i32, i32) {
+    pub(super) fn hsum2_i32(a: __m256i, b: __m256i) -> (i32, i32) {
         let h = _mm256_hadd_epi32(a, b);
         let q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
         let p = _mm_hadd_epi32(q, q);
@@ -1813,7 +1904,7 @@ pub(crate) mod avx2 {
     /// Integers, so any order gives the same sums.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    fn lane_sums<const T: usize>(v: &[__m256i; T]) -> [i32; T] {
+    pub(super) fn lane_sums<const T: usize>(v: &[__m256i; T]) -> [i32; T] {
         let mut out = [0i32; T];
         let mut t = 0;
         while t + 8 <= T {
@@ -1854,7 +1945,7 @@ pub(crate) mod avx2 {
     /// scales 0-3 and of w1's mins 0-3; scales 4-7 are w2's low nibbles with w0's top
     /// two bits above them, mins 4-7 w2's high nibbles with w1's top two bits.
     #[inline]
-    fn scales_mins_k4(q: &[u8]) -> (u64, u64) {
+    pub(super) fn scales_mins_k4(q: &[u8]) -> (u64, u64) {
         let w = |k: usize| u32::from_le_bytes([q[4 * k], q[4 * k + 1], q[4 * k + 2], q[4 * k + 3]]);
         let (w0, w1, w2) = (w(0), w(1), w(2));
         let (six, four, two) = (0x3f3f_3f3f, 0x0f0f_0f0f, 0x0303_0303);

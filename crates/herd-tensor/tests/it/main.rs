@@ -429,7 +429,7 @@ fn every_isa_gives_the_portable_block_dots_bit_for_bit() {
 }
 
 /// The k-quant kernels of every kernel set this CPU runs give the portable code's
-/// bits, one token at a time and eight at once.
+/// bits, one token at a time, four and eight at once.
 #[test]
 fn every_isa_gives_the_portable_kquant_dots_bit_for_bit() {
     use herd_tensor::qdot::{Isa, Q8KBlock, dot_kquant_portable, q8k_block, vec_dot_kquant_rows_with};
@@ -456,6 +456,11 @@ fn every_isa_gives_the_portable_kquant_dots_bit_for_bit() {
                 vec_dot_kquant_rows_with::<8>(isa, dtype, &row, std::array::from_fn(|t| &acts[t][..]), &mut eight);
                 for t in 0..8 {
                     assert_eq!(eight[t].to_bits(), want[t].to_bits(), "{isa:?} {dtype:?} eight, token {t}");
+                }
+                let mut four = [0f32; 4];
+                vec_dot_kquant_rows_with::<4>(isa, dtype, &row, std::array::from_fn(|t| &acts[t + 2][..]), &mut four);
+                for t in 0..4 {
+                    assert_eq!(four[t].to_bits(), want[t + 2].to_bits(), "{isa:?} {dtype:?} four, token {t}");
                 }
             }
         }
