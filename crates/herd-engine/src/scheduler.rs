@@ -13,6 +13,17 @@
 //! longer one, that prefix's blocks are shared instead of recomputed, so a repeated
 //! system prompt is held once and costs no prefill.
 //!
+//! Speculative decoding by prompt lookup (vLLM's n-gram drafter, llama.cpp's lookup
+//! decoding): a greedy sequence whose last few tokens occurred earlier in its prompt or
+//! output drafts the tokens that followed them there, and one step checks them all:
+//! each drafted token gets a row after the sequence's decode row, every row computed
+//! as a lone decode row would be (`Batch::push_decode`), so row `j`'s logits are the
+//! bits a plain step would give once the tokens before it are accepted. Rows are read
+//! in order; a row's token is sampled as usual and the next row counts only if its
+//! draft is that token. The output is therefore the plain decoder's, token for token,
+//! while a sequence that copies from its context (quoting, code edits, a looping
+//! answer) takes several tokens a step.
+//!
 //! Requests arrive on a channel; events go back through an `EventSink` that the caller
 //! implements (the server wraps a tokio channel). A sink that reports itself closed (the
 //! client went away) cancels its sequence at the next step and frees its slot.
@@ -165,6 +176,9 @@ pub struct EngineConfig {
     pub n_ctx: usize,
     /// Requests that may wait for a slot before new ones are refused.
     pub max_queue: usize,
+    /// Most drafted tokens a greedy sequence checks per step (prompt lookup; see the
+    /// module docs); 0 turns drafting off.
+    pub draft: usize,
 }
 
 /// Counters the engine keeps up to date for `/metrics` and `/health`.
@@ -183,6 +197,9 @@ pub struct EngineStats {
     /// Prompt tokens that were computed (not reused).
     pub prefill_tokens: AtomicU64,
     pub generated_tokens: AtomicU64,
+    /// Drafted tokens checked, and those accepted (prompt lookup).
+    pub draft_tokens: AtomicU64,
+    pub draft_accepted: AtomicU64,
     pub steps: AtomicU64,
     pub cancelled: AtomicU64,
 }
@@ -320,6 +337,15 @@ struct Seq {
     prompt_lp: Vec<Option<TokenLogprob>>,
     /// Sum of the prompt's final hidden states, for `embed`.
     hidden_sum: Vec<f32>,
+    /// This step's drafted tokens (positions after its decode row's), and how many of
+    /// them have been accepted so far.
+    drafts: Vec<u32>,
+    accepted: usize,
+    /// How many tokens the next draft may hold (it grows while drafts are accepted
+    /// whole), and steps to wait before drafting again after a draft was refused
+    /// outright.
+    draft_k: usize,
+    draft_wait: usize,
     finished: Option<FinishReason>,
 }
 
@@ -330,6 +356,9 @@ enum Row {
     Next(usize),
     /// Log-probability of prompt token `pos + 1` of sequence `i`.
     Prompt(usize, usize),
+    /// Drafted token `j` (from 1) of sequence `i`: its row gives the next token if
+    /// the rows before it were accepted and the last of them gave this token.
+    Draft(usize, usize),
 }
 
 struct Engine {
@@ -479,6 +508,10 @@ impl Engine {
             text: TextOut::new(req.stop_strings.clone()),
             prompt_lp: if req.prompt_logprobs.is_some() { vec![None] } else { Vec::new() },
             hidden_sum: if req.embed { vec![0.0; self.model.config.dim] } else { Vec::new() },
+            drafts: Vec::new(),
+            accepted: 0,
+            draft_k: 1,
+            draft_wait: 0,
             finished: None,
             req,
             sink,
@@ -495,14 +528,24 @@ impl Engine {
         self.retire();
     }
 
-    /// Decode rows first, then prompt rows up to the chunk size.
+    /// Decode rows (each followed by its drafts) first, then prompt rows up to the
+    /// chunk size.
     fn build_batch(&mut self) {
         self.batch.clear();
         self.rows.clear();
+        let decoding = |s: &Seq| s.finished.is_none() && s.done_prompt >= s.req.prompt.len() && !s.generated.is_empty();
+        // Drafts fill a step up to `DRAFT_STEP_ROWS` rows (see there), within the
+        // logits rows kept for prompt log-probabilities.
+        let mut draft_room =
+            PROMPT_LOGIT_ROWS.min(DRAFT_STEP_ROWS.saturating_sub(self.running.iter().filter(|s| decoding(s)).count()));
+        let mut drafted = 0;
         // `slots[..].cached` grows by the rows batched here: once the forward pass has
-        // run, it lists exactly the positions whose K/V are written.
+        // run, it lists exactly the positions whose K/V are written (drafts join it in
+        // `after_forward`, once accepted).
         for (i, s) in self.running.iter_mut().enumerate() {
-            if s.finished.is_some() || s.done_prompt < s.req.prompt.len() {
+            s.drafts.clear();
+            s.accepted = 0;
+            if !decoding(s) {
                 continue;
             }
             let Some(&last) = s.generated.last() else { continue };
@@ -511,11 +554,26 @@ impl Engine {
                 s.finished = Some(FinishReason::Length);
                 continue;
             }
-            self.batch.push(last, pos, s.slot, true);
+            self.batch.push_decode(last, pos, s.slot);
             self.rows.push(Row::Next(i));
             self.slots[s.slot].cached.push(last);
+            if s.draft_wait > 0 {
+                s.draft_wait -= 1;
+            } else if s.req.sampling.temperature <= 0.0 && draft_room > 0 {
+                // Row j gives output token `generated.len() + 1 + j`, at position `pos + j`.
+                let left = s.req.max_tokens.map_or(usize::MAX, |m| m.saturating_sub(s.generated.len() + 1));
+                let k = s.draft_k.min(self.config.draft).min(left).min(self.config.n_ctx - 1 - pos).min(draft_room);
+                propose_drafts(&s.history, k, &mut s.drafts);
+                for (j, &d) in s.drafts.iter().enumerate() {
+                    self.batch.push_decode(d, pos + 1 + j, s.slot);
+                    self.rows.push(Row::Draft(i, j + 1));
+                }
+                draft_room -= s.drafts.len();
+                drafted += s.drafts.len();
+                self.stats.draft_tokens.fetch_add(s.drafts.len() as u64, Ordering::Relaxed);
+            }
         }
-        let mut prompt_logit_rows = 0;
+        let mut prompt_logit_rows = drafted;
         for (i, s) in self.running.iter_mut().enumerate() {
             let budget = PREFILL_CHUNK - self.batch.len();
             if budget == 0 {
@@ -558,13 +616,25 @@ impl Engine {
         let (vocab, dim) = (self.model.config.vocab_size, self.model.config.dim);
         for r in 0..self.rows.len() {
             let logits = &self.scratch.logits()[r * vocab..(r + 1) * vocab];
-            let (Row::Prompt(i, _) | Row::Next(i)) = self.rows[r];
+            let (Row::Prompt(i, _) | Row::Next(i) | Row::Draft(i, _)) = self.rows[r];
             let s = &mut self.running[i];
             if s.req.embed && s.generated.is_empty() {
                 let h = &self.scratch.hidden()[r * dim..(r + 1) * dim];
                 s.hidden_sum.iter_mut().zip(h).for_each(|(a, b)| *a += b);
             }
             match self.rows[r] {
+                Row::Draft(i, j) => {
+                    let s = &mut self.running[i];
+                    let d = s.drafts[j - 1];
+                    if s.finished.is_some() || s.accepted != j - 1 || s.generated.last() != Some(&d) {
+                        continue;
+                    }
+                    s.accepted = j;
+                    self.slots[s.slot].cached.push(d);
+                    self.stats.draft_accepted.fetch_add(1, Ordering::Relaxed);
+                    self.work.copy_from_slice(logits);
+                    self.next_token(i);
+                }
                 Row::Prompt(i, pos) => {
                     let s = &mut self.running[i];
                     if let Some(k) = s.req.prompt_logprobs {
@@ -576,6 +646,26 @@ impl Engine {
                     self.work.copy_from_slice(logits);
                     self.next_token(i);
                 }
+            }
+        }
+        // A draft taken whole may grow (a sequence copying its context), one refused
+        // outright pauses drafting: a row that is not accepted costs a decode row's
+        // work for nothing.
+        for s in &mut self.running {
+            if s.drafts.is_empty() {
+                continue;
+            }
+            if s.accepted == s.drafts.len() {
+                s.draft_k = (2 * s.draft_k).min(self.config.draft.max(1));
+            } else {
+                s.draft_k = s.accepted.max(1);
+                if s.accepted == 0 {
+                    s.draft_wait = DRAFT_PAUSE;
+                }
+                // Rejected drafts wrote K/V past what their slot holds: nothing reads
+                // those positions before they are written again, but their blocks go
+                // back to the pool.
+                self.kv.truncate(s.slot, self.slots[s.slot].cached.len());
             }
         }
     }
@@ -751,6 +841,49 @@ fn prompt_take(remaining: usize, room: usize) -> usize {
     }
     if take < 2 { 0 } else { take }
 }
+
+/// Prompt lookup: the tokens that followed the most recent earlier occurrence of the
+/// last `n` tokens of `history` (the longest `n` from `DRAFT_NGRAM_MAX` down to
+/// `DRAFT_NGRAM_MIN` that occurred), at most `k` of them, into `out`. A single token
+/// repeats too often by chance to be worth a row.
+fn propose_drafts(history: &[u32], k: usize, out: &mut Vec<u32>) {
+    out.clear();
+    if k == 0 {
+        return;
+    }
+    for n in (DRAFT_NGRAM_MIN..=DRAFT_NGRAM_MAX).rev() {
+        if history.len() <= n {
+            continue;
+        }
+        let tail = &history[history.len() - n..];
+        // Occurrences starting at `start` with at least one token after them, latest
+        // first (the latest is the likeliest to continue the same way).
+        if let Some(start) = (0..history.len() - n).rev().find(|&i| &history[i..i + n] == tail) {
+            let from = start + n;
+            out.extend_from_slice(&history[from..(from + k).min(history.len())]);
+            return;
+        }
+    }
+}
+
+/// `EngineConfig::draft` unless set: drafts of four tokens.
+pub const DEFAULT_DRAFT: usize = 4;
+
+/// Rows a step may reach with drafts. A CPU step of a few rows costs little more than
+/// one (it streams the same weights once), so a lone stream's drafts are nearly free;
+/// a full batch is bound by arithmetic, where a refused draft row is a decode row's
+/// work wasted and an accepted one only moves work that a later step would have done.
+/// (135M Q4_1, 2 threads, GSM8K 8-shot at 8 concurrent requests: drafting in every
+/// step took 22.1 s against 18.4 without; the looping answer that ends that run alone
+/// is what drafts speed up.)
+const DRAFT_STEP_ROWS: usize = 8;
+
+/// Steps a sequence waits after a draft was refused outright.
+const DRAFT_PAUSE: usize = 8;
+
+/// The n-gram sizes prompt lookup tries.
+const DRAFT_NGRAM_MIN: usize = 2;
+const DRAFT_NGRAM_MAX: usize = 4;
 
 fn common_prefix(a: &[u32], b: &[u32]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()

@@ -23,6 +23,9 @@ pub struct Batch {
     pub positions: Vec<usize>,
     pub seqs: Vec<usize>,
     pub wants_logits: Vec<bool>,
+    /// Rows computed as a decode step's lone row of their sequence even where it has
+    /// several rows here (`push_decode`).
+    pub decode_order: Vec<bool>,
 }
 
 impl Batch {
@@ -31,12 +34,24 @@ impl Batch {
         self.positions.clear();
         self.seqs.clear();
         self.wants_logits.clear();
+        self.decode_order.clear();
     }
     pub fn push(&mut self, token: u32, pos: usize, seq: usize, wants_logits: bool) {
         self.tokens.push(token);
         self.positions.push(pos);
         self.seqs.push(seq);
         self.wants_logits.push(wants_logits);
+        self.decode_order.push(false);
+    }
+    /// A row that wants logits and rounds as a lone decode row of its sequence, with
+    /// the decode kernels and summation orders, even beside other rows of it: a
+    /// speculative decoding step checks drafted tokens this way, so that each row's
+    /// logits are the bits a step of that one token would give.
+    pub fn push_decode(&mut self, token: u32, pos: usize, seq: usize) {
+        self.push(token, pos, seq, true);
+        if let Some(d) = self.decode_order.last_mut() {
+            *d = true;
+        }
     }
     pub fn len(&self) -> usize {
         self.tokens.len()
@@ -46,11 +61,12 @@ impl Batch {
     }
     /// Whether row `r` belongs to a sequence with several rows in the batch (a prompt
     /// chunk; a sequence's rows are adjacent), llama.cpp's "batch of more than one
-    /// token". Decided per sequence, not per batch, so that a decode row computes the
-    /// same whichever other sequences share its step.
+    /// token", and was not pushed by `push_decode`. Decided per sequence, not per
+    /// batch, so that a decode row computes the same whichever other sequences share
+    /// its step.
     pub fn multi_row(&self, r: usize) -> bool {
         let s = &self.seqs;
-        (r > 0 && s[r - 1] == s[r]) || (r + 1 < s.len() && s[r + 1] == s[r])
+        !self.decode_order[r] && ((r > 0 && s[r - 1] == s[r]) || (r + 1 < s.len() && s[r + 1] == s[r]))
     }
 }
 
@@ -424,7 +440,7 @@ impl Model {
         if want > s.logit_rows {
             return Err(LlamaError::Model(format!("{want} rows want logits, scratch holds {}", s.logit_rows)));
         }
-        if b.positions.len() != n || b.seqs.len() != n || b.wants_logits.len() != n {
+        if b.positions.len() != n || b.seqs.len() != n || b.wants_logits.len() != n || b.decode_order.len() != n {
             return Err(LlamaError::Model("batch columns have different lengths".into()));
         }
         if kv.n_layers != self.config.n_layers || kv.kv_dim != self.config.n_kv_heads * self.config.head_dim {

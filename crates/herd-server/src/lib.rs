@@ -129,6 +129,8 @@ impl AppState {
             kv_capacity: l.engine.kv_capacity(),
             prefill_tokens: s.prefill_tokens.load(Ordering::Relaxed),
             steps: s.steps.load(Ordering::Relaxed),
+            draft_tokens: s.draft_tokens.load(Ordering::Relaxed),
+            draft_accepted: s.draft_accepted.load(Ordering::Relaxed),
             loaded: true,
         }
     }

@@ -90,6 +90,9 @@ pub struct Gauges {
     pub prefill_tokens: u64,
     /// Forward passes the engine ran.
     pub steps: u64,
+    /// Tokens drafted by prompt lookup and checked, and those accepted.
+    pub draft_tokens: u64,
+    pub draft_accepted: u64,
     pub loaded: bool,
 }
 
@@ -124,6 +127,13 @@ impl Metrics {
             g.prefill_tokens,
         );
         counter(&mut out, "herd_engine_steps_total", "Forward passes of the batch.", g.steps);
+        counter(
+            &mut out,
+            "herd_draft_tokens_total",
+            "Tokens drafted by prompt lookup (speculative decoding) and checked.",
+            g.draft_tokens,
+        );
+        counter(&mut out, "herd_draft_accepted_tokens_total", "Drafted tokens accepted.", g.draft_accepted);
         gauge(&mut out, "herd_model_loaded", "1 once the model is loaded.", if g.loaded { 1.0 } else { 0.0 });
         gauge(&mut out, "herd_queue_depth", "Requests waiting for a slot.", g.queued as f64);
         gauge(&mut out, "herd_running_sequences", "Sequences holding a slot.", g.running as f64);

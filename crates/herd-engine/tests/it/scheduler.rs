@@ -34,10 +34,14 @@ impl EventSink for ChanSink {
 }
 
 fn engine(parallel: usize, max_queue: usize) -> EngineHandle {
+    engine_drafting(parallel, max_queue, 4)
+}
+
+fn engine_drafting(parallel: usize, max_queue: usize, draft: usize) -> EngineHandle {
     let f = files();
     let model = Model::from_files(f, 1);
-    let (h, _join) =
-        spawn(model, f.tokenizer.clone(), EngineConfig { parallel, n_ctx: 512, max_queue }).expect("engine starts");
+    let (h, _join) = spawn(model, f.tokenizer.clone(), EngineConfig { parallel, n_ctx: 512, max_queue, draft })
+        .expect("engine starts");
     h
 }
 
@@ -62,6 +66,8 @@ fn submit(h: &EngineHandle, req: SeqRequest) -> (Receiver<SeqEvent>, Arc<AtomicB
 #[derive(Debug, Default)]
 struct Outcome {
     ids: Vec<u32>,
+    /// Each token's log-probability bits, where the request asked for them.
+    logprob_bits: Vec<u32>,
     text: String,
     cached: usize,
     summary: Option<SeqSummary>,
@@ -74,10 +80,11 @@ fn collect(rx: &Receiver<SeqEvent>) -> Outcome {
         match rx.recv_timeout(Duration::from_secs(120)).expect("an event within 120 s") {
             SeqEvent::Started { cached_tokens } => o.cached = cached_tokens,
             SeqEvent::PromptLogprobs(lp) => o.prompt_lp = lp,
-            SeqEvent::Token { id, text, .. } => {
+            SeqEvent::Token { id, text, logprob } => {
                 if id != u32::MAX {
                     o.ids.push(id);
                 }
+                o.logprob_bits.extend(logprob.map(|l| l.logprob.to_bits()));
                 o.text.push_str(&text);
             }
             SeqEvent::Done(s) => {
@@ -126,6 +133,46 @@ fn batched_sequences_generate_what_each_generates_alone() {
     }
     assert_eq!(h.stats().running.load(Ordering::Acquire), 0);
     assert_eq!(h.stats().kv_used.load(Ordering::Acquire), 0);
+}
+
+/// Prompt lookup drafts tokens from a sequence's own context and checks them in one
+/// step; the output is the plain decoder's to the last bit of every log-probability
+/// (each draft row computes as a lone decode row), while the repeating text is taken
+/// several tokens a step.
+#[test]
+fn drafted_tokens_give_the_plain_decoders_output_bit_for_bit() {
+    let prompts = [
+        "Copy this line three times.\nthe quick brown fox jumps over the lazy dog\nthe quick brown fox jumps over the lazy dog\n",
+        "1, 2, 3, 4,",
+        "Here is a short poem about the sea:",
+    ];
+    let run = |draft: usize, prompts: &[&str]| {
+        let h = engine_drafting(3, 16, draft);
+        let rxs: Vec<_> =
+            prompts.iter().map(|p| submit(&h, SeqRequest { logprobs: Some(2), ..request(p, 48) })).collect();
+        let outs: Vec<Outcome> = rxs.iter().map(|(rx, _)| collect(rx)).collect();
+        assert_eq!(h.stats().kv_used.load(Ordering::Acquire), 0, "drafting {draft}: blocks left held");
+        (outs, h.stats().draft_accepted.load(Ordering::Acquire), h.stats().steps.load(Ordering::Acquire))
+    };
+    let (plain, none, _) = run(0, &prompts);
+    let (drafted, accepted, _) = run(4, &prompts);
+    assert_eq!(none, 0);
+    for (p, (a, b)) in prompts.iter().zip(plain.iter().zip(&drafted)) {
+        assert_eq!(a.ids, b.ids, "tokens of {p:?}");
+        assert_eq!(a.text, b.text);
+        assert_eq!(a.logprob_bits, b.logprob_bits, "log-probabilities of {p:?}");
+        assert_eq!(a.logprob_bits.len(), a.ids.len());
+        let (sa, sb) = (a.summary.as_ref().expect("done"), b.summary.as_ref().expect("done"));
+        assert_eq!((sa.completion_tokens, sa.finish_reason), (sb.completion_tokens, sb.finish_reason));
+        assert!(sb.completion_tokens <= 48);
+    }
+    assert_eq!(drafted[0].ids, alone(&request(prompts[0], 48)).0);
+    assert!(accepted >= 10, "only {accepted} drafted tokens accepted on a copying prompt");
+    // Alone, the copying sequence takes fewer steps than tokens.
+    let (copy, _, steps) = run(4, &prompts[..1]);
+    assert_eq!(copy[0].ids, plain[0].ids);
+    let n = copy[0].ids.len() as u64;
+    assert!(steps + 10 < n, "drafting took {steps} steps for {n} tokens");
 }
 
 #[test]

@@ -124,7 +124,12 @@ fn backend(a: &EvalArgs, long_context: bool) -> Result<Box<dyn Backend>> {
         );
     }
     let model = herd_llama::model::Model::from_files(&files, a.threads);
-    let cfg = EngineConfig { parallel: a.concurrency.max(1), n_ctx, max_queue: 4096 };
+    let cfg = EngineConfig {
+        parallel: a.concurrency.max(1),
+        n_ctx,
+        max_queue: 4096,
+        draft: herd_engine::scheduler::DEFAULT_DRAFT,
+    };
     let (engine, _join) = herd_engine::scheduler::spawn(model, files.tokenizer.clone(), cfg)?;
     let model_id = path.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
     Ok(Box::new(InProcess { engine, tokenizer: files.tokenizer.clone(), formatter, model_id }))

@@ -32,6 +32,11 @@ pub struct ServeArgs {
     /// The model id clients name (default: the model file's name).
     #[arg(long)]
     pub alias: Option<String>,
+    /// Tokens a greedy request may draft per step by prompt lookup (speculative
+    /// decoding from its own context; exact: the output is the same as without), 0 to
+    /// turn drafting off.
+    #[arg(long, default_value_t = herd_engine::scheduler::DEFAULT_DRAFT)]
+    pub draft: usize,
     /// Threads for the matrix kernels (0: one per core).
     #[arg(long, short = 't', default_value_t = 0)]
     pub threads: usize,
@@ -56,7 +61,7 @@ pub fn serve(a: ServeArgs) -> Result<()> {
         port: a.port,
         api_key: a.api_key,
         model_id,
-        engine: EngineConfig { parallel: a.parallel, n_ctx, max_queue: a.queue },
+        engine: EngineConfig { parallel: a.parallel, n_ctx, max_queue: a.queue, draft: a.draft },
         threads: a.threads,
         shutdown_grace: Duration::from_secs(a.shutdown_grace),
     };
