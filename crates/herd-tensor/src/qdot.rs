@@ -970,14 +970,12 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     fn q4k_rows<const T: usize>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
-        use super::avx2::{block_dm, hsum2_i32, lane_sums, prefetch_ahead, scales_mins_k4};
+        use super::avx2::{add_k4_block, prefetch_ahead, scales_mins_k4};
         let m4 = _mm512_set1_epi8(0x0F);
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(144).enumerate() {
             prefetch_ahead(b);
             let (sc, mn) = scales_mins_k4(&b[4..16]);
-            let m8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
-            let mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
             // The eight scales as i16 in every 128-bit lane, for `Q4K_SCALE_PAIRS`.
             let sc8 = _mm512_broadcast_i32x4(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc as i64)));
             let qs = &b[16..144];
@@ -1002,25 +1000,10 @@ mod avx512 {
                     sumi[t] = _mm512_dpwssd_epi32(sumi[t], _mm512_maddubs_epi16(*wk, y), s);
                 }
             }
-            let (d, dmin) = block_dm(b);
             let half: [__m256i; T] = std::array::from_fn(|t| {
                 _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64::<1>(sumi[t]))
             });
-            let mins: [__m256i; T] = std::array::from_fn(|t| {
-                // SAFETY: `bsums` is 16 readable i16.
-                let bsums = unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
-                _mm256_madd_epi16(bsums, mins16)
-            });
-            let (totals, mins) = if T == 1 {
-                let (a, m) = hsum2_i32(half[0], mins[0]);
-                ([a; T], [m; T])
-            } else {
-                (lane_sums(&half), lane_sums(&mins))
-            };
-            for t in 0..T {
-                let yd = ys[t][i].d;
-                sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
-            }
+            add_k4_block(b, mn, &half, &ys, i, &mut sum);
         }
         *out = sum;
     }
@@ -1364,7 +1347,7 @@ pub(crate) mod avx2 {
     /// slower here: one token cannot hide the gather.)
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn block_dm(b: &[u8]) -> (f32, f32) {
+    fn block_dm(b: &[u8]) -> (f32, f32) {
         assert!(b.len() >= 4);
         let bits: __m128i;
         // SAFETY: reads the 4 bytes at `b` (asserted readable); writes only `bits`.
@@ -1623,7 +1606,7 @@ pub(crate) mod avx2 {
     /// The sums of the 8 i32 lanes of `a` and of `b`, by two horizontal adds.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn hsum2_i32(a: __m256i, b: __m256i) -> (i32, i32) {
+    fn hsum2_i32(a: __m256i, b: __m256i) -> (i32, i32) {
         let h = _mm256_hadd_epi32(a, b);
         let q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
         let p = _mm_hadd_epi32(q, q);
@@ -1863,9 +1846,6 @@ pub(crate) mod avx2 {
             let scales = &b[4..16];
             let (qh, qs) = if Q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
             let (sc, mn) = scales_mins_k4(scales);
-            // Each sub-block's min twice, against the activation sums of its two 16s.
-            let m8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
-            let mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
             // The eight 6-bit scales as i16 in both halves; each sub-block's taken into
             // every lane by one shuffle (from the scalar bytes, two instructions each).
             let sc8 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_cvtsi64_si128(sc as i64)));
@@ -1882,20 +1862,47 @@ pub(crate) mod avx2 {
                     sumi[t] = madd_i16_add::<V>(madd_i16_add::<V>(sumi[t], p_lo, s_lo), p_hi, s_hi);
                 }
             }
-            let (d, dmin) = block_dm(b);
-            // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
-            let mins: [__m256i; T] = std::array::from_fn(|t| {
-                // SAFETY: `bsums` is 16 readable i16.
-                let bsums = unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
-                _mm256_madd_epi16(bsums, mins16)
-            });
-            let (totals, mins) = (lane_sums(&sumi), lane_sums(&mins));
-            for t in 0..T {
-                let yd = ys[t][i].d;
-                sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
-            }
+            add_k4_block(b, mn, &sumi, &ys, i, &mut sum);
         }
         *out = sum;
+    }
+
+    /// Adds Q4_K/Q5_K super-block `b` (activation block `i`) to each token's sum, from
+    /// the integer sums `sumi` of its scaled products and its packed mins `mn`
+    /// (`scales_mins_k4`): the mins term against the tokens' 16-value activation sums,
+    /// then the portable code's float expression, which fixes the bits. Shared by the
+    /// 32- and 64-byte kernels.
+    #[inline]
+    #[target_feature(enable = "avx2,fma,f16c")]
+    pub(super) fn add_k4_block<const T: usize>(
+        b: &[u8],
+        mn: u64,
+        sumi: &[__m256i; T],
+        ys: &[&[super::Q8KBlock]; T],
+        i: usize,
+        sum: &mut [f32; T],
+    ) {
+        // Each sub-block's min twice, against the activation sums of its two 16s.
+        let m8 = _mm_cvtepu8_epi16(_mm_cvtsi64_si128(mn as i64));
+        let mins16 = _mm256_set_m128i(_mm_unpackhi_epi16(m8, m8), _mm_unpacklo_epi16(m8, m8));
+        // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
+        let mins: [__m256i; T] = std::array::from_fn(|t| {
+            // SAFETY: `bsums` is 16 readable i16.
+            let bsums = unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
+            _mm256_madd_epi16(bsums, mins16)
+        });
+        // One token's two sums by one pair of horizontal adds.
+        let (totals, mins) = if T == 1 {
+            let (a, m) = hsum2_i32(sumi[0], mins[0]);
+            ([a; T], [m; T])
+        } else {
+            (lane_sums(sumi), lane_sums(&mins))
+        };
+        let (d, dmin) = block_dm(b);
+        for t in 0..T {
+            let yd = ys[t][i].d;
+            sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
+        }
     }
 
     /// The sum of each vector's eight i32 lanes: eight vectors at a time by a tree of
@@ -1904,7 +1911,7 @@ pub(crate) mod avx2 {
     /// Integers, so any order gives the same sums.
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn lane_sums<const T: usize>(v: &[__m256i; T]) -> [i32; T] {
+    fn lane_sums<const T: usize>(v: &[__m256i; T]) -> [i32; T] {
         let mut out = [0i32; T];
         let mut t = 0;
         while t + 8 <= T {
