@@ -536,7 +536,7 @@ impl Engine {
         let decoding = |s: &Seq| s.finished.is_none() && s.done_prompt >= s.req.prompt.len() && !s.generated.is_empty();
         // Drafts fill a step up to `DRAFT_STEP_ROWS` rows (see there), within the
         // logits rows kept for prompt log-probabilities.
-        let mut draft_room =
+        let draft_rows =
             PROMPT_LOGIT_ROWS.min(DRAFT_STEP_ROWS.saturating_sub(self.running.iter().filter(|s| decoding(s)).count()));
         let mut drafted = 0;
         // `slots[..].cached` grows by the rows batched here: once the forward pass has
@@ -559,16 +559,20 @@ impl Engine {
             self.slots[s.slot].cached.push(last);
             if s.draft_wait > 0 {
                 s.draft_wait -= 1;
-            } else if s.req.sampling.temperature <= 0.0 && draft_room > 0 {
+            } else if s.req.sampling.temperature <= 0.0 && drafted < draft_rows {
                 // Row j gives output token `generated.len() + 1 + j`, at position `pos + j`.
                 let left = s.req.max_tokens.map_or(usize::MAX, |m| m.saturating_sub(s.generated.len() + 1));
-                let k = s.draft_k.min(self.config.draft).min(left).min(self.config.n_ctx - 1 - pos).min(draft_room);
+                let k = s
+                    .draft_k
+                    .min(self.config.draft)
+                    .min(left)
+                    .min(self.config.n_ctx - 1 - pos)
+                    .min(draft_rows - drafted);
                 propose_drafts(&s.history, k, &mut s.drafts);
                 for (j, &d) in s.drafts.iter().enumerate() {
                     self.batch.push_decode(d, pos + 1 + j, s.slot);
                     self.rows.push(Row::Draft(i, j + 1));
                 }
-                draft_room -= s.drafts.len();
                 drafted += s.drafts.len();
                 self.stats.draft_tokens.fetch_add(s.drafts.len() as u64, Ordering::Relaxed);
             }

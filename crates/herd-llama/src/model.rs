@@ -37,21 +37,21 @@ impl Batch {
         self.decode_order.clear();
     }
     pub fn push(&mut self, token: u32, pos: usize, seq: usize, wants_logits: bool) {
-        self.tokens.push(token);
-        self.positions.push(pos);
-        self.seqs.push(seq);
-        self.wants_logits.push(wants_logits);
-        self.decode_order.push(false);
+        self.push_row(token, pos, seq, wants_logits, false);
     }
     /// A row that wants logits and rounds as a lone decode row of its sequence, with
     /// the decode kernels and summation orders, even beside other rows of it: a
     /// speculative decoding step checks drafted tokens this way, so that each row's
     /// logits are the bits a step of that one token would give.
     pub fn push_decode(&mut self, token: u32, pos: usize, seq: usize) {
-        self.push(token, pos, seq, true);
-        if let Some(d) = self.decode_order.last_mut() {
-            *d = true;
-        }
+        self.push_row(token, pos, seq, true, true);
+    }
+    fn push_row(&mut self, token: u32, pos: usize, seq: usize, wants_logits: bool, decode_order: bool) {
+        self.tokens.push(token);
+        self.positions.push(pos);
+        self.seqs.push(seq);
+        self.wants_logits.push(wants_logits);
+        self.decode_order.push(decode_order);
     }
     pub fn len(&self) -> usize {
         self.tokens.len()
