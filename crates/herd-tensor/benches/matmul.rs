@@ -62,8 +62,9 @@ fn main() {
     let threads = std::env::var("HERD_BENCH_THREADS").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
     let mm = MatMul::new(threads);
     // The Q4_1 file's shapes, then the other types at one shape each: Q5_0 and Q6_K
-    // are what Q4_K_M gives a 576-wide model, Q4_K needs 256-value rows (FFN down).
-    let shapes: [(&str, DType, usize, usize); 11] = [
+    // are what Q4_K_M gives a 576-wide model, Q4_K needs 256-value rows (FFN down);
+    // the 8B's rows are 16 and 56 Q4_K blocks.
+    let shapes: [(&str, DType, usize, usize); 12] = [
         ("wq 576x576", DType::Q4_1, 576, 576),
         ("wk 192x576", DType::Q4_1, 192, 576),
         ("gate 1536x576", DType::Q4_1, 1536, 576),
@@ -73,6 +74,7 @@ fn main() {
         ("gate 1536x576", DType::F16, 1536, 576),
         ("down 576x1536", DType::F16, 576, 1536),
         ("down 576x1536", DType::Q4K, 576, 1536),
+        ("down 512x4096", DType::Q4K, 512, 4096),
         ("down 576x1536", DType::Q6K, 576, 1536),
         ("down 576x1536", DType::Q8_0, 576, 1536),
     ];

@@ -435,9 +435,10 @@ fn every_isa_gives_the_portable_kquant_dots_bit_for_bit() {
     use herd_tensor::qdot::{Isa, Q8KBlock, dot_kquant_portable, q8k_block, vec_dot_kquant_rows_with};
     let mut rng = StdRng::seed_from_u64(47);
     for dtype in [DType::Q4K, DType::Q5K, DType::Q6K] {
-        for _ in 0..10 {
-            // Rows of 1 to 11 super-blocks (the 1B shape's are 8 and 32).
-            let cols = 256 * rng.random_range(1..12);
+        // Rows of 1 to 20 super-blocks (the 1B shape's are 8 and 32, the 8B's 16 and
+        // 56): the one-token Q4_K kernel takes runs of eight, then the rest one by one.
+        for blocks in [1, 2, 5, 7, 8, 9, 11, 16, 17, 20] {
+            let cols = 256 * blocks;
             let row = random_blocks(dtype, 1, cols, &mut rng);
             let acts: Vec<Vec<Q8KBlock>> = (0..8)
                 .map(|_| {
