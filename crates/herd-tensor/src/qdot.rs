@@ -2037,6 +2037,24 @@ pub(crate) mod avx2 {
     /// Elements `2k` and `2k + 1`: the scales of two Q6_K groups of 16.
     const Q6K_SCALE_PICK: [__m256i; 4] = [spread_i16(0, 1), spread_i16(2, 3), spread_i16(4, 5), spread_i16(6, 7)];
 
+    /// The scales of `packs_epi32(a, b)`'s i16 lanes for Q6_K vectors `k = 2p` (`a`)
+    /// and `2p + 1` (`b`): in the low half four of group `2k`'s then four of `2k + 2`'s,
+    /// in the high half `2k + 1`'s and `2k + 3`'s (elements of the half's eight scales).
+    const Q6K_SCALE_PAIR_PICK: [__m256i; 2] = [pair_pick(0), pair_pick(1)];
+
+    const fn pair_pick(p: usize) -> __m256i {
+        let mut m = [0u8; 32];
+        let mut i = 0;
+        while i < 32 {
+            let k = 2 * p + if i % 16 >= 8 { 1 } else { 0 };
+            let e = 2 * k + if i >= 16 { 1 } else { 0 };
+            m[i] = (2 * e + i % 2) as u8;
+            i += 1;
+        }
+        // SAFETY: [u8; 32] and __m256i have the same size, and every bit pattern is valid.
+        unsafe { std::mem::transmute::<[u8; 32], __m256i>(m) }
+    }
+
     /// Q6_K: the unsigned 6-bit values against the activations by `maddubs` (at most
     /// 63 * 127 * 2 per pair), then a `madd` with each 16-value group's signed scale,
     /// summed in i32 lanes; the offset of 32 comes off once per block as 32 times the
@@ -2063,6 +2081,28 @@ pub(crate) mod avx2 {
                 } else {
                     _mm256_permute2x128_si256::<0x11>(sc16, sc16)
                 };
+                if V {
+                    // VNNI: four products a lane by `vpdpbusd` (|sum| <= 4 * 63 * 127, exact
+                    // in i16), two vectors' lane sums packed into one for the scales'
+                    // `vpdpwssd`: three multiply-adds per 64 values instead of four.
+                    for (p, pick) in Q6K_SCALE_PAIR_PICK.iter().enumerate() {
+                        let scales = _mm256_shuffle_epi8(half, *pick);
+                        for t in 0..T {
+                            let y = |k: usize| load32(&ys[t][i].qs[h * 128 + k * 32..]);
+                            // SAFETY: `V` is true only in bodies inlined into `avx512`'s
+                            // entry points, which carry (and are dispatched on) AVX-512
+                            // VL and VNNI.
+                            let (a, b) = unsafe {
+                                (
+                                    super::avx512::dpbusd(v[2 * p], y(2 * p)),
+                                    super::avx512::dpbusd(v[2 * p + 1], y(2 * p + 1)),
+                                )
+                            };
+                            acc[t] = madd_i16_add::<V>(acc[t], _mm256_packs_epi32(a, b), scales);
+                        }
+                    }
+                    continue;
+                }
                 for (k, vk) in v.iter().enumerate() {
                     // i16 lanes 0..8 cover bytes 0..16 (group g = 8h + 2k), lanes 8..16
                     // group g + 1: one shuffle, where building them from the scale bytes
