@@ -1023,20 +1023,11 @@ mod avx512 {
     /// there in `q4k_rows`, for the vector pair `2p`, `2p + 1`: in each lane four of
     /// `a`'s (sub-block `4p` in the low 256 bits, `4p + 1` in the high), then four of
     /// `b`'s (`4p + 2`, `4p + 3`).
-    const Q4K_SCALE_QUADS: [__m512i; 2] = [quad_splat(0), quad_splat(1)];
-
-    const fn quad_splat(p: usize) -> __m512i {
-        let mut m = [0u8; 64];
-        let mut i = 0;
-        while i < 64 {
-            let k = 2 * p + if i % 16 >= 8 { 1 } else { 0 };
-            let sub = 2 * k + if i >= 32 { 1 } else { 0 };
-            m[i] = if i % 2 == 0 { sub as u8 } else { 0x80 };
-            i += 1;
-        }
-        // SAFETY: [u8; 64] and __m512i have the same size, and every bit pattern is valid.
-        unsafe { std::mem::transmute::<[u8; 64], __m512i>(m) }
-    }
+    const Q4K_SCALE_QUADS: [__m512i; 2] = [
+        // SAFETY (both): [u8; 64] and __m512i have the same size, and every bit pattern is valid.
+        unsafe { std::mem::transmute::<[u8; 64], __m512i>(super::avx2::packed_pair_pick::<64>(0, true)) },
+        unsafe { std::mem::transmute::<[u8; 64], __m512i>(super::avx2::packed_pair_pick::<64>(1, true)) },
+    ];
 
     /// `super::vec_dot_half`: `dot_half_block` on one row, the tokens split by
     /// `super::pair_tiles`. (A const-generic tile for one and two rows measured a
@@ -2040,19 +2031,33 @@ pub(crate) mod avx2 {
     /// The scales of `packs_epi32(a, b)`'s i16 lanes for Q6_K vectors `k = 2p` (`a`)
     /// and `2p + 1` (`b`): in the low half four of group `2k`'s then four of `2k + 2`'s,
     /// in the high half `2k + 1`'s and `2k + 3`'s (elements of the half's eight scales).
-    const Q6K_SCALE_PAIR_PICK: [__m256i; 2] = [pair_pick(0), pair_pick(1)];
+    const Q6K_SCALE_PAIR_PICK: [__m256i; 2] = [
+        // SAFETY (both): [u8; 32] and __m256i have the same size, and every bit pattern is valid.
+        unsafe { std::mem::transmute::<[u8; 32], __m256i>(packed_pair_pick::<32>(0, false)) },
+        unsafe { std::mem::transmute::<[u8; 32], __m256i>(packed_pair_pick::<32>(1, false)) },
+    ];
 
-    const fn pair_pick(p: usize) -> __m256i {
-        let mut m = [0u8; 32];
+    /// A byte shuffle giving the i16 lanes of `packs_epi32(a, b)` (`a` the lane sums of
+    /// vector `2p`, `b` of `2p + 1`; each vector's low and high halves two scale groups)
+    /// their scales: per 128-bit lane four of `a`'s then four of `b`'s, so element
+    /// `2k + h` for vector `k` in half `h` (of two) of the register. From i16 scales, or
+    /// (`bytes`) from scale bytes, zero-extended by a 0x80 control byte.
+    pub(super) const fn packed_pair_pick<const N: usize>(p: usize, bytes: bool) -> [u8; N] {
+        let mut m = [0u8; N];
         let mut i = 0;
-        while i < 32 {
+        while i < N {
             let k = 2 * p + if i % 16 >= 8 { 1 } else { 0 };
-            let e = 2 * k + if i >= 16 { 1 } else { 0 };
-            m[i] = (2 * e + i % 2) as u8;
+            let e = 2 * k + if i >= N / 2 { 1 } else { 0 };
+            m[i] = if !bytes {
+                (2 * e + i % 2) as u8
+            } else if i % 2 == 0 {
+                e as u8
+            } else {
+                0x80
+            };
             i += 1;
         }
-        // SAFETY: [u8; 32] and __m256i have the same size, and every bit pattern is valid.
-        unsafe { std::mem::transmute::<[u8; 32], __m256i>(m) }
+        m
     }
 
     /// Q6_K: the unsigned 6-bit values against the activations by `maddubs` (at most
