@@ -175,23 +175,15 @@ impl Parallel {
 /// buffer is read as they are: in huge pages, each line prefetched 2 KiB ahead
 /// (`simd::stream_sum`). A plain loop over 4 KiB pages measured 25-30% less on a KVM
 /// guest (9-11 against 12-14 GB/s at one thread), less than the 8B decode pulled.
-pub fn read_bandwidth(threads: usize, bytes: usize, reps: usize) -> f64 {
+pub fn read_bandwidth(threads: usize, bytes: usize, reps: usize) -> std::io::Result<f64> {
     use std::sync::atomic::{AtomicU64, Ordering};
     const PARTS: usize = 64;
     let words = (bytes / 8).max(PARTS);
     // In huge pages where the kernel gives them, as the weights are mapped (see
     // `HugeWords`); written once, so every page is really backed before the timing.
-    let mut huge = herd_tensor::mmap::HugeWords::new(words).ok();
-    let mut plain = Vec::new();
-    let buf: &mut [u64] = match huge.as_mut() {
-        Some(h) => h.as_mut_slice(),
-        None => {
-            plain.resize(words, 0u64);
-            &mut plain
-        }
-    };
-    buf.iter_mut().enumerate().for_each(|(i, w)| *w = i as u64);
-    let buf: &[u64] = buf;
+    let mut huge = herd_tensor::mmap::HugeWords::new(words)?;
+    huge.as_mut_slice().iter_mut().enumerate().for_each(|(i, w)| *w = i as u64);
+    let buf = huge.as_slice();
     let pool = herd_tensor::pool::Pool::new(threads);
     let chunk = words.div_ceil(PARTS);
     let sink = AtomicU64::new(0);
@@ -206,5 +198,5 @@ pub fn read_bandwidth(threads: usize, bytes: usize, reps: usize) -> f64 {
     pass();
     let best = (0..reps.max(1)).map(|_| pass()).fold(f64::INFINITY, f64::min);
     std::hint::black_box(sink.load(Ordering::Relaxed));
-    (words * 8) as f64 / best
+    Ok((words * 8) as f64 / best)
 }

@@ -29,12 +29,18 @@ pub fn map_readonly(file: &File) -> io::Result<Mmap> {
 pub fn map_weights(file: &File) -> io::Result<Mmap> {
     let map = map_readonly(file)?;
     #[cfg(target_os = "linux")]
-    if std::env::var_os("HERD_NO_HUGEPAGES").is_none() {
+    if huge_pages_wanted() {
         // Only advice: a kernel without huge pages for files says no, and the mapping
         // works as a plain one.
         let _ = map.advise(memmap2::Advice::HugePage);
     }
     Ok(map)
+}
+
+/// Whether mappings ask for huge pages: `HERD_NO_HUGEPAGES=1` leaves the advice out.
+#[cfg(target_os = "linux")]
+fn huge_pages_wanted() -> bool {
+    std::env::var_os("HERD_NO_HUGEPAGES").is_none()
 }
 
 /// How a model file is mapped: as it is (`map_readonly`: reading a header, converting a
@@ -71,7 +77,7 @@ impl HugeWords {
         let bytes = words.checked_mul(8).ok_or_else(|| io::Error::other("buffer too large"))?;
         let map = memmap2::MmapOptions::new().len(bytes.max(8)).map_anon()?;
         #[cfg(target_os = "linux")]
-        if std::env::var_os("HERD_NO_HUGEPAGES").is_none() {
+        if huge_pages_wanted() {
             // Only advice, before any page is touched; a kernel without it says no.
             let _ = map.advise(memmap2::Advice::HugePage);
         }

@@ -1700,27 +1700,7 @@ pub(crate) mod avx2 {
         l.iter().sum()
     }
 
-    /// How far ahead of the weight bytes being read a one-token dot asks for the
-    /// next ones. A decode step streams every weight once, and the hardware
-    /// prefetchers stop at each 4 KiB page: a small model's rows are a few hundred
-    /// bytes, so without help each new page costs a full miss (and a page walk) with
-    /// nothing else in flight. Measured on a 2-core Sapphire Rapids guest, 135M
-    /// model, 1 thread: Q4_1 37 -> 76 tokens/s, Q8_0 34 -> 51; 2 KiB and 4 KiB ahead
-    /// did the same there, 512 bytes half as well; on the 1B shape (rows of 1-2 KiB)
-    /// 4 KiB was slower than 2 (9.5 against 10.8 tokens/s). The quad kernels' first
-    /// pass over a row (a decode step of a few streams) is bound the same way: with
-    /// these prefetches a 4-stream step of the 135M Q4_1 model at 2 threads took 12
-    /// ms instead of 15 (16 streams: 33 instead of 38).
-    const PREFETCH_AHEAD: usize = 2048;
-
-    /// Asks for the cache lines `PREFETCH_AHEAD` bytes past `b` (a block being read
-    /// now), one per 64 bytes of `b`: called for every block in order, that touches
-    /// every line of the stream once it is 2 KiB ahead.
-    #[inline]
-    #[target_feature(enable = "avx2,fma")]
-    pub(super) fn prefetch_ahead(b: &[u8]) {
-        crate::simd::prefetch_lines(b.as_ptr().wrapping_add(PREFETCH_AHEAD), b.len());
-    }
+    pub(super) use crate::simd::prefetch_ahead;
 
     /// i32 lanes of unsigned weight bytes times signed activation bytes, 4 per lane.
     #[inline]

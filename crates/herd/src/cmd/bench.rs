@@ -2,7 +2,7 @@
 //! llama-bench prints it (a markdown table, or its JSON shape with --json).
 
 use super::load_model;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use clap::Args;
 use herd_engine::bench::{self, BenchResult, BenchTest};
 use std::collections::BTreeMap;
@@ -89,13 +89,15 @@ fn thread_counts(t: &[usize]) -> Vec<usize> {
 fn bench_memory(a: MemoryBenchArgs) -> Result<()> {
     let threads = thread_counts(&a.threads);
     anyhow::ensure!(a.mib > 0, "--mib must be at least 1");
-    let rows: Vec<serde_json::Value> = threads
+    let rows = threads
         .iter()
         .map(|&t| {
-            let gbps = bench::read_bandwidth(t, a.mib << 20, a.reps) / 1e9;
-            serde_json::json!({"n_threads": t, "read_gbps": gbps, "mib": a.mib})
+            let gbps = bench::read_bandwidth(t, a.mib << 20, a.reps)
+                .with_context(|| format!("mapping a {} MiB buffer to read", a.mib))?
+                / 1e9;
+            Ok(serde_json::json!({"n_threads": t, "read_gbps": gbps, "mib": a.mib}))
         })
-        .collect();
+        .collect::<Result<Vec<serde_json::Value>>>()?;
     if a.json {
         println!("{}", serde_json::to_string_pretty(&rows)?);
     } else {
