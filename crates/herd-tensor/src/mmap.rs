@@ -14,27 +14,95 @@ pub fn map_readonly(file: &File) -> io::Result<Mmap> {
 }
 
 /// [`map_readonly`] for a model file whose weights every generated token reads: the
-/// mapping asks for transparent huge pages (`MADV_HUGEPAGE`). Generation streams every
-/// weight once per token, and with 4 KiB pages each page is a TLB miss and a page walk
-/// where the hardware prefetchers stop. On Linux with a file system that caches files
-/// in large folios (ext4 and XFS on recent kernels), the pages this mapping faults in
-/// are read as 2 MiB folios and mapped as huge pages; a file already cached in small
-/// folios (by another program's reads) keeps them until the kernel drops them, and is
-/// then mapped as before. Measured on a 2-core Sapphire Rapids guest (Linux 6.18, ext4,
-/// the file not cached before): 1B Q4_K_M generation 10.3 -> 12.9 tokens/s at 1
-/// thread, 19.2 -> 24.5 at 2, with 723 MB of the 763 MB mapped as huge pages. No copy and
-/// no memory beyond the mapping; `HERD_NO_HUGEPAGES=1` leaves the advice out. (Copying
-/// the weights into anonymous huge pages measured no better there and cost 0.3-0.4 s
-/// per GB of load time.)
+/// mapping asks for transparent huge pages (`MADV_HUGEPAGE`) and is faulted in whole
+/// before the first token (`MADV_POPULATE_READ`, as llama.cpp's `MAP_POPULATE`).
+/// Generation streams every weight once per token, and with 4 KiB pages each page is a
+/// TLB miss and a page walk where the hardware prefetchers stop. On Linux with a file
+/// system that caches files in large folios (ext4 and XFS on recent kernels), pages
+/// faulted in through this mapping are read as 2 MiB folios and mapped as huge pages.
+/// A file already cached in small folios keeps them, though, as one just written (by a
+/// download or `herd quantize`: buffered writes make small folios) is; [`settle_huge`]
+/// then drops the file's cached pages and reads them again, once, at load. Measured on
+/// a 2-core Sapphire Rapids guest (Linux 6.18, ext4): 1B Q4_K_M generation 10.3 -> 12.9
+/// tokens/s at 1 thread, 19.2 -> 24.5 at 2 with the advice; an 8B Q4_K_M file 74% in
+/// huge pages (faulted in while generating) 3.8-4.1 tokens/s at 2 threads, all of it
+/// 4.2-4.7; a just-copied one, none of it in huge pages, 4.42 and after the re-read
+/// 4.53-4.66 (the re-read added 5-8 s to the load). No copy and no memory beyond the
+/// mapping; `HERD_NO_HUGEPAGES=1` leaves all of this out. (Copying the weights into
+/// anonymous huge pages gave the same speed and cost 3.5 s per GB of load time there.)
 pub fn map_weights(file: &File) -> io::Result<Mmap> {
     let map = map_readonly(file)?;
     #[cfg(target_os = "linux")]
     if huge_pages_wanted() {
-        // Only advice: a kernel without huge pages for files says no, and the mapping
-        // works as a plain one.
-        let _ = map.advise(memmap2::Advice::HugePage);
+        settle_huge(file, &map);
     }
     Ok(map)
+}
+
+/// The huge-page advice and the fault-in for `map`, a mapping of all of `file`; when
+/// less than nine tenths of it ends up mapped in huge pages, the cached pages are
+/// dropped and read again, after a one-chunk probe when none was huge (a file system
+/// without large folios, or a mapping the kernel did not align, would otherwise cost
+/// a re-read of the whole file at every load for nothing). All of it is advice: a
+/// kernel that says no leaves a plain mapping, and a page another process has mapped
+/// stays cached as it is.
+#[cfg(target_os = "linux")]
+fn settle_huge(file: &File, map: &Mmap) {
+    const HUGE: usize = 2 << 20;
+    let fault_in = |offset: usize, len: usize| {
+        let _ = map.advise_range(memmap2::Advice::HugePage, offset, len);
+        let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
+    };
+    // Unmaps the range's pages from this mapping, then drops them from the page cache
+    // (written back first: a file just written holds dirty pages, which stay cached).
+    let drop_cached = |offset: usize, len: usize| {
+        let _ = file.sync_data();
+        // SAFETY: `MADV_DONTNEED` on a read-only shared file mapping only unmaps pages:
+        // the next read faults the same file bytes back in, so every slice of `map`
+        // keeps its contents.
+        let _ = unsafe { map.unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, offset, len) };
+        use std::os::fd::AsRawFd;
+        // SAFETY: a plain system call on an open descriptor; it touches no memory of ours.
+        unsafe {
+            libc::posix_fadvise(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t, libc::POSIX_FADV_DONTNEED)
+        };
+    };
+    let len = map.len();
+    // The 2 MiB chunks a huge page can map (the kernel aligns a mapping this large).
+    let hugeable = len / HUGE * HUGE;
+    if hugeable == 0 {
+        fault_in(0, len);
+        return;
+    }
+    fault_in(0, len);
+    let Some(huge) = huge_mapped(map.as_ptr()) else { return };
+    if huge >= hugeable / 10 * 9 {
+        return;
+    }
+    if huge == 0 {
+        let last = hugeable - HUGE;
+        drop_cached(last, HUGE);
+        fault_in(last, HUGE);
+        if huge_mapped(map.as_ptr()) != Some(HUGE) {
+            return;
+        }
+    }
+    drop_cached(0, len);
+    fault_in(0, len);
+}
+
+/// Bytes of the mapping that starts at `start` mapped by huge pages (`FilePmdMapped`
+/// in `/proc/self/smaps`), or `None` where that cannot be read.
+#[cfg(target_os = "linux")]
+fn huge_mapped(start: *const u8) -> Option<usize> {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").ok()?;
+    let head = format!("{:x}-", start as usize);
+    let vma = smaps.lines().skip_while(|l| !l.starts_with(&head)).skip(1);
+    // The mapping's fields run until the next mapping's address-range line.
+    let kb = vma
+        .take_while(|l| l.split_whitespace().next().is_some_and(|k| k.ends_with(':')))
+        .find_map(|l| l.strip_prefix("FilePmdMapped:"))?;
+    kb.trim().trim_end_matches("kB").trim().parse::<usize>().ok().map(|k| k * 1024)
 }
 
 /// Whether mappings ask for huge pages: `HERD_NO_HUGEPAGES=1` leaves the advice out.
@@ -128,7 +196,23 @@ mod tests {
             let hot = Mapping::Inference.map(&f).expect("weights");
             assert_eq!((plain.len(), hot.len()), (len, len));
             assert!(hot[..] == bytes[..] && plain[..] == bytes[..], "len {len}");
+            #[cfg(target_os = "linux")]
+            {
+                let huge = huge_mapped(hot.as_ptr()).expect("the mapping's smaps entry");
+                assert!(huge <= len && huge.is_multiple_of(2 << 20), "{huge} of {len} bytes in huge pages");
+            }
             std::fs::remove_file(&path).expect("remove");
         }
+        std::fs::remove_dir(&dir).expect("remove dir");
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn huge_mapped_reads_only_the_mapping_that_starts_there() {
+        let b = HugeWords::new(1 << 20).expect("map");
+        // An anonymous mapping has a smaps entry, with no file pages in huge pages.
+        assert_eq!(huge_mapped(b.as_slice().as_ptr() as *const u8), Some(0));
+        // One byte in: no mapping starts there.
+        assert_eq!(huge_mapped((b.as_slice().as_ptr() as *const u8).wrapping_add(1)), None);
     }
 }
