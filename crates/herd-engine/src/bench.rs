@@ -172,7 +172,7 @@ impl Parallel {
 /// far larger than the last-level cache) summed as 64-bit words in 64 contiguous
 /// parts handed out to the threads, the fastest of `reps` passes after a warm-up.
 /// Weights stream through the decode kernels the same way, row after row, and the
-/// buffer is read as they are: in huge pages, each line prefetched 2 KiB ahead
+/// buffer is read as they are: in huge pages, each line prefetched as far ahead
 /// (`simd::stream_sum`). A plain loop over 4 KiB pages measured 25-30% less on a KVM
 /// guest (9-11 against 12-14 GB/s at one thread), less than the 8B decode pulled.
 pub fn read_bandwidth(threads: usize, bytes: usize, reps: usize) -> std::io::Result<f64> {

@@ -66,18 +66,23 @@ pub(crate) fn prefetch_lines(p: *const u8, len: usize) {
 /// prefetchers stop at each 4 KiB page: a small model's rows are a few hundred
 /// bytes, so without help each new page costs a full miss (and a page walk) with
 /// nothing else in flight. Measured on a 2-core Sapphire Rapids guest, 135M
-/// model, 1 thread: Q4_1 37 -> 76 tokens/s, Q8_0 34 -> 51; 2 KiB and 4 KiB ahead
-/// did the same there, 512 bytes half as well; on the 1B shape (rows of 1-2 KiB)
-/// 4 KiB was slower than 2 (9.5 against 10.8 tokens/s). The quad kernels' first
-/// pass over a row (a decode step of a few streams) is bound the same way: with
-/// these prefetches a 4-stream step of the 135M Q4_1 model at 2 threads took 12
-/// ms instead of 15 (16 streams: 33 instead of 38).
+/// model, 1 thread: Q4_1 37 -> 76 tokens/s, Q8_0 34 -> 51 (512 bytes ahead did half
+/// as well). The quad kernels' first pass over a row (a decode step of a few
+/// streams) is bound the same way: with these prefetches a 4-stream step of the 135M
+/// Q4_1 model at 2 threads took 12 ms instead of 15 (16 streams: 33 instead of 38).
+/// Why 8 KiB: the lead must cover the memory latency under load at the rate the
+/// kernels consume (~11 GB/s a core), and that latency grows as both cores stream.
+/// With the weights in huge pages, 2 -> 4 -> 8 KiB ahead (alternating runs, tokens/s
+/// at 1/2 threads): 8B Q4_K_M 2.14/4.32 -> 2.30/4.81 -> 2.35/4.36, 1B Q4_K_M
+/// 13.9/25.4 -> 14.9/27.7 -> 15.1/28.6, 135M Q4_1 90/164 -> 97/183 -> 106/184, 1B F16
+/// the same (rows of 4 KiB); 16 KiB no better than 8. The streaming-read benchmark
+/// (`stream_sum`) reads the same with any of them: it computes nothing.
 #[cfg(target_arch = "x86_64")]
-const PREFETCH_AHEAD: usize = 2048;
+const PREFETCH_AHEAD: usize = 8192;
 
 /// Asks for the cache lines `PREFETCH_AHEAD` bytes past `b` (a block being read
 /// now), one per 64 bytes of `b`: called for every block in order, that touches
-/// every line of the stream once it is 2 KiB ahead.
+/// every line of the stream once it is `PREFETCH_AHEAD` bytes ahead.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn prefetch_ahead(b: &[u8]) {
