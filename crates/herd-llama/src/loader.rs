@@ -316,26 +316,31 @@ impl Source<'_> {
     }
 }
 
-fn gguf_str_array(g: &GgufFile, key: &str) -> Result<Vec<String>> {
-    match g.get(key) {
+/// The string array at `key`, moved out of the header (a 128K-token vocabulary is
+/// ~8 MB as parsed values; cloning it doubled that in the load's peak memory).
+fn take_str_array(g: &mut GgufFile, key: &str) -> Result<Vec<String>> {
+    match g.header.metadata.remove(key) {
         None => Ok(Vec::new()),
         Some(Value::Array(a)) => a
-            .iter()
-            .map(|v| {
-                v.as_str().map(str::to_string).ok_or_else(|| LlamaError::Tokenizer(format!("{key} holds a non-string")))
+            .into_iter()
+            .map(|v| match v {
+                Value::String(s) => Ok(s),
+                _ => Err(LlamaError::Tokenizer(format!("{key} holds a non-string"))),
             })
             .collect(),
         Some(_) => Err(LlamaError::Tokenizer(format!("{key} is not an array"))),
     }
 }
 
-fn gguf_vocab(g: &GgufFile) -> Result<GgufVocab> {
-    let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
-    let token_types = match g.get("tokenizer.ggml.token_type") {
+/// The vocabulary, its arrays moved out of the header (see `take_str_array`).
+fn take_gguf_vocab(g: &mut GgufFile) -> Result<GgufVocab> {
+    let token_types = match g.header.metadata.remove("tokenizer.ggml.token_type") {
         Some(Value::Array(a)) => a.iter().map(|v| v.as_i64().unwrap_or(1) as i32).collect(),
         _ => Vec::new(),
     };
-    let tokens = gguf_str_array(g, "tokenizer.ggml.tokens")?;
+    let tokens = take_str_array(g, "tokenizer.ggml.tokens")?;
+    let merges = take_str_array(g, "tokenizer.ggml.merges")?;
+    let id = |k: &str| g.get(k).and_then(|v| v.as_u64()).map(|v| v as u32);
     let find = |t: &str| tokens.iter().position(|x| x == t).map(|p| p as u32);
     let pre = g.get("tokenizer.ggml.pre").and_then(|v| v.as_str()).unwrap_or("default").to_string();
     Ok(GgufVocab {
@@ -344,7 +349,7 @@ fn gguf_vocab(g: &GgufFile) -> Result<GgufVocab> {
             .and_then(|v| v.as_str())
             .ok_or_else(|| LlamaError::Tokenizer("tokenizer.ggml.model missing: the file has no vocabulary".into()))?
             .to_string(),
-        merges: gguf_str_array(g, "tokenizer.ggml.merges")?,
+        merges,
         token_types,
         bos: id("tokenizer.ggml.bos_token_id"),
         eos: id("tokenizer.ggml.eos_token_id"),
@@ -362,17 +367,21 @@ fn gguf_vocab(g: &GgufFile) -> Result<GgufVocab> {
 
 /// Loads a GGUF file, mapped as `how` says.
 fn load_gguf(path: &Path, how: Mapping) -> Result<ModelFiles> {
-    let g = GgufFile::open_mapped(path, how)?;
+    let mut g = GgufFile::open_mapped(path, how)?;
     let config = Config::from_gguf(&g)?;
     let weights = Source::Gguf(&g).weights(&config)?;
-    let tokenizer = Tokenizer::from_gguf_vocab(gguf_vocab(&g)?)?;
+    let vocab = take_gguf_vocab(&mut g)?;
+    let chat_template = g.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(str::to_string);
+    // The header goes before the tokenizer is built: the load's peak memory is there.
+    drop(g);
+    let tokenizer = Tokenizer::from_gguf_vocab(vocab)?;
     let tok_text = |id: Option<u32>| {
         id.map(|i| String::from_utf8_lossy(tokenizer.token_bytes(i)).into_owned()).unwrap_or_default()
     };
     Ok(ModelFiles {
         path: path.to_path_buf(),
         format: "gguf",
-        chat_template: g.get("tokenizer.chat_template").and_then(|v| v.as_str()).map(str::to_string),
+        chat_template,
         bos_token: tok_text(tokenizer.bos_id()),
         eos_token: tok_text(tokenizer.eos_id()),
         config,

@@ -258,7 +258,7 @@ fn build_merges(v: &GgufVocab, syms: &mut Symbols<'_>) -> PairMap {
     pairs
 }
 
-pub(crate) fn load(v: GgufVocab) -> Result<Parts> {
+pub(crate) fn load(mut v: GgufVocab) -> Result<Parts> {
     if v.model != "gpt2" {
         return Err(err(format!(
             "gguf: tokenizer.ggml.model {:?} is not supported (only \"gpt2\" byte-level BPE)",
@@ -273,12 +273,12 @@ pub(crate) fn load(v: GgufVocab) -> Result<Parts> {
     if !v.token_types.is_empty() && v.token_types.len() < n {
         return Err(err(format!("gguf: tokenizer.ggml.token_type has {} entries for {n} tokens", v.token_types.len())));
     }
-    // llama.cpp renames empty tokens so they cannot match anything.
-    let texts: Vec<String> = v
-        .tokens
-        .iter()
+    // llama.cpp renames empty tokens so they cannot match anything. The strings are
+    // moved, not copied: 128K of them are megabytes of the load's peak memory.
+    let texts: Vec<String> = std::mem::take(&mut v.tokens)
+        .into_iter()
         .enumerate()
-        .map(|(i, t)| if t.is_empty() { format!("[EMPTY_{i}]") } else { t.clone() })
+        .map(|(i, t)| if t.is_empty() { format!("[EMPTY_{i}]") } else { t })
         .collect();
     let mut text_to_id = TextToId::default();
     text_to_id.reserve(n);
@@ -302,16 +302,23 @@ pub(crate) fn load(v: GgufVocab) -> Result<Parts> {
     }
     let pairs = build_merges(&v, &mut syms);
     let virtual_emit = syms.fallback();
+    let (bos, eos, stop_ids) = special_ids(&v, &texts, &text_to_id);
+    drop(syms);
+    drop(text_to_id);
 
     // Whole-word lookups compare llama.cpp's byte-level text; only texts made of byte
     // images can equal an encoded word, and those decode one-to-one.
-    let mut whole = ByteMap::default();
-    whole.reserve(n);
-    for (i, t) in texts.iter().enumerate() {
-        if is_byte_level(t) {
-            whole.insert(decode_byte_level(t).into_boxed_slice(), i as u32);
+    // Only its table is kept, built before the other per-token tables are (peak memory).
+    let whole = {
+        let mut whole = ByteMap::default();
+        whole.reserve(n);
+        for (i, t) in texts.iter().enumerate() {
+            if is_byte_level(t) {
+                whole.insert(decode_byte_level(t).into_boxed_slice(), i as u32);
+            }
         }
-    }
+        TokenTable::new(&whole)
+    };
     let specials = texts
         .iter()
         .zip(&attrs)
@@ -326,14 +333,13 @@ pub(crate) fn load(v: GgufVocab) -> Result<Parts> {
             single_word: false,
         })
         .collect();
-    let (bos, eos, stop_ids) = special_ids(&v, &texts, &text_to_id);
     Ok(Parts {
         source: Source::Gguf,
         token_bytes: texts.iter().zip(&attrs).map(|(t, &a)| display_bytes(t, a)).collect(),
         is_special: attrs.iter().map(|a| a & (ATTR_CONTROL | ATTR_UNKNOWN) != 0).collect(),
         model: BpeModel {
             byte_sym,
-            whole: TokenTable::new(&whole),
+            whole,
             rule: MergeRule::Pairs(pairs),
             ignore_merges,
             n_real: n as u32,
