@@ -63,6 +63,13 @@ impl Q8Quad {
 #[repr(C, align(32))]
 pub struct Q8KBlock {
     pub qs: [i8; QK_K],
+    /// `qs` again, each 128 values as their runs of 32 in the order 0, 2, 1, 3: the
+    /// order of the AVX-512 Q4_K kernel's nibble vectors (a 64-byte load of Q4_K
+    /// nibbles holds values 0..32 and 64..96 in its low nibbles, 32..64 and 96..128 in
+    /// its high ones), so that kernel multiplies them as loaded instead of shuffling
+    /// four 128-bit lanes per weight block and row. Written once per token, read by
+    /// every row.
+    pub q4k: [i8; QK_K],
     pub bsums: [i16; 16],
     pub d: f32,
 }
@@ -198,11 +205,21 @@ pub fn q8k_block(blk: &[f32]) -> Q8KBlock {
     if crate::simd::has_avx2_fma() {
         // SAFETY: AVX2, FMA and F16C are present (checked at run time); the vector code
         // asserts 256 values.
-        if let Some(b) = unsafe { avx2::q8k_block(blk) } {
+        if let Some(mut b) = unsafe { avx2::q8k_block(blk) } {
+            set_q4k_order(&mut b);
             return b;
         }
     }
     q8k_block_portable(blk)
+}
+
+/// Fills `b.q4k` from `b.qs` (see `Q8KBlock::q4k`).
+fn set_q4k_order(b: &mut Q8KBlock) {
+    for h in (0..QK_K).step_by(128) {
+        for (to, from) in [0, 2, 1, 3].into_iter().enumerate() {
+            b.q4k[h + 32 * to..h + 32 * to + 32].copy_from_slice(&b.qs[h + 32 * from..h + 32 * from + 32]);
+        }
+    }
 }
 
 /// One block of 256 activations as Q8_K, the scalar reference (and the path for a
@@ -217,7 +234,7 @@ pub fn q8k_block_portable(blk: &[f32]) -> Q8KBlock {
             max = v;
         }
     }
-    let mut b = Q8KBlock { d: 0.0, qs: [0; QK_K], bsums: [0; 16] };
+    let mut b = Q8KBlock { d: 0.0, qs: [0; QK_K], q4k: [0; QK_K], bsums: [0; 16] };
     if amax != 0.0 {
         let iscale = -127.0 / max;
         for (q, v) in b.qs.iter_mut().zip(blk) {
@@ -227,6 +244,7 @@ pub fn q8k_block_portable(blk: &[f32]) -> Q8KBlock {
             *s = b.qs[j * 16..j * 16 + 16].iter().map(|q| *q as i16).sum();
         }
         b.d = 1.0 / iscale;
+        set_q4k_order(&mut b);
     }
     b
 }
@@ -963,10 +981,14 @@ mod avx512 {
     /// it back. Half the products and scale multiply-adds per block (in cache, one
     /// token: 28.5-29.2 -> 30.7 GMAC/s; 8B Q4_K_M tg16: 2.22 -> 2.26 t/s at 1 thread,
     /// 4.02-4.09 -> 4.28-4.32 at 2; the rest is per-block overhead: scales, mins, sums):
-    /// each 64-byte vector holds two sub-blocks in value order (the low nibbles of
-    /// `qs[32c..32c + 32]` are values `64c..64c + 32`, the high ones the next 32, so
-    /// one 128-bit-lane shuffle of the two nibble vectors puts sub-blocks `2k` and
-    /// `2k + 1` side by side), against 64 contiguous activation bytes.
+    /// each nibble vector is used as loaded (the low nibbles of `qs[32c..32c + 32]`
+    /// are values `64c..64c + 32`, the high ones the next 32, so the low nibbles of 64
+    /// bytes are sub-blocks `4p` and `4p + 2`, the high ones `4p + 1` and `4p + 3`),
+    /// against the activations stored once per token in that order
+    /// (`Q8KBlock::q4k`). Before, four 128-bit-lane shuffles per block and row put the
+    /// sub-blocks in value order (in cache, one token 29.2/31.0 -> 29.9/33.9 GMAC/s at
+    /// 576x1536 / 512x4096, sixteen 53.0/50.4 -> 54.0/52.5, best of six; 8B Q4_K_M
+    /// tg16 2.29/4.20 -> 2.32/4.59 t/s at 1/2 threads, means of five noisy rounds).
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     fn q4k_rows<const T: usize>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
@@ -985,18 +1007,15 @@ mod avx512 {
             };
             let nibbles = |q: __m512i| (_mm512_and_si512(q, m4), _mm512_and_si512(_mm512_srli_epi16::<4>(q), m4));
             let ((l01, h01), (l23, h23)) = (nibbles(q01), nibbles(q23));
-            let w = [
-                _mm512_shuffle_i64x2::<0x44>(l01, h01),
-                _mm512_shuffle_i64x2::<0xEE>(l01, h01),
-                _mm512_shuffle_i64x2::<0x44>(l23, h23),
-                _mm512_shuffle_i64x2::<0xEE>(l23, h23),
-            ];
+            // Against the activations in `Q8KBlock::q4k` order: vector k holds
+            // sub-blocks (k / 2) * 4 + k % 2 in its low half and that + 2 in its high.
+            let w = [l01, h01, l23, h23];
             let mut sumi = [_mm512_setzero_si512(); T];
             for (p, s) in Q4K_SCALE_QUADS.iter().enumerate() {
                 let s = _mm512_shuffle_epi8(sc8, *s);
                 for t in 0..T {
                     // SAFETY: values 64k..64k + 64 of a 256-value block, k < 4.
-                    let y = |k: usize| unsafe { _mm512_loadu_si512(ys[t][i].qs.as_ptr().add(64 * k) as *const _) };
+                    let y = |k: usize| unsafe { _mm512_loadu_si512(ys[t][i].q4k.as_ptr().add(64 * k) as *const _) };
                     // Four products a lane by `vpdpbusd` (|sum| <= 4 * 15 * 128, exact in
                     // the i16 pack), two vectors' sums packed into one for the scales'
                     // `vpdpwssd`: two multiply-adds fewer per block than `maddubs` and a
@@ -1021,13 +1040,28 @@ mod avx512 {
     /// Per 128-bit lane, a byte shuffle filling its i16 lanes with the scales (bytes
     /// zero-extended by a 0x80 control byte) of the lane sums `packs_epi32(a, b)` puts
     /// there in `q4k_rows`, for the vector pair `2p`, `2p + 1`: in each lane four of
-    /// `a`'s (sub-block `4p` in the low 256 bits, `4p + 1` in the high), then four of
-    /// `b`'s (`4p + 2`, `4p + 3`).
+    /// `a`'s (sub-block `4p` in the low 256 bits, `4p + 2` in the high), then four of
+    /// `b`'s (`4p + 1`, `4p + 3`).
     const Q4K_SCALE_QUADS: [__m512i; 2] = [
         // SAFETY (both): [u8; 64] and __m512i have the same size, and every bit pattern is valid.
-        unsafe { std::mem::transmute::<[u8; 64], __m512i>(super::avx2::packed_pair_pick::<64>(0, true)) },
-        unsafe { std::mem::transmute::<[u8; 64], __m512i>(super::avx2::packed_pair_pick::<64>(1, true)) },
+        unsafe { std::mem::transmute::<[u8; 64], __m512i>(q4k_pick(0)) },
+        unsafe { std::mem::transmute::<[u8; 64], __m512i>(q4k_pick(1)) },
     ];
+
+    /// `Q4K_SCALE_QUADS[p]`: byte `i` picks scale byte `4p + 2 * half + j` (`half` of
+    /// the register, `j` 0 for `a`'s lanes and 1 for `b`'s) into the low byte of its
+    /// i16 lane, 0x80 (zero) into the high one.
+    const fn q4k_pick(p: usize) -> [u8; 64] {
+        let mut m = [0u8; 64];
+        let mut i = 0;
+        while i < 64 {
+            let j = if i % 16 >= 8 { 1 } else { 0 };
+            let half = if i >= 32 { 1 } else { 0 };
+            m[i] = if i % 2 == 0 { (4 * p + 2 * half + j) as u8 } else { 0x80 };
+            i += 1;
+        }
+        m
+    }
 
     /// `super::vec_dot_half`: `dot_half_block` on one row, the tokens split by
     /// `super::pair_tiles`. (A const-generic tile for one and two rows measured a
@@ -1646,7 +1680,7 @@ pub(crate) mod avx2 {
         // SAFETY: `l` is 8 writable f32.
         unsafe { _mm256_storeu_ps(l.as_mut_ptr(), amax_v) };
         let amax = l.iter().fold(0f32, |a, v| a.max(*v));
-        let mut b = super::Q8KBlock { d: 0.0, qs: [0; N], bsums: [0; 16] };
+        let mut b = super::Q8KBlock { d: 0.0, qs: [0; N], q4k: [0; N], bsums: [0; 16] };
         if amax == 0.0 {
             return Some(b);
         }

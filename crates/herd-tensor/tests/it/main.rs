@@ -495,6 +495,12 @@ fn simd_q8k_quantizer_equals_portable() {
     for (n, b) in blocks.iter().enumerate() {
         let (got, want) = (q8k_block(b), q8k_block_portable(b));
         assert_eq!(got.qs, want.qs, "block {n}");
+        assert_eq!(got.q4k, want.q4k, "block {n}");
+        // The Q4_K-order copy: runs of 32 in the order 0, 2, 1, 3 within each 128.
+        let order = |q: &[i8; 256], r: usize| q[32 * r..32 * r + 32].to_vec();
+        for (to, from) in [0, 2, 1, 3, 4, 6, 5, 7].into_iter().enumerate() {
+            assert_eq!(order(&got.q4k, to), order(&got.qs, from), "block {n}, run {to}");
+        }
         assert_eq!(got.bsums, want.bsums, "block {n}");
         assert_eq!(got.d.to_bits(), want.d.to_bits(), "block {n}");
     }
