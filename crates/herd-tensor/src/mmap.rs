@@ -45,7 +45,9 @@ pub fn map_weights(file: &File) -> io::Result<Mmap> {
 /// without large folios, or a mapping the kernel did not align, would otherwise cost
 /// a re-read of the whole file at every load for nothing). All of it is advice: a
 /// kernel that says no leaves a plain mapping, and a page another process has mapped
-/// stays cached as it is.
+/// stays cached as it is. A file larger than the memory available gets the advice
+/// only: reading it all in at load would push its own first pages out again (and a
+/// re-read would cost a second pass over a file that cannot stay cached anyway).
 #[cfg(target_os = "linux")]
 fn settle_huge(file: &File, map: &Mmap) {
     const HUGE: usize = 2 << 20;
@@ -68,13 +70,16 @@ fn settle_huge(file: &File, map: &Mmap) {
         };
     };
     let len = map.len();
-    // The 2 MiB chunks a huge page can map (the kernel aligns a mapping this large).
-    let hugeable = len / HUGE * HUGE;
-    if hugeable == 0 {
-        fault_in(0, len);
+    if available_memory().is_none_or(|avail| len > avail) {
+        let _ = map.advise(memmap2::Advice::HugePage);
         return;
     }
+    // The 2 MiB chunks a huge page can map (the kernel aligns a mapping this large).
+    let hugeable = len / HUGE * HUGE;
     fault_in(0, len);
+    if hugeable == 0 {
+        return;
+    }
     let Some(huge) = huge_mapped(map.as_ptr()) else { return };
     if huge >= hugeable / 10 * 9 {
         return;
@@ -91,6 +96,20 @@ fn settle_huge(file: &File, map: &Mmap) {
     fault_in(0, len);
 }
 
+/// The kernel's estimate of the memory available to new work without swapping
+/// (`MemAvailable` in `/proc/meminfo`, page cache it can drop included), in bytes.
+#[cfg(target_os = "linux")]
+fn available_memory() -> Option<usize> {
+    let info = std::fs::read_to_string("/proc/meminfo").ok()?;
+    kib_bytes(info.lines().find_map(|l| l.strip_prefix("MemAvailable:"))?)
+}
+
+/// The bytes of a `/proc` field's value written as `"   1234 kB"`.
+#[cfg(target_os = "linux")]
+fn kib_bytes(value: &str) -> Option<usize> {
+    value.trim().trim_end_matches("kB").trim().parse::<usize>().ok().map(|k| k * 1024)
+}
+
 /// Bytes of the mapping that starts at `start` mapped by huge pages (`FilePmdMapped`
 /// in `/proc/self/smaps`), or `None` where that cannot be read.
 #[cfg(target_os = "linux")]
@@ -99,10 +118,10 @@ fn huge_mapped(start: *const u8) -> Option<usize> {
     let head = format!("{:x}-", start as usize);
     let vma = smaps.lines().skip_while(|l| !l.starts_with(&head)).skip(1);
     // The mapping's fields run until the next mapping's address-range line.
-    let kb = vma
-        .take_while(|l| l.split_whitespace().next().is_some_and(|k| k.ends_with(':')))
-        .find_map(|l| l.strip_prefix("FilePmdMapped:"))?;
-    kb.trim().trim_end_matches("kB").trim().parse::<usize>().ok().map(|k| k * 1024)
+    kib_bytes(
+        vma.take_while(|l| l.split_whitespace().next().is_some_and(|k| k.ends_with(':')))
+            .find_map(|l| l.strip_prefix("FilePmdMapped:"))?,
+    )
 }
 
 /// Whether mappings ask for huge pages: `HERD_NO_HUGEPAGES=1` leaves the advice out.
@@ -208,11 +227,14 @@ mod tests {
 
     #[cfg(target_os = "linux")]
     #[test]
-    fn huge_mapped_reads_only_the_mapping_that_starts_there() {
+    fn proc_fields_are_read_from_the_right_entries() {
         let b = HugeWords::new(1 << 20).expect("map");
         // An anonymous mapping has a smaps entry, with no file pages in huge pages.
         assert_eq!(huge_mapped(b.as_slice().as_ptr() as *const u8), Some(0));
         // One byte in: no mapping starts there.
         assert_eq!(huge_mapped((b.as_slice().as_ptr() as *const u8).wrapping_add(1)), None);
+        // The gate on reading a whole file in at load parses too.
+        assert!(available_memory().is_some_and(|m| m > 0));
+        assert_eq!(kib_bytes("   1234 kB"), Some(1234 * 1024));
     }
 }
