@@ -51,14 +51,17 @@ pub fn map_weights(file: &File) -> io::Result<Mmap> {
 #[cfg(target_os = "linux")]
 fn settle_huge(file: &File, map: &Mmap) {
     const HUGE: usize = 2 << 20;
+    // A flag of the mapping: it stays through the unmapping and re-reading below.
+    let _ = map.advise(memmap2::Advice::HugePage);
+    let len = map.len();
+    if available_memory().is_none_or(|avail| len > avail) {
+        return;
+    }
     let fault_in = |offset: usize, len: usize| {
-        let _ = map.advise_range(memmap2::Advice::HugePage, offset, len);
         let _ = map.advise_range(memmap2::Advice::PopulateRead, offset, len);
     };
-    // Unmaps the range's pages from this mapping, then drops them from the page cache
-    // (written back first: a file just written holds dirty pages, which stay cached).
+    // Unmaps the range's pages from this mapping, then drops them from the page cache.
     let drop_cached = |offset: usize, len: usize| {
-        let _ = file.sync_data();
         // SAFETY: `MADV_DONTNEED` on a read-only shared file mapping only unmaps pages:
         // the next read faults the same file bytes back in, so every slice of `map`
         // keeps its contents.
@@ -69,21 +72,15 @@ fn settle_huge(file: &File, map: &Mmap) {
             libc::posix_fadvise(file.as_raw_fd(), offset as libc::off_t, len as libc::off_t, libc::POSIX_FADV_DONTNEED)
         };
     };
-    let len = map.len();
-    if available_memory().is_none_or(|avail| len > avail) {
-        let _ = map.advise(memmap2::Advice::HugePage);
-        return;
-    }
+    fault_in(0, len);
     // The 2 MiB chunks a huge page can map (the kernel aligns a mapping this large).
     let hugeable = len / HUGE * HUGE;
-    fault_in(0, len);
-    if hugeable == 0 {
-        return;
-    }
     let Some(huge) = huge_mapped(map.as_ptr()) else { return };
-    if huge >= hugeable / 10 * 9 {
+    if hugeable == 0 || huge >= hugeable / 10 * 9 {
         return;
     }
+    // Written back first: a file just written holds dirty pages, which stay cached.
+    let _ = file.sync_data();
     if huge == 0 {
         let last = hugeable - HUGE;
         drop_cached(last, HUGE);

@@ -992,7 +992,8 @@ mod avx512 {
     #[inline]
     #[target_feature(enable = "avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni")]
     fn q4k_rows<const T: usize>(row: &[u8], ys: [&[super::Q8KBlock]; T], out: &mut [f32; T]) {
-        use super::avx2::{add_k4_block, prefetch_ahead, scales_mins_k4};
+        use super::avx2::{add_k4_block, scales_mins_k4};
+        use crate::simd::prefetch_ahead;
         let m4 = _mm512_set1_epi8(0x0F);
         let mut sum = [0f32; T];
         for (i, b) in row.chunks_exact(144).enumerate() {
@@ -1146,7 +1147,7 @@ mod avx512 {
         let mut i = 0;
         while i < n32 {
             for row in rows {
-                super::avx2::prefetch_ahead(&row[2 * i..2 * i + 64]);
+                crate::simd::prefetch_ahead(&row[2 * i..2 * i + 64]);
             }
             // SAFETY: i + 32 <= n32 <= n, so 64 bytes at 2i are inside each row and 32
             // values at i inside each `xs[t]` (caller).
@@ -1272,7 +1273,7 @@ mod avx512 {
             let ms = if q41 { block_scales(blocks, bb, 2) } else { [0.0; 8] };
             for (k, b) in blocks.chunks_exact(bb).enumerate() {
                 if STREAM {
-                    super::avx2::prefetch_ahead(b);
+                    crate::simd::prefetch_ahead(b);
                 }
                 let (qx, dw, mw, i) = (weight_block512(dtype, b), ds[k], ms[k], 8 * c + k);
                 // Signed weights meet the activations plus 128 (`Q8Quad::qu`): each
@@ -1734,7 +1735,7 @@ pub(crate) mod avx2 {
         l.iter().sum()
     }
 
-    pub(super) use crate::simd::prefetch_ahead;
+    use crate::simd::prefetch_ahead;
 
     /// i32 lanes of unsigned weight bytes times signed activation bytes, 4 per lane.
     #[inline]
@@ -2047,28 +2048,19 @@ pub(crate) mod avx2 {
     /// in the high half `2k + 1`'s and `2k + 3`'s (elements of the half's eight scales).
     const Q6K_SCALE_PAIR_PICK: [__m256i; 2] = [
         // SAFETY (both): [u8; 32] and __m256i have the same size, and every bit pattern is valid.
-        unsafe { std::mem::transmute::<[u8; 32], __m256i>(packed_pair_pick::<32>(0, false)) },
-        unsafe { std::mem::transmute::<[u8; 32], __m256i>(packed_pair_pick::<32>(1, false)) },
+        unsafe { std::mem::transmute::<[u8; 32], __m256i>(q6k_pair_pick(0)) },
+        unsafe { std::mem::transmute::<[u8; 32], __m256i>(q6k_pair_pick(1)) },
     ];
 
-    /// A byte shuffle giving the i16 lanes of `packs_epi32(a, b)` (`a` the lane sums of
-    /// vector `2p`, `b` of `2p + 1`; each vector's low and high halves two scale groups)
-    /// their scales: per 128-bit lane four of `a`'s then four of `b`'s, so element
-    /// `2k + h` for vector `k` in half `h` (of two) of the register. From i16 scales, or
-    /// (`bytes`) from scale bytes, zero-extended by a 0x80 control byte.
-    pub(super) const fn packed_pair_pick<const N: usize>(p: usize, bytes: bool) -> [u8; N] {
-        let mut m = [0u8; N];
+    /// `Q6K_SCALE_PAIR_PICK[p]`: per 128-bit lane four i16 lanes of `a`'s then four of
+    /// `b`'s, so i16 scale `2k + h` for vector `k` in half `h` (of two) of the register.
+    const fn q6k_pair_pick(p: usize) -> [u8; 32] {
+        let mut m = [0u8; 32];
         let mut i = 0;
-        while i < N {
+        while i < 32 {
             let k = 2 * p + if i % 16 >= 8 { 1 } else { 0 };
-            let e = 2 * k + if i >= N / 2 { 1 } else { 0 };
-            m[i] = if !bytes {
-                (2 * e + i % 2) as u8
-            } else if i % 2 == 0 {
-                e as u8
-            } else {
-                0x80
-            };
+            let e = 2 * k + if i >= 16 { 1 } else { 0 };
+            m[i] = (2 * e + i % 2) as u8;
             i += 1;
         }
         m
