@@ -85,6 +85,7 @@ impl Default for Unpacked {
 
 /// The bits of the low byte of a decoded weight (`w = 2^LO_BITS * hi + lo`): 5 for
 /// Q4_K/Q5_K (unsigned, hi at most 61), 6 for Q6_K (hi signed, -64..=63).
+#[cfg(target_arch = "x86_64")]
 fn lo_bits(dtype: DType) -> u32 {
     if dtype == DType::Q6K { 6 } else { 5 }
 }
@@ -245,6 +246,9 @@ pub fn dot_rows(
 ) {
     let unit = dtype.row_bytes(QK_K).expect("a k-quant");
     let (blocks, tiles) = check_rows("dot_rows", runs(dtype), dtype, rows, unit, packed.len(), 1, n_tok);
+    // Off x86 `check_rows` has panicked already (no AMX there).
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (tiles, put);
     SCRATCH.with_borrow_mut(|w| {
         if w.len() < blocks {
             w.resize(blocks, Unpacked::default());
@@ -355,6 +359,9 @@ pub fn dot_half_rows(
 ) {
     let per_run = half_tile_len(dtype, 32);
     let (runs32, tiles) = check_rows("dot_half_rows", runs_half(dtype), dtype, rows, 64, packed.len(), per_run, n_tok);
+    // Off x86 `check_rows` has panicked already (no AMX there).
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (tiles, put);
     let cols = 32 * runs32;
     HALF_SCRATCH.with_borrow_mut(|w| {
         let len = half_parts(dtype) * cols * TILE_ROWS;
@@ -494,6 +501,9 @@ pub fn dot_q8_rows(
 ) {
     let bb = dtype.block_bytes();
     let (blocks, tiles) = check_rows("dot_q8_rows", runs_q8(dtype), dtype, rows, bb, packed.len(), 1, n_tok);
+    // Off x86 `check_rows` has panicked already (no AMX there).
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = (tiles, put);
     Q8_SCRATCH.with_borrow_mut(|w| {
         // Zeroed whole every call, rows past `rows.len()` included: zeroing only when
         // fewer than 16 rows came, as the half path does, measured 5% slower (1B Q8_0

@@ -97,11 +97,13 @@ struct AttnScratch {
     scores: Vec<f32>,
     qh: Vec<f32>,
     /// `qh` with each 8-value slice twice (the AVX-512 prompt scores).
+    #[cfg(target_arch = "x86_64")]
     qdup: Vec<f32>,
     buf: Vec<f32>,
     vacc: Vec<f32>,
     /// Per group of 32 positions, the offset of its first position's V values for
     /// channel 0 of the cache.
+    #[cfg(target_arch = "x86_64")]
     groups: Vec<usize>,
 }
 

@@ -93,29 +93,39 @@ pub enum Isa {
     /// AVX-512 F/BW/VL with VNNI: `vpdpbusd` for byte products, and the batched
     /// kernel two tokens per 512-bit vector.
     Avx512Vnni,
+    /// AArch64's NEON (every AArch64 CPU): `smull` and pairwise adds for byte
+    /// products, 4-lane float vectors (`qdot/neon.rs`).
+    Neon,
 }
 
 impl Isa {
     /// Every kernel set this CPU runs, portable first.
     pub fn available() -> Vec<Isa> {
-        [Isa::Portable, Isa::Avx2, Isa::Avx512Vnni].into_iter().filter(|i| i.runs()).collect()
+        [Isa::Portable, Isa::Avx2, Isa::Avx512Vnni, Isa::Neon].into_iter().filter(|i| i.runs()).collect()
     }
 
     /// Whether this CPU runs these kernels (no allocation: the dispatch asks per row).
     pub fn runs(self) -> bool {
-        #[cfg(target_arch = "x86_64")]
-        return match self {
+        match self {
             Isa::Portable => true,
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx2 => crate::simd::has_avx2_fma(),
+            #[cfg(target_arch = "x86_64")]
             Isa::Avx512Vnni => crate::simd::has_avx512_vnni(),
-        };
-        #[cfg(not(target_arch = "x86_64"))]
-        return self == Isa::Portable;
+            Isa::Neon => cfg!(target_arch = "aarch64"),
+            #[cfg(not(target_arch = "x86_64"))]
+            Isa::Avx2 | Isa::Avx512Vnni => false,
+        }
     }
 
     /// The fastest kernel set this CPU runs.
     pub fn best() -> Isa {
-        [Isa::Avx512Vnni, Isa::Avx2].into_iter().find(|i| i.runs()).unwrap_or(Isa::Portable)
+        [Isa::Avx512Vnni, Isa::Avx2, Isa::Neon].into_iter().find(|i| i.runs()).unwrap_or(Isa::Portable)
+    }
+
+    /// Whether this kernel set has the batched 32-value block kernel (`vec_dot_quads`).
+    pub fn has_quads(self) -> bool {
+        matches!(self, Isa::Avx2 | Isa::Avx512Vnni)
     }
 }
 
@@ -437,8 +447,13 @@ pub fn dot_q32_rows_with<const R: usize>(isa: Isa, dtype: DType, rows: [&[u8]; R
         match isa {
             Isa::Avx512Vnni => return unsafe { avx512::dot_q32_rows(dtype, rows, a) },
             Isa::Avx2 => return unsafe { avx2::dot_q32_rows(dtype, rows, a) },
-            Isa::Portable => {}
+            Isa::Portable | Isa::Neon => {}
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon {
+        // SAFETY: NEON is part of AArch64; the kernel checks the lengths itself.
+        return unsafe { neon::dot_q32_rows(dtype, rows, a) };
     }
     rows.map(|row| dot_q32_portable(dtype, row, a))
 }
@@ -475,6 +490,7 @@ pub fn vec_dot_quads<const G: usize>(
 /// The 32-value block types in the order of the kernels' constant type index `T`
 /// (`dot_q32_quads::<G, T>`, `dot_q32_typed::<V, T>`), which gives each type its own
 /// loop.
+#[cfg(target_arch = "x86_64")]
 const Q32_TYPES: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
 
 /// `$body` with the const `$T` set to the index of `$dtype` in `Q32_TYPES` (Q8_0 for
@@ -522,7 +538,7 @@ fn quads_on<const G: usize, const STREAM: bool>(
     out: &mut [[f32; 4]; G],
 ) {
     assert!(has_quad_kernel(dtype), "vec_dot_quads: no quad kernel for {dtype:?} on this CPU");
-    assert!(isa != Isa::Portable && isa.runs(), "vec_dot_quads: this CPU does not run {isa:?}");
+    assert!(isa.has_quads() && isa.runs(), "vec_dot_quads: this CPU does not run {isa:?}'s quad kernel");
     let blocks = row.len() / dtype.block_bytes();
     assert!(quads.iter().all(|q| q.len() >= blocks), "vec_dot_quads: fewer activation blocks than weight blocks");
     #[cfg(target_arch = "x86_64")]
@@ -535,6 +551,9 @@ fn quads_on<const G: usize, const STREAM: bool>(
             _ => with_q32_index!(dtype, T => avx2::dot_q32_quads::<G, T, STREAM>(row, quads, out)),
         }
     };
+    // Off x86 the asserts above have panicked (no quad kernel there).
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = out;
 }
 
 /// `out[t] = dot(row, ys[t])` for a Q4_K, Q5_K or Q6_K weight row and `T`
@@ -565,8 +584,14 @@ pub fn vec_dot_kquant_rows_with<const T: usize>(
         match isa {
             Isa::Avx512Vnni => return unsafe { avx512::dot_kquant_rows::<T>(dtype, row, ys, out) },
             Isa::Avx2 => return unsafe { avx2::dot_kquant_rows::<T>(dtype, row, ys, out) },
-            Isa::Portable => {}
+            Isa::Portable | Isa::Neon => {}
         }
+    }
+    #[cfg(target_arch = "aarch64")]
+    if isa == Isa::Neon {
+        // SAFETY: NEON is part of AArch64; the kernel's slices are bounds-checked (the
+        // lengths were asserted above).
+        return unsafe { neon::dot_kquant_rows::<T>(dtype, row, ys, out) };
     }
     for (o, y) in out.iter_mut().zip(ys) {
         *o = dot_kquant_portable(dtype, row, y);
@@ -705,6 +730,7 @@ pub fn vec_dot_half_pair_in_order(dtype: DType, rows: [&[u8]; 2], xs: &[&[f32]],
 
 /// `$body` with the const `$K` set to `$k`, a tile size of `pair_tiles` (1..=6), so
 /// that the half kernels get their token count as a const generic.
+#[cfg(target_arch = "x86_64")]
 macro_rules! with_tile_size {
     ($k:expr, $K:ident => $body:block) => {
         with_tile_size!(@arms $k, $K, $body, [1, 2, 3, 4, 5, 6])
@@ -723,6 +749,7 @@ macro_rules! with_tile_size {
 /// How the two-row half kernels split `n` tokens: into as few tiles of at most six
 /// as will do, of near-equal sizes (seven go as four and three: eight accumulator
 /// chains or more hide the FMA latency); `(first token, tokens)` each.
+#[cfg(target_arch = "x86_64")]
 fn pair_tiles(n: usize) -> impl Iterator<Item = (usize, usize)> {
     let tiles = n.div_ceil(6);
     (0..tiles).map(move |i| (i * n / tiles, (i + 1) * n / tiles - i * n / tiles))
@@ -929,6 +956,9 @@ fn dot_q6k(row: &[u8], a: &[Q8KBlock]) -> f32 {
     }
     sum
 }
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
 
 /// AVX-512 VNNI versions of the 32-value block dots, bit-identical to the AVX2 ones
 /// (and so to the portable code): the same integer lane sums, by `vpdpbusd`, and the

@@ -222,8 +222,10 @@ pub fn bench(a: BenchArgs) -> Result<()> {
 fn kernel_set() -> String {
     use herd_tensor::qdot::{Isa, half_pairs_in_order};
     let isa = Isa::best();
-    if isa == Isa::Portable {
-        return "portable (no AVX2 on this CPU)".into();
+    match isa {
+        Isa::Portable => return "portable (no AVX2 or NEON on this CPU)".into(),
+        Isa::Neon => return "NEON for quantized dots, portable code for the rest".into(),
+        _ => {}
     }
     let amx = herd_tensor::amx::available();
     let parts = [
