@@ -135,10 +135,106 @@ pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32
             unsafe { attend_simd(q, head_dim, h, s, out, wide) };
             return;
         }
+        #[cfg(target_arch = "aarch64")]
+        if head_dim.is_multiple_of(8) {
+            for (qh, o) in q.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)) {
+                // SAFETY: NEON is part of AArch64; the view is in bounds (asserted above)
+                // and the head size a multiple of 8.
+                unsafe { neon::attend(qh, h, s, o) }
+            }
+            return;
+        }
         for (qh, o) in q.chunks_exact(head_dim).zip(out.chunks_exact_mut(head_dim)) {
             attend_body(qh, h, s, o)
         }
     })
+}
+
+/// `attend_body` in NEON vectors for AArch64, one head at a time: the scores' dots in
+/// the decode row's order (ggml's 32 f16-dot lanes as eight 4-lane vectors, element
+/// `32c + 4k + m` in vector `k`, lane `m`) or the prompt row's (eight lanes as two
+/// vectors), each K run converted from f16 by `fcvtl`; softmax as the portable code;
+/// then for each channel the block's 32 positions of V, contiguous in the cache, against
+/// the rounded probabilities in the same lanes (position `32g + 4k + m`: vector `k`,
+/// lane `m`). Every product and sum is `attend_body`'s, in its order: the same bits
+/// (tested).
+#[cfg(target_arch = "aarch64")]
+mod neon {
+    use super::{AttnScratch, HeadView};
+    use crate::ops::softmax_f64_sum;
+    use crate::simd::neon::{f16x4, load_f32, load_u16x4, reduce_ggml_f16, reduce8};
+    use half::f16;
+    use half::slice::HalfFloatSliceExt;
+    use std::arch::aarch64::*;
+
+    /// # Safety
+    /// The view is in bounds for `q.len()` channels (`HeadView::in_bounds`), a multiple
+    /// of 8.
+    #[target_feature(enable = "neon")]
+    pub(super) unsafe fn attend(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
+        let hd = q.len();
+        let (k, v) = (h.k.reinterpret_cast(), h.v.reinterpret_cast());
+        s.qh.clear();
+        s.qh.extend(q.iter().map(|x| f16::from_f32(*x).to_f32()));
+        let len = h.len;
+        // Zero past `len` to whole groups of 32, which the V pass reads.
+        s.scores.clear();
+        s.scores.resize(len.next_multiple_of(32), 0.0);
+        let zero = vdupq_n_f32(0.0);
+        for t in 0..len {
+            let kt = &k[h.k_index(t)..][..hd];
+            let d = if h.multi_row {
+                // `simd::dot_portable`: lane i % 8, then `reduce8` (no tail: hd % 8 == 0).
+                let (mut lo, mut hi) = (zero, zero);
+                for c in (0..hd).step_by(8) {
+                    lo = vfmaq_f32(lo, f16x4(load_u16x4(&kt[c..])), load_f32(&s.qh[c..]));
+                    hi = vfmaq_f32(hi, f16x4(load_u16x4(&kt[c + 4..])), load_f32(&s.qh[c + 4..]));
+                }
+                reduce8(lo, hi)
+            } else {
+                // `simd::dot_ggml_f16_order`: element i into ggml lane ((i / 8) % 4) * 8 +
+                // i % 8, which for i = 32c + 4j + m is lane m of vector j.
+                let mut acc = [zero; 8];
+                for c in (0..hd).step_by(4) {
+                    let j = (c / 4) % 8;
+                    acc[j] = vfmaq_f32(acc[j], f16x4(load_u16x4(&kt[c..])), load_f32(&s.qh[c..]));
+                }
+                reduce_ggml_f16(&acc)
+            };
+            s.scores[t] = d * h.scale;
+        }
+        softmax_f64_sum(&mut s.scores[..len]);
+        for p in &mut s.scores[..len] {
+            *p = f16::from_f32(*p).to_f32();
+        }
+        let groups = len.div_ceil(32);
+        for (d, o) in out.iter_mut().enumerate() {
+            let mut acc = [zero; 8];
+            for g in 0..groups {
+                let at = h.v_index(32 * g, d);
+                let tail = (len - 32 * g).min(32);
+                for (j, a) in acc.iter_mut().enumerate() {
+                    if 4 * j >= tail {
+                        break;
+                    }
+                    let mut x = f16x4(load_u16x4(&v[at + 4 * j..]));
+                    if 4 * j + 4 > tail {
+                        // Slots past `len` hold other positions (stale, or unwritten):
+                        // zeroed, as their probabilities are, so that an infinity there
+                        // cannot make a NaN. Adding 0 leaves an accumulator's bits as
+                        // they are (it is never -0), as the lanes the portable code
+                        // does not touch.
+                        let keep = [0usize, 1, 2, 3].map(|m| if 4 * j + m < tail { u32::MAX } else { 0 });
+                        // SAFETY: `keep` is 4 readable u32.
+                        let keep = unsafe { vld1q_u32(keep.as_ptr()) };
+                        x = vreinterpretq_f32_u32(vandq_u32(vreinterpretq_u32_f32(x), keep));
+                    }
+                    *a = vfmaq_f32(*a, x, load_f32(&s.scores[32 * g + 4 * j..]));
+                }
+            }
+            *o = reduce_ggml_f16(&acc);
+        }
+    }
 }
 
 /// Three heads at a time: their accumulators fit the vector registers with the shared
@@ -874,6 +970,49 @@ mod tests {
             let q: Vec<f32> = (0..hd).map(|i| (i as f32 * 0.37).sin() * 3.0).collect();
             for multi_row in [false, true] {
                 let h = view(&c, &blocks, base, channel, stride, len, multi_row);
+                let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
+                attend_head(&q, &h, &mut a);
+                attend_body(&q, &h, &mut AttnScratch::default(), &mut b);
+                assert_eq!(bits(&a), bits(&b), "hd {hd} len {len} multi_row {multi_row}");
+            }
+        }
+    }
+
+    /// The dispatched kernel against `attend_body` on values whose sums round: K, V and
+    /// q of magnitudes from 2^-9 to 2^5 (the smooth values of `cache` give exact sums,
+    /// where any order agrees), so that a lane or an addition out of order shows.
+    #[test]
+    fn dispatched_equals_portable_where_order_matters() {
+        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let sign = if state & 1 == 1 { -1.0 } else { 1.0 };
+            sign * (1.0 + (state >> 11 & 0x3FF) as f32 / 1024.0) * 2f32.powi((state >> 24 & 15) as i32 - 9)
+        };
+        for (hd, len, stride, channel) in [(64, 300, 192, 64), (128, 245, 256, 128), (40, 150, 120, 0), (64, 1, 64, 0)]
+        {
+            let blocks = in_order(len);
+            let n = blocks.len() * (32 * stride + PAD);
+            let k: Vec<f16> = (0..n).map(|_| f16::from_f32(next())).collect();
+            let v: Vec<f16> = (0..n).map(|_| f16::from_f32(next())).collect();
+            let mut c = Cache { k, v };
+            // Every score ~1024 plus a few units: channel 0 of each K is 128 and of q 64
+            // (times the scale, 1/8). The common part cancels in the softmax, but the
+            // scores' last bits are then 2^-13 apart, which moves probabilities across
+            // their f16 rounding often enough to show a sum out of order.
+            let at: Vec<usize> = {
+                let h = view(&c, &blocks, 0, channel, stride, len, false);
+                (0..len).map(|t| h.k_index(t)).collect()
+            };
+            for i in at {
+                c.k[i] = f16::from_f32(128.0);
+            }
+            let mut q: Vec<f32> = (0..hd).map(|_| next() / 1024.0).collect();
+            q[0] = 64.0;
+            for multi_row in [false, true] {
+                let h = view(&c, &blocks, 0, channel, stride, len, multi_row);
                 let (mut a, mut b) = (vec![0f32; hd], vec![0f32; hd]);
                 attend_head(&q, &h, &mut a);
                 attend_body(&q, &h, &mut AttnScratch::default(), &mut b);

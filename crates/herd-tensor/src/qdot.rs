@@ -624,6 +624,12 @@ pub fn vec_dot_half(dtype: DType, row: &[u8], xs: &[&[f32]], out: &mut [f32]) {
         unsafe { avx2::dot_half_tile(dtype == DType::BF16, row, xs, out) };
         return;
     }
+    #[cfg(target_arch = "aarch64")]
+    for (o, x) in out.iter_mut().zip(xs) {
+        // SAFETY: NEON is part of AArch64; the kernel checks the lengths itself.
+        *o = unsafe { neon::dot_half(dtype == DType::BF16, row, x) };
+    }
+    #[cfg(not(target_arch = "aarch64"))]
     for (o, x) in out.iter_mut().zip(xs) {
         *o = dot_half_portable(dtype, row, x);
     }
@@ -706,7 +712,10 @@ fn check_half_pair(
 pub fn half_pairs_in_order() -> bool {
     #[cfg(target_arch = "x86_64")]
     return crate::simd::has_avx512();
-    #[cfg(not(target_arch = "x86_64"))]
+    // AArch64: one row at a time through the NEON `vec_dot_half`.
+    #[cfg(target_arch = "aarch64")]
+    return true;
+    #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
     return false;
 }
 

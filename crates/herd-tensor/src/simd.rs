@@ -238,6 +238,71 @@ pub(crate) mod avx2 {
     }
 }
 
+/// The NEON building blocks the AArch64 kernels share (`qdot/neon.rs`, attention):
+/// exact half-to-f32 conversions, bounded loads, and `reduce_ggml_f16_lanes` and
+/// `reduce8` in vectors (the same additions in the same order). The functions carry
+/// `target_feature(enable = "neon")` only so that the intrinsics are safe to call:
+/// NEON is part of every AArch64 target.
+#[cfg(target_arch = "aarch64")]
+pub(crate) mod neon {
+    use std::arch::aarch64::*;
+
+    /// Four f16 bit patterns as f32, exactly (`fcvtl`, which ARMv8.0's FP/SIMD has;
+    /// its Rust intrinsic takes the unstable `f16` vector type, so it is written here).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) fn f16x4(h: uint16x4_t) -> float32x4_t {
+        let out: float32x4_t;
+        // SAFETY: one register-to-register conversion; no memory, flags or stack.
+        unsafe {
+            std::arch::asm!("fcvtl {0:v}.4s, {1:v}.4h", out(vreg) out, in(vreg) h, options(pure, nomem, nostack))
+        };
+        out
+    }
+
+    /// Four u16 from the start of `h` (panics if shorter).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) fn load_u16x4(h: &[u16]) -> uint16x4_t {
+        let h = &h[..4];
+        // SAFETY: `h` is 4 readable u16 (sliced above).
+        unsafe { vld1_u16(h.as_ptr()) }
+    }
+
+    /// Four f32 from the start of `x` (panics if shorter).
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) fn load_f32(x: &[f32]) -> float32x4_t {
+        let x = &x[..4];
+        // SAFETY: `x` is 4 readable f32 (sliced above).
+        unsafe { vld1q_f32(x.as_ptr()) }
+    }
+
+    /// `super::reduce_ggml_f16_lanes` of ggml's 32 lanes held as eight vectors (lane
+    /// `4k + m` is lane `m` of `acc[k]`, so lanes `l` and `l + 4` of ggml's accumulator
+    /// `j` are vectors `2j` and `2j + 1`): per lane `(acc0 + acc2) + (acc1 + acc3)`,
+    /// then halves, then `(t0 + t1) + (t2 + t3)`.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) fn reduce_ggml_f16(acc: &[float32x4_t; 8]) -> f32 {
+        let lo = vaddq_f32(vaddq_f32(acc[0], acc[4]), vaddq_f32(acc[2], acc[6]));
+        let hi = vaddq_f32(vaddq_f32(acc[1], acc[5]), vaddq_f32(acc[3], acc[7]));
+        let t = vaddq_f32(lo, hi);
+        let p = vpaddq_f32(t, t);
+        vgetq_lane_f32::<0>(p) + vgetq_lane_f32::<1>(p)
+    }
+
+    /// `super::reduce8` of the eight lanes `lo` (0-3) and `hi` (4-7): halves, then pairs.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) fn reduce8(lo: float32x4_t, hi: float32x4_t) -> f32 {
+        // q = [a0 + a4, a1 + a5, a2 + a6, a3 + a7], h = [q0 + q2, q1 + q3]
+        let q = vaddq_f32(lo, hi);
+        let h = vadd_f32(vget_low_f32(q), vget_high_f32(q));
+        vget_lane_f32::<0>(h) + vget_lane_f32::<1>(h)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -16,6 +16,7 @@
 use super::{Q8Block, Q8KBlock, f16_at};
 use crate::dtype::DType;
 use crate::quant::scale_min_k4;
+use crate::simd::neon::{f16x4, load_f32, reduce_ggml_f16, reduce8};
 use std::arch::aarch64::*;
 
 /// 16 bytes from the start of `s` (panics if shorter).
@@ -44,17 +45,6 @@ fn dot4(a: int8x16_t, b: int8x16_t) -> int32x4_t {
     let hi = vpaddlq_s16(vmull_high_s8(a, b));
     // [lo0 + lo1, lo2 + lo3, hi0 + hi1, hi2 + hi3]: products 0-3, 4-7, 8-11, 12-15.
     vpaddq_s32(lo, hi)
-}
-
-/// `simd::reduce8` of the eight lanes `lo` (0-3) and `hi` (4-7): halves, then pairs.
-#[inline]
-#[target_feature(enable = "neon")]
-fn reduce8(lo: float32x4_t, hi: float32x4_t) -> f32 {
-    // q = [a0 + a4, a1 + a5, a2 + a6, a3 + a7]
-    let q = vaddq_f32(lo, hi);
-    // h = [q0 + q2, q1 + q3]
-    let h = vadd_f32(vget_low_f32(q), vget_high_f32(q));
-    vget_lane_f32::<0>(h) + vget_lane_f32::<1>(h)
 }
 
 /// Bit `i` of each byte of `0x8040_2010_0804_0201` twice: `vtst` against a byte
@@ -221,4 +211,42 @@ pub(super) fn dot_kquant_rows<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q
         }
     }
     *out = sum;
+}
+
+/// Four half weights (F16, or BF16 if `bf`) from 8 bytes, as f32 (exact).
+#[inline]
+#[target_feature(enable = "neon")]
+fn halves(bf: bool, b: &[u8]) -> float32x4_t {
+    let b = &b[..8];
+    // SAFETY: `b` is 8 readable bytes (sliced above); an unaligned u16 load is allowed.
+    let h = unsafe { vld1_u16(b.as_ptr() as *const u16) };
+    if bf { vreinterpretq_f32_u32(vshll_n_u16::<16>(h)) } else { f16x4(h) }
+}
+
+/// `super::dot_half_portable` (ggml's f16 dot order) of a half row and `x`
+/// (`row.len() == 2 * x.len()`): ggml's 32 accumulator lanes as eight vectors, value
+/// `32c + 4k + m` into vector `k`, lane `m` (which is lane `4k + m` of ggml's four 8-lane
+/// accumulators), a last partial 32 zero-padded as the vector code pads it, and
+/// `simd::reduce_ggml_f16_lanes`'s additions in its order.
+#[target_feature(enable = "neon")]
+pub(super) fn dot_half(bf: bool, row: &[u8], x: &[f32]) -> f32 {
+    assert_eq!(row.len(), 2 * x.len(), "dot_half: activation length differs from the row");
+    let mut acc = [vdupq_n_f32(0.0); 8];
+    let whole = x.len() / 32 * 32;
+    for c in (0..whole).step_by(32) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            // acc + w * x, fused: the portable `w.mul_add(x, acc)`.
+            *a = vfmaq_f32(*a, halves(bf, &row[2 * (c + 4 * k)..]), load_f32(&x[c + 4 * k..]));
+        }
+    }
+    if whole < x.len() {
+        let (mut w, mut xt) = ([0u8; 64], [0f32; 32]);
+        let n = x.len() - whole;
+        w[..2 * n].copy_from_slice(&row[2 * whole..]);
+        xt[..n].copy_from_slice(&x[whole..]);
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = vfmaq_f32(*a, halves(bf, &w[8 * k..]), load_f32(&xt[4 * k..]));
+        }
+    }
+    reduce_ggml_f16(&acc)
 }
