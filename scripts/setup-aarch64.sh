@@ -17,16 +17,7 @@ command -v aarch64-linux-gnu-gcc >/dev/null || missing+=(gcc-aarch64-linux-gnu l
 command -v qemu-aarch64 >/dev/null || missing+=(qemu-user)
 if [ ${#missing[@]} -gt 0 ]; then
     say "installing Debian's ${missing[*]}"
-    if [ "$(id -u)" = 0 ]; then
-        SUDO=""
-    elif sudo -n true 2>/dev/null; then
-        SUDO="sudo -n"
-    else
-        say "error: this user cannot install ${missing[*]}; run: sudo apt-get install -y ${missing[*]}"
-        exit 1
-    fi
-    $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
+    bash "$(dirname "$0")/apt-install.sh" "${missing[@]}" >&2
 fi
 say "$(aarch64-linux-gnu-gcc --version | head -1); $(qemu-aarch64 --version | head -1)"
 echo "export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc"

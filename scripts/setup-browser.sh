@@ -11,16 +11,7 @@ say() { printf 'setup-browser: %s\n' "$*"; }
 CHROMIUM="${CHROMIUM:-/usr/bin/chromium}"
 if [ ! -x "$CHROMIUM" ]; then
     say "installing Debian's chromium (needed by the chat page test)"
-    if [ "$(id -u)" = 0 ]; then
-        SUDO=""
-    elif sudo -n true 2>/dev/null; then
-        SUDO="sudo -n"
-    else
-        say "error: $CHROMIUM is missing and this user cannot install it; run: sudo apt-get install -y chromium" >&2
-        exit 1
-    fi
-    $SUDO apt-get update -qq >/dev/null
-    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq chromium >/dev/null
+    bash "$ROOT/scripts/apt-install.sh" chromium
 fi
 say "chromium: $("$CHROMIUM" --version 2>/dev/null | head -1)"
 
