@@ -162,8 +162,7 @@ pub fn attend_heads(q: &[f32], head_dim: usize, h: &HeadView<'_>, out: &mut [f32
 mod neon {
     use super::{AttnScratch, HeadView};
     use crate::ops::softmax_f64_sum;
-    use crate::simd::neon::{f16x4, load_f32, load_u16x4, reduce_ggml_f16, reduce8};
-    use half::f16;
+    use crate::simd::neon::{f16x4, load_f32, load_u16x4, reduce_ggml_f16, reduce8, round_f16x4};
     use half::slice::HalfFloatSliceExt;
     use std::arch::aarch64::*;
 
@@ -174,8 +173,14 @@ mod neon {
     pub(super) unsafe fn attend(q: &[f32], h: &HeadView<'_>, s: &mut AttnScratch, out: &mut [f32]) {
         let hd = q.len();
         let (k, v) = (h.k.reinterpret_cast(), h.v.reinterpret_cast());
+        // The query and (below) the probabilities rounded through f16 four at a time
+        // (hd and the padded scores are whole vectors).
         s.qh.clear();
-        s.qh.extend(q.iter().map(|x| f16::from_f32(*x).to_f32()));
+        s.qh.resize(hd, 0.0);
+        for (o, x) in s.qh.chunks_exact_mut(4).zip(q.chunks_exact(4)) {
+            // SAFETY: `o` is 4 writable f32.
+            unsafe { vst1q_f32(o.as_mut_ptr(), round_f16x4(load_f32(x))) };
+        }
         let len = h.len;
         // Zero past `len` to whole groups of 32, which the V pass reads.
         s.scores.clear();
@@ -204,8 +209,10 @@ mod neon {
             s.scores[t] = d * h.scale;
         }
         softmax_f64_sum(&mut s.scores[..len]);
-        for p in &mut s.scores[..len] {
-            *p = f16::from_f32(*p).to_f32();
+        // The padding stays 0 (rounding 0 gives 0).
+        for p in s.scores.chunks_exact_mut(4) {
+            // SAFETY: `p` is 4 writable f32.
+            unsafe { vst1q_f32(p.as_mut_ptr(), round_f16x4(load_f32(p))) };
         }
         let groups = len.div_ceil(32);
         for (d, o) in out.iter_mut().enumerate() {

@@ -260,6 +260,27 @@ pub(crate) mod neon {
         out
     }
 
+    /// Four f32 rounded to f16 (to nearest, ties to even, as `half`'s conversion) and
+    /// back: `fcvtn` then `fcvtl`, where `half` checks for the FP16 extension and calls
+    /// out of line for each value.
+    #[inline]
+    #[target_feature(enable = "neon")]
+    pub(crate) fn round_f16x4(x: float32x4_t) -> float32x4_t {
+        let out: float32x4_t;
+        // SAFETY: two register-to-register conversions; no memory, flags or stack.
+        unsafe {
+            std::arch::asm!(
+                "fcvtn {t:v}.4h, {x:v}.4s",
+                "fcvtl {o:v}.4s, {t:v}.4h",
+                x = in(vreg) x,
+                t = out(vreg) _,
+                o = out(vreg) out,
+                options(pure, nomem, nostack)
+            )
+        };
+        out
+    }
+
     /// Four u16 from the start of `h` (panics if shorter).
     #[inline]
     #[target_feature(enable = "neon")]
