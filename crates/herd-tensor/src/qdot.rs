@@ -383,6 +383,27 @@ pub fn vec_dot_tokens(dtype: DType, row: &[u8], acts: &[QuantActs], out: &mut [f
                 *o = vec_dot(dtype, row, a);
             }
         }
+        #[cfg(target_arch = "aarch64")]
+        DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => {
+            // No quad kernel here: a prompt's tokens go eight, then four, at a time
+            // through the NEON kernel that decodes each weight block once for them.
+            let mut t = 0;
+            while t + 8 <= acts.len() {
+                let ys: [&[Q8Block]; 8] = std::array::from_fn(|k| &acts[t + k].q8[..]);
+                // SAFETY: NEON is part of AArch64; the kernel checks the lengths itself.
+                out[t..t + 8].copy_from_slice(&unsafe { neon::dot_q32_tokens::<8>(dtype, row, ys) });
+                t += 8;
+            }
+            while t + 4 <= acts.len() {
+                let ys: [&[Q8Block]; 4] = std::array::from_fn(|k| &acts[t + k].q8[..]);
+                // SAFETY: as above.
+                out[t..t + 4].copy_from_slice(&unsafe { neon::dot_q32_tokens::<4>(dtype, row, ys) });
+                t += 4;
+            }
+            for (o, a) in out[t..].iter_mut().zip(&acts[t..]) {
+                *o = vec_dot(dtype, row, a);
+            }
+        }
         _ => {
             for (o, a) in out.iter_mut().zip(acts) {
                 *o = vec_dot(dtype, row, a);

@@ -110,11 +110,13 @@ pub(super) fn dot_q32_rows<const R: usize>(dtype: DType, rows: [&[u8]; R], a: &[
     }
 }
 
+/// The 32-value block types by the constant index the typed loops take.
+const Q32: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
+
 /// `dot_q32_rows` for the type `Q32[T]`.
 #[inline]
 #[target_feature(enable = "neon")]
 fn q32_rows<const R: usize, const T: usize>(rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
-    const Q32: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
     let dtype = Q32[T];
     let bb = dtype.block_bytes();
     let n = rows[0].len() / bb;
@@ -142,6 +144,50 @@ fn q32_rows<const R: usize, const T: usize>(rows: [&[u8]; R], a: &[Q8Block]) -> 
     std::array::from_fn(|r| {
         let s = reduce8(acc[r].0, acc[r].1);
         if q41 { s + summs[r] } else { s }
+    })
+}
+
+/// `dot_q32_rows::<1>` of one row against `T` activation rows (a prompt's tokens),
+/// each weight block decoded once for all of them: every token's lanes and sums as in
+/// its own one-token dot.
+#[target_feature(enable = "neon")]
+pub(super) fn dot_q32_tokens<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q8Block]; T]) -> [f32; T] {
+    match dtype {
+        DType::Q4_0 => q32_tokens::<T, 0>(row, ys),
+        DType::Q4_1 => q32_tokens::<T, 1>(row, ys),
+        DType::Q5_0 => q32_tokens::<T, 2>(row, ys),
+        _ => q32_tokens::<T, 3>(row, ys),
+    }
+}
+
+/// `dot_q32_tokens` for the type `Q32[D]`.
+#[inline]
+#[target_feature(enable = "neon")]
+fn q32_tokens<const T: usize, const D: usize>(row: &[u8], ys: [&[Q8Block]; T]) -> [f32; T] {
+    let dtype = Q32[D];
+    let bb = dtype.block_bytes();
+    let n = row.len() / bb;
+    assert!(ys.iter().all(|y| y.len() >= n), "dot_q32: fewer activation blocks than weight blocks");
+    let q41 = dtype == DType::Q4_1;
+    let zero = vdupq_n_f32(0.0);
+    let mut acc = [(zero, zero); T];
+    let mut summs = [0f32; T];
+    for (i, b) in row.chunks_exact(bb).enumerate() {
+        let (dw, mw) = f16_scales(b, q41);
+        let (w0, w1) = q32_values(dtype, b);
+        for (t, y) in ys.iter().enumerate() {
+            let y = &y[i];
+            if q41 {
+                summs[t] += mw * y.s;
+            }
+            let d = vdupq_n_f32(dw * y.d);
+            acc[t].0 = vfmaq_f32(acc[t].0, vcvtq_f32_s32(dot4(w0, load_i8(&y.qs))), d);
+            acc[t].1 = vfmaq_f32(acc[t].1, vcvtq_f32_s32(dot4(w1, load_i8(&y.qs[16..]))), d);
+        }
+    }
+    std::array::from_fn(|t| {
+        let s = reduce8(acc[t].0, acc[t].1);
+        if q41 { s + summs[t] } else { s }
     })
 }
 
