@@ -1,5 +1,6 @@
-//! NEON versions of the quantized block dots, for AArch64 (Apple silicon, Graviton,
-//! Ampere), where NEON is part of the base architecture: no run-time check.
+//! NEON versions of the weight dots (the 32-value block types, the k-quants, F16 and
+//! BF16), for AArch64 (Apple silicon, Graviton, Ampere), where NEON is part of the base
+//! architecture: no run-time check.
 //!
 //! The same bits as the portable code, as the x86 kernels: the integer parts by
 //! widening byte products (`smull`, exact: every product of a weight and an 8-bit
@@ -7,7 +8,8 @@
 //! float operations one for one in the portable code's order: for the 32-value block
 //! types eight lanes (two 4-lane vectors), lane `k` fed `d * (products 4k..4k + 4)` by
 //! one fused multiply-add a block and summed in `simd::reduce8`'s order; for the
-//! k-quants the per-super-block expression as the portable code writes it. The
+//! k-quants the per-super-block expression as the portable code writes it; for the
+//! half types ggml's 32 f16-dot lanes as eight vectors (`dot_half`). The
 //! dot-product instructions (`sdot`, ARMv8.2) are not used: their Rust intrinsics are
 //! not stable, and `smull` keeps every AArch64 CPU on one kernel. The functions carry
 //! `target_feature(enable = "neon")` only so that the intrinsics are safe to call:
