@@ -224,7 +224,7 @@ fn kernel_set() -> String {
     let isa = Isa::best();
     match isa {
         Isa::Portable => return "portable (no AVX2 or NEON on this CPU)".into(),
-        Isa::Neon => return "NEON for quantized dots, portable code for the rest".into(),
+        Isa::Neon => return "NEON (quantized and half-weight dots, attention)".into(),
         _ => {}
     }
     let amx = herd_tensor::amx::available();
