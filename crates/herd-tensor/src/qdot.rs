@@ -355,6 +355,28 @@ pub fn token_tile(dtype: DType) -> usize {
     if matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K) { TOKEN_TILE } else { 12 }
 }
 
+/// Fills `out` eight tokens at a time by `eight(t, ..)` (tokens `t..t + 8`), then four
+/// by `four`, and the last few one by one by `one(t)`.
+fn in_eights_and_fours(
+    out: &mut [f32],
+    eight: impl Fn(usize, &mut [f32; 8]),
+    four: impl Fn(usize, &mut [f32; 4]),
+    one: impl Fn(usize) -> f32,
+) {
+    let mut t = 0;
+    while t + 8 <= out.len() {
+        eight(t, (&mut out[t..t + 8]).try_into().expect("8 outputs"));
+        t += 8;
+    }
+    while t + 4 <= out.len() {
+        four(t, (&mut out[t..t + 4]).try_into().expect("4 outputs"));
+        t += 4;
+    }
+    for (t, o) in out.iter_mut().enumerate().skip(t) {
+        *o = one(t);
+    }
+}
+
 /// `out[t] = vec_dot(dtype, row, &acts[t])` for up to `TOKEN_TILE` tokens, through the
 /// kernel that reads the row once for several of them where the type has one (the
 /// k-quants eight then four; `matmul` gives half weights to `vec_dot_half`, on its own
@@ -364,45 +386,27 @@ pub fn vec_dot_tokens(dtype: DType, row: &[u8], acts: &[QuantActs], out: &mut [f
     assert!(acts.len() <= TOKEN_TILE && out.len() == acts.len(), "vec_dot_tokens: {} tokens", acts.len());
     match dtype {
         DType::Q4K | DType::Q5K | DType::Q6K => {
-            let mut t = 0;
-            while t + 8 <= acts.len() {
-                let ys: [&[Q8KBlock]; 8] = std::array::from_fn(|k| &acts[t + k].q8k[..]);
-                let mut v = [0f32; 8];
-                vec_dot_kquant_rows::<8>(dtype, row, ys, &mut v);
-                out[t..t + 8].copy_from_slice(&v);
-                t += 8;
-            }
-            while t + 4 <= acts.len() {
-                let ys = [&acts[t].q8k[..], &acts[t + 1].q8k, &acts[t + 2].q8k, &acts[t + 3].q8k];
-                let mut v = [0f32; 4];
-                vec_dot_kquant_rows::<4>(dtype, row, ys, &mut v);
-                out[t..t + 4].copy_from_slice(&v);
-                t += 4;
-            }
-            for (o, a) in out[t..].iter_mut().zip(&acts[t..]) {
-                *o = vec_dot(dtype, row, a);
-            }
+            let ys = |t: usize| &acts[t].q8k[..];
+            in_eights_and_fours(
+                out,
+                |t, v| vec_dot_kquant_rows::<8>(dtype, row, std::array::from_fn(|k| ys(t + k)), v),
+                |t, v| vec_dot_kquant_rows::<4>(dtype, row, std::array::from_fn(|k| ys(t + k)), v),
+                |t| vec_dot(dtype, row, &acts[t]),
+            );
         }
+        // No quad kernel here: a prompt's tokens go through the NEON kernel that decodes
+        // each weight block once for them.
         #[cfg(target_arch = "aarch64")]
         DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0 => {
-            // No quad kernel here: a prompt's tokens go eight, then four, at a time
-            // through the NEON kernel that decodes each weight block once for them.
-            let mut t = 0;
-            while t + 8 <= acts.len() {
-                let ys: [&[Q8Block]; 8] = std::array::from_fn(|k| &acts[t + k].q8[..]);
+            let ys = |t: usize| &acts[t].q8[..];
+            in_eights_and_fours(
+                out,
                 // SAFETY: NEON is part of AArch64; the kernel checks the lengths itself.
-                out[t..t + 8].copy_from_slice(&unsafe { neon::dot_q32_tokens::<8>(dtype, row, ys) });
-                t += 8;
-            }
-            while t + 4 <= acts.len() {
-                let ys: [&[Q8Block]; 4] = std::array::from_fn(|k| &acts[t + k].q8[..]);
+                |t, v| *v = unsafe { neon::dot_q32_tokens::<8>(dtype, row, std::array::from_fn(|k| ys(t + k))) },
                 // SAFETY: as above.
-                out[t..t + 4].copy_from_slice(&unsafe { neon::dot_q32_tokens::<4>(dtype, row, ys) });
-                t += 4;
-            }
-            for (o, a) in out[t..].iter_mut().zip(&acts[t..]) {
-                *o = vec_dot(dtype, row, a);
-            }
+                |t, v| *v = unsafe { neon::dot_q32_tokens::<4>(dtype, row, std::array::from_fn(|k| ys(t + k))) },
+                |t| vec_dot(dtype, row, &acts[t]),
+            );
         }
         _ => {
             for (o, a) in out.iter_mut().zip(acts) {

@@ -102,94 +102,73 @@ fn q32_values(dtype: DType, b: &[u8]) -> (int8x16_t, int8x16_t) {
 /// the blocks (each activation block loaded once for all of them).
 #[target_feature(enable = "neon")]
 pub(super) fn dot_q32_rows<const R: usize>(dtype: DType, rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
-    // The type as a constant, so that each type's loop is compiled without the others'
-    // branches (on x86 a branch on the type per block was a quarter of the instructions).
-    match dtype {
-        DType::Q4_0 => q32_rows::<R, 0>(rows, a),
-        DType::Q4_1 => q32_rows::<R, 1>(rows, a),
-        DType::Q5_0 => q32_rows::<R, 2>(rows, a),
-        _ => q32_rows::<R, 3>(rows, a),
-    }
-}
-
-/// The 32-value block types by the constant index the typed loops take.
-const Q32: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
-
-/// `dot_q32_rows` for the type `Q32[T]`.
-#[inline]
-#[target_feature(enable = "neon")]
-fn q32_rows<const R: usize, const T: usize>(rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
-    let dtype = Q32[T];
-    let bb = dtype.block_bytes();
-    let n = rows[0].len() / bb;
-    assert!(rows.iter().all(|r| r.len() == n * bb), "dot_q32_rows: rows of different lengths");
-    assert!(a.len() >= n, "dot_q32: fewer activation blocks than weight blocks");
-    let q41 = dtype == DType::Q4_1;
-    let zero = vdupq_n_f32(0.0);
-    let mut acc = [(zero, zero); R];
-    let mut summs = [0f32; R];
-    for (i, y) in a[..n].iter().enumerate() {
-        let (y0, y1) = (load_i8(&y.qs), load_i8(&y.qs[16..]));
-        for (r, row) in rows.iter().enumerate() {
-            let b = &row[i * bb..(i + 1) * bb];
-            let (dw, mw) = f16_scales(b, q41);
-            if q41 {
-                summs[r] += mw * y.s;
-            }
-            let (w0, w1) = q32_values(dtype, b);
-            let d = vdupq_n_f32(dw * y.d);
-            // acc + s * d, fused: the portable `d.mul_add(s, acc)`.
-            acc[r].0 = vfmaq_f32(acc[r].0, vcvtq_f32_s32(dot4(w0, y0)), d);
-            acc[r].1 = vfmaq_f32(acc[r].1, vcvtq_f32_s32(dot4(w1, y1)), d);
-        }
-    }
-    std::array::from_fn(|r| {
-        let s = reduce8(acc[r].0, acc[r].1);
-        if q41 { s + summs[r] } else { s }
-    })
+    q32_grid::<R, 1>(dtype, rows, [a]).map(|[x]| x)
 }
 
 /// `dot_q32_rows::<1>` of one row against `T` activation rows (a prompt's tokens),
-/// each weight block decoded once for all of them: every token's lanes and sums as in
-/// its own one-token dot.
+/// each weight block decoded once for all of them.
 #[target_feature(enable = "neon")]
 pub(super) fn dot_q32_tokens<const T: usize>(dtype: DType, row: &[u8], ys: [&[Q8Block]; T]) -> [f32; T] {
+    let [x] = q32_grid::<1, T>(dtype, [row], ys);
+    x
+}
+
+/// `out[r][t] = dot(rows[r], ys[t])`: each weight block decoded once for the `T`
+/// tokens, each activation block loaded once for the `R` rows; every (row, token)
+/// pair's lanes and sums are its own one-token dot's. The type as a constant, so that
+/// each type's loop is compiled without the others' branches (on x86 a branch on the
+/// type per block was a quarter of the instructions).
+#[inline]
+#[target_feature(enable = "neon")]
+fn q32_grid<const R: usize, const T: usize>(dtype: DType, rows: [&[u8]; R], ys: [&[Q8Block]; T]) -> [[f32; T]; R] {
     match dtype {
-        DType::Q4_0 => q32_tokens::<T, 0>(row, ys),
-        DType::Q4_1 => q32_tokens::<T, 1>(row, ys),
-        DType::Q5_0 => q32_tokens::<T, 2>(row, ys),
-        _ => q32_tokens::<T, 3>(row, ys),
+        DType::Q4_0 => q32_typed::<R, T, 0>(rows, ys),
+        DType::Q4_1 => q32_typed::<R, T, 1>(rows, ys),
+        DType::Q5_0 => q32_typed::<R, T, 2>(rows, ys),
+        _ => q32_typed::<R, T, 3>(rows, ys),
     }
 }
 
-/// `dot_q32_tokens` for the type `Q32[D]`.
+/// The 32-value block types by the constant index `q32_typed` takes.
+const Q32: [DType; 4] = [DType::Q4_0, DType::Q4_1, DType::Q5_0, DType::Q8_0];
+
+/// `q32_grid` for the type `Q32[D]`.
 #[inline]
 #[target_feature(enable = "neon")]
-fn q32_tokens<const T: usize, const D: usize>(row: &[u8], ys: [&[Q8Block]; T]) -> [f32; T] {
+fn q32_typed<const R: usize, const T: usize, const D: usize>(rows: [&[u8]; R], ys: [&[Q8Block]; T]) -> [[f32; T]; R] {
     let dtype = Q32[D];
     let bb = dtype.block_bytes();
-    let n = row.len() / bb;
+    let n = rows[0].len() / bb;
+    assert!(rows.iter().all(|r| r.len() == n * bb), "dot_q32_rows: rows of different lengths");
     assert!(ys.iter().all(|y| y.len() >= n), "dot_q32: fewer activation blocks than weight blocks");
     let q41 = dtype == DType::Q4_1;
     let zero = vdupq_n_f32(0.0);
-    let mut acc = [(zero, zero); T];
-    let mut summs = [0f32; T];
-    for (i, b) in row.chunks_exact(bb).enumerate() {
-        let (dw, mw) = f16_scales(b, q41);
-        let (w0, w1) = q32_values(dtype, b);
-        for (t, y) in ys.iter().enumerate() {
-            let y = &y[i];
-            if q41 {
-                summs[t] += mw * y.s;
+    let mut acc = [[(zero, zero); T]; R];
+    let mut summs = [[0f32; T]; R];
+    for i in 0..n {
+        let y: [_; T] = std::array::from_fn(|t| (load_i8(&ys[t][i].qs), load_i8(&ys[t][i].qs[16..])));
+        for (r, row) in rows.iter().enumerate() {
+            let b = &row[i * bb..(i + 1) * bb];
+            let (dw, mw) = f16_scales(b, q41);
+            let (w0, w1) = q32_values(dtype, b);
+            for (t, &(y0, y1)) in y.iter().enumerate() {
+                let q = &ys[t][i];
+                if q41 {
+                    summs[r][t] += mw * q.s;
+                }
+                let d = vdupq_n_f32(dw * q.d);
+                // acc + s * d, fused: the portable `d.mul_add(s, acc)`.
+                let a = &mut acc[r][t];
+                a.0 = vfmaq_f32(a.0, vcvtq_f32_s32(dot4(w0, y0)), d);
+                a.1 = vfmaq_f32(a.1, vcvtq_f32_s32(dot4(w1, y1)), d);
             }
-            let d = vdupq_n_f32(dw * y.d);
-            acc[t].0 = vfmaq_f32(acc[t].0, vcvtq_f32_s32(dot4(w0, load_i8(&y.qs))), d);
-            acc[t].1 = vfmaq_f32(acc[t].1, vcvtq_f32_s32(dot4(w1, load_i8(&y.qs[16..]))), d);
         }
     }
-    std::array::from_fn(|t| {
-        let s = reduce8(acc[t].0, acc[t].1);
-        if q41 { s + summs[t] } else { s }
+    std::array::from_fn(|r| {
+        std::array::from_fn(|t| {
+            let s = reduce8(acc[r][t].0, acc[r][t].1);
+            if q41 { s + summs[r][t] } else { s }
+        })
     })
 }
 
