@@ -464,23 +464,18 @@ pub fn dot_q32_with(isa: Isa, dtype: DType, row: &[u8], a: &[Q8Block]) -> f32 {
 pub fn dot_q32_rows_with<const R: usize>(isa: Isa, dtype: DType, rows: [&[u8]; R], a: &[Q8Block]) -> [f32; R] {
     assert!(matches!(dtype, DType::Q4_0 | DType::Q4_1 | DType::Q5_0 | DType::Q8_0), "dot_q32: {dtype:?}");
     assert!(isa.runs(), "dot_q32: this CPU does not run {isa:?}");
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY (both): the CPU runs `isa` (asserted); the rows hold whole blocks of
-        // `dtype` (a `WeightRef` checks it) and the kernels assert that the rows'
-        // lengths agree and `a` has a block per weight block.
-        match isa {
-            Isa::Avx512Vnni => return unsafe { avx512::dot_q32_rows(dtype, rows, a) },
-            Isa::Avx2 => return unsafe { avx2::dot_q32_rows(dtype, rows, a) },
-            Isa::Portable | Isa::Neon => {}
-        }
+    // SAFETY (every arm): the CPU runs `isa` (asserted); the rows hold whole blocks of
+    // `dtype` (a `WeightRef` checks it) and the kernels assert that the rows' lengths
+    // agree and `a` has a block per weight block.
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { avx512::dot_q32_rows(dtype, rows, a) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::dot_q32_rows(dtype, rows, a) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::dot_q32_rows(dtype, rows, a) },
+        _ => rows.map(|row| dot_q32_portable(dtype, row, a)),
     }
-    #[cfg(target_arch = "aarch64")]
-    if isa == Isa::Neon {
-        // SAFETY: NEON is part of AArch64; the kernel checks the lengths itself.
-        return unsafe { neon::dot_q32_rows(dtype, rows, a) };
-    }
-    rows.map(|row| dot_q32_portable(dtype, row, a))
 }
 
 /// Whether a decode row's matmul should take `dtype` two rows at a time
@@ -601,25 +596,21 @@ pub fn vec_dot_kquant_rows_with<const T: usize>(
     assert!(matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K), "vec_dot_kquant_rows: {dtype:?} is not a k-quant");
     let blocks = row.len() / dtype.block_bytes();
     assert!(ys.iter().all(|y| y.len() >= blocks), "vec_dot_kquant_rows: fewer activation blocks than weight blocks");
-    #[cfg(target_arch = "x86_64")]
-    {
-        // SAFETY (both): the CPU runs `isa` (asserted above); the row holds whole
-        // super-blocks (a `WeightRef` checks it) and every `ys[t]` one Q8_K block per
-        // super-block (asserted above).
-        match isa {
-            Isa::Avx512Vnni => return unsafe { avx512::dot_kquant_rows::<T>(dtype, row, ys, out) },
-            Isa::Avx2 => return unsafe { avx2::dot_kquant_rows::<T>(dtype, row, ys, out) },
-            Isa::Portable | Isa::Neon => {}
+    // SAFETY (every arm): the CPU runs `isa` (asserted above); the row holds whole
+    // super-blocks (a `WeightRef` checks it) and every `ys[t]` one Q8_K block per
+    // super-block (asserted above).
+    match isa {
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512Vnni => unsafe { avx512::dot_kquant_rows::<T>(dtype, row, ys, out) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2 => unsafe { avx2::dot_kquant_rows::<T>(dtype, row, ys, out) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::dot_kquant_rows::<T>(dtype, row, ys, out) },
+        _ => {
+            for (o, y) in out.iter_mut().zip(ys) {
+                *o = dot_kquant_portable(dtype, row, y);
+            }
         }
-    }
-    #[cfg(target_arch = "aarch64")]
-    if isa == Isa::Neon {
-        // SAFETY: NEON is part of AArch64; the kernel's slices are bounds-checked (the
-        // lengths were asserted above).
-        return unsafe { neon::dot_kquant_rows::<T>(dtype, row, ys, out) };
-    }
-    for (o, y) in out.iter_mut().zip(ys) {
-        *o = dot_kquant_portable(dtype, row, y);
     }
 }
 
