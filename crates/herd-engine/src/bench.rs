@@ -45,6 +45,11 @@ pub struct BenchResult {
     pub stddev_ts: f64,
     pub samples_ns: Vec<u64>,
     pub samples_ts: Vec<f64>,
+    /// The CPU's model name, as llama-bench's `cpu_info`.
+    pub cpu_info: String,
+    /// herd's kernel sets on this CPU (`kernel_set`): with or without AMX, a prompt's
+    /// speed differs severalfold, so a result without it cannot be compared.
+    pub kernels: String,
 }
 
 fn mean_sd(x: &[f64]) -> (f64, f64) {
@@ -110,7 +115,49 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
         stddev_ts,
         samples_ns,
         samples_ts,
+        cpu_info: cpu_info(),
+        kernels: kernel_set(),
     })
+}
+
+/// The CPU's model name from `/proc/cpuinfo` (x86's `model name`; AArch64 kernels
+/// name none, so its implementer and part), or "unknown".
+pub fn cpu_info() -> String {
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |name: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == name))
+            .and_then(|l| l.split_once(':'))
+            .map(|(_, v)| v.trim().to_string())
+    };
+    field("model name")
+        .or_else(|| Some(format!("CPU implementer {} part {}", field("CPU implementer")?, field("CPU part")?)))
+        .unwrap_or_else(|| "unknown".into())
+}
+
+/// The kernel sets this CPU runs, and how to compare against the next one down.
+pub fn kernel_set() -> String {
+    use herd_tensor::qdot::{Isa, half_pairs_in_order};
+    let isa = Isa::best();
+    match isa {
+        Isa::Portable => return "portable (no AVX2 or NEON on this CPU)".into(),
+        Isa::Neon => return "NEON (quantized and half-weight dots, attention)".into(),
+        _ => {}
+    }
+    let amx = herd_tensor::amx::available();
+    let parts = [
+        (amx, "AMX tiles for k-quant, Q8_0, Q4_0 and Q4_1 prompts"),
+        (herd_tensor::amx::runs_half(herd_tensor::DType::F16), "AMX-BF16 tiles for half-weight prompts"),
+        (isa == Isa::Avx512Vnni, "AVX-512 VNNI for quantized dots"),
+        (half_pairs_in_order(), "AVX-512 for half weights"),
+    ];
+    let wide: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, what)| *what).collect();
+    if wide.is_empty() {
+        return "AVX2 + FMA + F16C".into();
+    }
+    // Without AMX, prompts run on the vector kernels: several times slower for k-quants.
+    let (no_amx, none) = if amx { ("HERD_NO_AMX=1: no AMX; ", "") } else { ("", "no AMX; ") };
+    format!("{none}{}, AVX2 + FMA + F16C for the rest ({no_amx}HERD_NO_AVX512=1: AVX2 only)", wide.join(", "))
 }
 
 /// What a test runs on: one sequence (pp, and tg of one stream), or several streams.

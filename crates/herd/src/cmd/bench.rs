@@ -213,31 +213,7 @@ pub fn bench(a: BenchArgs) -> Result<()> {
         println!("{}", serde_json::to_string_pretty(&results)?);
     } else {
         // As llama-bench's closing build line: which kernels ran.
-        println!("\nkernels: {}", kernel_set());
+        println!("\nkernels: {}\ncpu: {}", bench::kernel_set(), bench::cpu_info());
     }
     Ok(())
-}
-
-/// The kernel sets this CPU runs, and how to compare against the next one down.
-fn kernel_set() -> String {
-    use herd_tensor::qdot::{Isa, half_pairs_in_order};
-    let isa = Isa::best();
-    match isa {
-        Isa::Portable => return "portable (no AVX2 or NEON on this CPU)".into(),
-        Isa::Neon => return "NEON (quantized and half-weight dots, attention)".into(),
-        _ => {}
-    }
-    let amx = herd_tensor::amx::available();
-    let parts = [
-        (amx, "AMX tiles for k-quant, Q8_0, Q4_0 and Q4_1 prompts"),
-        (herd_tensor::amx::runs_half(herd_tensor::DType::F16), "AMX-BF16 tiles for half-weight prompts"),
-        (isa == Isa::Avx512Vnni, "AVX-512 VNNI for quantized dots"),
-        (half_pairs_in_order(), "AVX-512 for half weights"),
-    ];
-    let wide: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, what)| *what).collect();
-    if wide.is_empty() {
-        return "AVX2 + FMA + F16C".into();
-    }
-    let no_amx = if amx { "HERD_NO_AMX=1: no AMX; " } else { "" };
-    format!("{}, AVX2 + FMA + F16C for the rest ({no_amx}HERD_NO_AVX512=1: AVX2 only)", wide.join(", "))
 }

@@ -113,7 +113,8 @@ fn unknown_model_name_says_what_is_known() {
 }
 
 /// `herd bench --json` prints llama-bench's JSON shape: one object per test, a pp test
-/// with n_gen 0 and a tg test with n_prompt 0, each with its samples.
+/// with n_gen 0 and a tg test with n_prompt 0, each with its samples, the CPU and
+/// herd's kernel sets.
 #[test]
 fn bench_json_has_llama_bench_shape() {
     let model = herd_llama::testdata::require("tiny_llama31/model.gguf");
@@ -134,6 +135,10 @@ fn bench_json_has_llama_bench_shape() {
         let (decode, size) =
             (t["decode_bytes"].as_u64().expect("decode_bytes"), t["model_size"].as_u64().expect("size"));
         assert!(0 < decode && decode < size, "{decode} of {size}");
+        // Which machine and kernels, so that two results can be compared at all.
+        assert!(!t["cpu_info"].as_str().expect("cpu_info").is_empty());
+        let kernels = t["kernels"].as_str().expect("kernels");
+        assert!(["AVX", "NEON", "portable"].iter().any(|k| kernels.contains(k)), "{kernels}");
     }
 }
 
