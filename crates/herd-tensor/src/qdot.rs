@@ -1088,7 +1088,8 @@ mod avx512 {
             let half: [__m256i; T] = std::array::from_fn(|t| {
                 _mm256_add_epi32(_mm512_castsi512_si256(sumi[t]), _mm512_extracti64x4_epi64::<1>(sumi[t]))
             });
-            add_k4_block(b, mn, &half, &ys, i, &mut sum);
+            // SAFETY: this function carries AVX2, FMA and F16C.
+            unsafe { add_k4_block(b, mn, &half, &ys, i, &mut sum) };
         }
         *out = sum;
     }
@@ -1936,7 +1937,8 @@ pub(crate) mod avx2 {
                     sumi[t] = madd_i16_add::<V>(madd_i16_add::<V>(sumi[t], p_lo, s_lo), p_hi, s_hi);
                 }
             }
-            add_k4_block(b, mn, &sumi, &ys, i, &mut sum);
+            // SAFETY: this function carries AVX2, FMA and F16C.
+            unsafe { add_k4_block(b, mn, &sumi, &ys, i, &mut sum) };
         }
         *out = sum;
     }
@@ -1959,9 +1961,13 @@ pub(crate) mod avx2 {
     /// (`scales_mins_k4`): the mins term against the tokens' 16-value activation sums,
     /// then the portable code's float expression, which fixes the bits. Shared by the
     /// 32- and 64-byte kernels.
-    #[inline]
-    #[target_feature(enable = "avx2,fma,f16c")]
-    pub(super) fn add_k4_block<const T: usize>(
+    ///
+    /// # Safety
+    /// The CPU supports AVX2, FMA and F16C. (Not a `target_feature` function, so that it
+    /// can be inlined always: at eight tokens, left as a call, its sums went through
+    /// memory and it took a third of a 1B Q4_K_M prompt without AMX.)
+    #[inline(always)]
+    pub(super) unsafe fn add_k4_block<const T: usize>(
         b: &[u8],
         mn: u64,
         sumi: &[__m256i; T],
@@ -1969,27 +1975,29 @@ pub(crate) mod avx2 {
         i: usize,
         sum: &mut [f32; T],
     ) {
-        // Each sub-block's min twice as i16, against the activation sums of its two 16s:
-        // one byte shuffle of the eight bytes in every lane (zero-extending by a 0x80
-        // control byte) instead of a widening, two unpacks and an insert.
-        let mins16 = _mm256_shuffle_epi8(_mm256_set1_epi64x(mn as i64), MINS_TWICE);
-        // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane.
-        let mins: [__m256i; T] = std::array::from_fn(|t| {
-            // SAFETY: `bsums` is 16 readable i16.
-            let bsums = unsafe { _mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i) };
-            _mm256_madd_epi16(bsums, mins16)
-        });
-        // One token's two sums by one pair of horizontal adds.
-        let (totals, mins) = if T == 1 {
-            let (a, m) = hsum2_i32(sumi[0], mins[0]);
-            ([a; T], [m; T])
-        } else {
-            (lane_sums(sumi), lane_sums(&mins))
-        };
-        let (d, dmin) = block_dm(b);
-        for t in 0..T {
-            let yd = ys[t][i].d;
-            sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
+        // SAFETY (the intrinsics and helpers below): AVX2, FMA and F16C (caller).
+        unsafe {
+            // Each sub-block's min twice as i16, against the activation sums of its two 16s:
+            // one byte shuffle of the eight bytes in every lane (zero-extending by a 0x80
+            // control byte) instead of a widening, two unpacks and an insert.
+            let mins16 = _mm256_shuffle_epi8(_mm256_set1_epi64x(mn as i64), MINS_TWICE);
+            // |bsum| <= 16 * 127 and min <= 63: the pair sums fit an i32 lane. `bsums` is 16
+            // readable i16.
+            let mins: [__m256i; T] = std::array::from_fn(|t| {
+                _mm256_madd_epi16(_mm256_loadu_si256(ys[t][i].bsums.as_ptr() as *const __m256i), mins16)
+            });
+            // One token's two sums by one pair of horizontal adds.
+            let (totals, mins) = if T == 1 {
+                let (a, m) = hsum2_i32(sumi[0], mins[0]);
+                ([a; T], [m; T])
+            } else {
+                (lane_sums(sumi), lane_sums(&mins))
+            };
+            let (d, dmin) = block_dm(b);
+            for t in 0..T {
+                let yd = ys[t][i].d;
+                sum[t] += d * yd * totals[t] as f32 - dmin * yd * mins[t] as f32;
+            }
         }
     }
 
