@@ -103,7 +103,7 @@ def main():
     if not Path(a.herd).exists():
         subprocess.run(["cargo", "build", "--release", "--locked", "-p", "herd"], cwd=ROOT, check=True)
 
-    rows, peaks, machine = [], [], {}
+    rows, peaks, kernels = [], [], "?"
     for i, m in enumerate(a.models):
         herd_cmd = [a.herd, "bench", m, "-p", a.p, "-n", a.n, "-d", a.d, "-t", a.t, "-r", a.r, "--json"]
         lb_cmd = [lb, "-m", m, "-p", a.p, "-n", a.n, "-d", a.d, "-t", a.t, "-r", a.r, "-o", "json"]
@@ -112,10 +112,10 @@ def main():
         else:
             (l, l_rss), (h, h_rss) = run_json(lb_cmd, env), run_json(herd_cmd)
         peaks.append((Path(m).name, h_rss, l_rss))
-        if h and not machine:
+        if h:
             # Which kernels ran decides a prompt's speed (AMX tiles or not, several times
             # over): the tables below say so.
-            machine.update(cpu=cpu_name(), herd_kernels=h[0].get("kernels", "?"))
+            kernels = h[0].get("kernels", kernels)
         lmap = {key(r): r for r in l}
         for r in h:
             peer = lmap.get(key(r))
@@ -170,7 +170,7 @@ def main():
     for r in rows:
         print(f"| {r['model']} | {r['type']} | {r['threads']} | {r['test']} | {r['herd_ts']:.1f} ± {r['herd_sd']:.1f}"
               f" | {r['llama_cpp_ts']:.1f} ± {r['llama_cpp_sd']:.1f} | {r['ratio']:.2f} |")
-    print(f"\nherd's kernels: {machine.get('herd_kernels', '?')}")
+    print(f"\nherd's kernels: {kernels}")
     print("\nPeak resident memory of each run (all its tests), MiB:\n")
     print("| model | herd | llama.cpp | herd / llama.cpp |")
     print("| --- | ---: | ---: | ---: |")
@@ -192,7 +192,7 @@ def main():
                 print(f"| {r['model']} | {r['threads']} | {g / 1e9:.1f} | {r['decode_bytes'] / 2**20:.0f}"
                       f" | {r['roofline_herd']:.0%} | {r['roofline_llama_cpp']:.0%} |")
     if a.json:
-        a.json.write_text(json.dumps({"rows": rows, "peak_rss_mib": peaks, "machine": machine}, indent=1) + "\n")
+        a.json.write_text(json.dumps({"rows": rows, "peak_rss_mib": peaks, "cpu": cpu_name(), "herd_kernels": kernels}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

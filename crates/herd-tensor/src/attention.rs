@@ -990,13 +990,12 @@ mod tests {
     /// where any order agrees), so that a lane or an addition out of order shows.
     #[test]
     fn dispatched_equals_portable_where_order_matters() {
-        let mut state = 0x9E37_79B9_7F4A_7C15u64;
+        use rand::{Rng, SeedableRng, rngs::StdRng};
+        let mut rng = StdRng::seed_from_u64(0x9E37_79B9);
+        // A sign, ten mantissa bits and an exponent from -9 to 6.
         let mut next = move || {
-            state ^= state << 13;
-            state ^= state >> 7;
-            state ^= state << 17;
-            let sign = if state & 1 == 1 { -1.0 } else { 1.0 };
-            sign * (1.0 + (state >> 11 & 0x3FF) as f32 / 1024.0) * 2f32.powi((state >> 24 & 15) as i32 - 9)
+            let sign = if rng.random_bool(0.5) { -1.0 } else { 1.0 };
+            sign * (1.0 + rng.random_range(0..1024) as f32 / 1024.0) * 2f32.powi(rng.random_range(-9..7))
         };
         for (hd, len, stride, channel) in [(64, 300, 192, 64), (128, 245, 256, 128), (40, 150, 120, 0), (64, 1, 64, 0)]
         {
