@@ -148,14 +148,16 @@ pub fn kernel_set() -> String {
     let parts = [
         (amx, "AMX tiles for k-quant, Q8_0, Q4_0 and Q4_1 prompts"),
         (herd_tensor::amx::runs_half(herd_tensor::DType::F16), "AMX-BF16 tiles for half-weight prompts"),
-        (isa == Isa::Avx512Vnni, "AVX-512 VNNI for quantized dots"),
+        (isa == Isa::Avx512Vnni && !amx, "AVX-512 VNNI for quantized dots (k-quant prompts in 16-token tiles)"),
+        (isa == Isa::Avx512Vnni && amx, "AVX-512 VNNI for quantized dots"),
         (half_pairs_in_order(), "AVX-512 for half weights"),
     ];
     let wide: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, what)| *what).collect();
     if wide.is_empty() {
         return "AVX2 + FMA + F16C".into();
     }
-    // Without AMX, prompts run on the vector kernels: several times slower for k-quants.
+    // Without AMX, prompts of Q8_0, Q4_0 and Q4_1 run on the vector kernels, k-quants on
+    // the VNNI tile kernels (`herd_tensor::vnni`).
     let (no_amx, none) = if amx { ("HERD_NO_AMX=1: no AMX; ", "") } else { ("", "no AMX; ") };
     format!("{none}{}, AVX2 + FMA + F16C for the rest ({no_amx}HERD_NO_AVX512=1: AVX2 only)", wide.join(", "))
 }

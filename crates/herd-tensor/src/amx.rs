@@ -49,14 +49,23 @@ pub const TILE_ROWS: usize = 16;
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub struct Packed {
-    qs: [u8; QK_K * TILE_TOKENS],
-    d: [f32; TILE_TOKENS],
-    bp: [i16; 4 * TILE_TOKENS * 2],
+    pub(crate) qs: [u8; QK_K * TILE_TOKENS],
+    pub(crate) d: [f32; TILE_TOKENS],
+    pub(crate) bp: [i16; 4 * TILE_TOKENS * 2],
+    /// The activation sums per 16 as i16 pairs `b16[m][t][2]` (16s 2m and 2m+1): the
+    /// `-32` of Q6_K's values on the VNNI path (`crate::vnni`), which multiplies the
+    /// stored unsigned values.
+    pub(crate) b16: [i16; 8 * TILE_TOKENS * 2],
 }
 
 impl Default for Packed {
     fn default() -> Self {
-        Packed { qs: [0; QK_K * TILE_TOKENS], d: [0.0; TILE_TOKENS], bp: [0; 4 * TILE_TOKENS * 2] }
+        Packed {
+            qs: [0; QK_K * TILE_TOKENS],
+            d: [0.0; TILE_TOKENS],
+            bp: [0; 4 * TILE_TOKENS * 2],
+            b16: [0; 8 * TILE_TOKENS * 2],
+        }
     }
 }
 
@@ -132,7 +141,7 @@ fn request_tile_state() -> bool {
     unsafe { libc::syscall(libc::SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) == 0 }
 }
 
-/// Quantizes one token tile straight into AMX's layout: `x` holds up to 16 tokens'
+/// Quantizes one token tile straight into AMX's layout (which `crate::vnni` reads too): `x` holds up to 16 tokens'
 /// activations (`cols` each, whole super-blocks), each block by `qdot::q8k_block` as the
 /// other k-quant paths take it; the tile's other columns are zeros, whose sums are
 /// never read. `out` gets one `Packed` per super-block.
@@ -154,6 +163,9 @@ pub fn pack_tile(x: &[f32], cols: usize, out: &mut [Packed]) {
             p.d[t] = y.d;
             for j in 0..8 {
                 p.bp[(j / 2 * TILE_TOKENS + t) * 2 + j % 2] = y.bsums[2 * j] + y.bsums[2 * j + 1];
+            }
+            for (g, s) in y.bsums.iter().enumerate() {
+                p.b16[(g / 2 * TILE_TOKENS + t) * 2 + g % 2] = *s;
             }
         }
     }
@@ -206,12 +218,12 @@ thread_local! {
     static SCRATCH: std::cell::RefCell<Vec<Unpacked>> = const { std::cell::RefCell::new(Vec::new()) };
 }
 
-/// The argument checks of the entry points below (`name` in their messages): their
-/// kernel `runs` here for `dtype`; 1-16 rows of one length, in whole units of `unit`
+/// The argument checks of the entry points below and `crate::vnni`'s (`name`, as
+/// `amx::dot_rows`, in their messages): their kernel `runs` here for `dtype`; 1-16 rows of one length, in whole units of `unit`
 /// bytes (a super-block, a block, 32 half values); `packed` entries, `per_unit` a unit
 /// for each tile of 16 of the `n_tok` tokens. Returns the units a row and the tiles.
 #[allow(clippy::too_many_arguments)]
-fn check_rows(
+pub(crate) fn check_rows(
     name: &str,
     runs: bool,
     dtype: DType,
@@ -221,12 +233,12 @@ fn check_rows(
     per_unit: usize,
     n_tok: usize,
 ) -> (usize, usize) {
-    assert!(runs, "amx::{name}: no AMX kernel for {dtype:?} here");
-    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "amx::{name}: {} rows", rows.len());
+    assert!(runs, "{name}: no kernel for {dtype:?} here");
+    assert!(!rows.is_empty() && rows.len() <= TILE_ROWS, "{name}: {} rows", rows.len());
     let units = rows[0].len() / unit;
-    assert!(rows.iter().all(|r| r.len() == units * unit), "amx::{name}: rows of other lengths or ragged");
+    assert!(rows.iter().all(|r| r.len() == units * unit), "{name}: rows of other lengths or ragged");
     let tiles = packed_tiles(n_tok);
-    assert_eq!(packed, tiles * units * per_unit, "amx::{name}: packed activations for another shape");
+    assert_eq!(packed, tiles * units * per_unit, "{name}: packed activations for another shape");
     (units, tiles)
 }
 
@@ -245,7 +257,7 @@ pub fn dot_rows(
     put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
     let unit = dtype.row_bytes(QK_K).expect("a k-quant");
-    let (blocks, tiles) = check_rows("dot_rows", runs(dtype), dtype, rows, unit, packed.len(), 1, n_tok);
+    let (blocks, tiles) = check_rows("amx::dot_rows", runs(dtype), dtype, rows, unit, packed.len(), 1, n_tok);
     // Off x86 `check_rows` has panicked already (no AMX there).
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (tiles, put);
@@ -358,7 +370,8 @@ pub fn dot_half_rows(
     put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
     let per_run = half_tile_len(dtype, 32);
-    let (runs32, tiles) = check_rows("dot_half_rows", runs_half(dtype), dtype, rows, 64, packed.len(), per_run, n_tok);
+    let (runs32, tiles) =
+        check_rows("amx::dot_half_rows", runs_half(dtype), dtype, rows, 64, packed.len(), per_run, n_tok);
     // Off x86 `check_rows` has panicked already (no AMX there).
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (tiles, put);
@@ -500,7 +513,7 @@ pub fn dot_q8_rows(
     put: impl FnMut(usize, &[f32; TILE_ROWS]),
 ) {
     let bb = dtype.block_bytes();
-    let (blocks, tiles) = check_rows("dot_q8_rows", runs_q8(dtype), dtype, rows, bb, packed.len(), 1, n_tok);
+    let (blocks, tiles) = check_rows("amx::dot_q8_rows", runs_q8(dtype), dtype, rows, bb, packed.len(), 1, n_tok);
     // Off x86 `check_rows` has panicked already (no AMX there).
     #[cfg(not(target_arch = "x86_64"))]
     let _ = (tiles, put);

@@ -19,6 +19,7 @@ pub mod qdot;
 pub mod quant;
 pub mod quantize;
 pub mod simd;
+pub mod vnni;
 
 pub use dtype::DType;
 pub use matmul::{MatMul, WeightRef};

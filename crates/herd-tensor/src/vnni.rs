@@ -1,0 +1,362 @@
+//! Prompt matmuls of k-quant weights (Q4_K, Q5_K, Q6_K) on AVX-512 VNNI, for CPUs
+//! without AMX (Ice Lake, Zen 4, and virtual machines that hide AMX from the guest).
+//!
+//! Why a second kernel beside `qdot`'s: those put one token's values in the lanes of a
+//! vector, so every 32 values of a sub-block need their own scale step (a pack and a
+//! `vpdpwssd` per two products) and every super-block a horizontal sum per token and
+//! row; at eight tokens that was as many instructions again as the products. Here the
+//! lanes are sixteen tokens (the activations in AMX's packed layout, `amx::Packed`:
+//! four values of each of 16 tokens side by side, 64 bytes), and a weight row's four
+//! values are broadcast to every lane, so one `vpdpbusd` adds four products for each of
+//! 16 tokens and no lane is ever summed across. A sub-block's sums are then scaled by
+//! one `vpmulld` per row (its 6-bit or 8-bit scale) and the super-block's float
+//! expression runs on 16 tokens at once. The sums are the same integers as the
+//! portable code's (exact: the largest, 16 Q6_K sub-blocks of 63 * 127 * 16 times 128,
+//! stays below 2^31) and the float expression per super-block and token is the
+//! portable one, so the results are bit-identical to `qdot::dot_kquant_portable`, for
+//! any batch.
+//!
+//! Weights are decoded once per task of 16 rows (`Raw`: the values as bytes, row after
+//! row, the scales as i32) and then reused by every token tile: a prompt of 512 tokens
+//! multiplies each decoded value 512 times.
+//!
+//! Q6_K's values are stored unsigned (0..=63, not -32..=31, since `vpdpbusd` takes its
+//! first operand unsigned); the `-32` comes back as 32 times the scaled activation sums
+//! per 16 (`Packed::b16`), subtracted from the integer total.
+
+use crate::amx::{Packed, TILE_ROWS, TILE_TOKENS, check_rows};
+use crate::dtype::{DType, QK_K};
+use crate::qdot::Isa;
+
+/// Whether `matmul` should take `dtype` through these kernels here: a k-quant, on a CPU
+/// whose best kernel set is AVX-512 VNNI (so `HERD_NO_AVX512=1` turns it off).
+pub fn runs(dtype: DType) -> bool {
+    matches!(dtype, DType::Q4K | DType::Q5K | DType::Q6K) && Isa::best() == Isa::Avx512Vnni
+}
+
+/// One super-block of 16 weight rows, decoded: `q[r * 256 + v]` is value v of row r
+/// (Q4_K 0..=15, Q5_K 0..=31, Q6_K 0..=63), `sc[j * 16 + r]` the scale of sub-block j
+/// (8 of 32 values; Q6_K 16 of 16), `pairs[jj * 16 + r]` two i16 for `vpdpwssd`: Q4_K
+/// and Q5_K's mins of sub-blocks 2jj and 2jj+1 (jj < 4), Q6_K's scales of its 16s 2jj
+/// and 2jj+1 (jj < 8); the f16 super-block scales as f32.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Raw {
+    q: [u8; QK_K * TILE_ROWS],
+    sc: [i32; 16 * TILE_ROWS],
+    pairs: [i32; 8 * TILE_ROWS],
+    d: [f32; TILE_ROWS],
+    dmin: [f32; TILE_ROWS],
+}
+
+impl Default for Raw {
+    fn default() -> Self {
+        Raw {
+            q: [0; QK_K * TILE_ROWS],
+            sc: [0; 16 * TILE_ROWS],
+            pairs: [0; 8 * TILE_ROWS],
+            d: [0.0; TILE_ROWS],
+            dmin: [0.0; TILE_ROWS],
+        }
+    }
+}
+
+/// Two i16 as one i32 lane (`lo` in the low half), as `vpdpwssd` pairs them.
+fn pair(lo: i16, hi: i16) -> i32 {
+    (lo as u16 as u32 | (hi as u16 as u32) << 16) as i32
+}
+
+/// Decodes super-block `i` of up to 16 weight rows into `u` (missing rows zero): the
+/// scalars here, the values in vectors (`x86::unpack_values`).
+fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Raw) {
+    if rows.len() < TILE_ROWS {
+        *u = Raw::default();
+    }
+    let bb = dtype.row_bytes(QK_K).expect("a k-quant super-block");
+    for (r, row) in rows.iter().enumerate() {
+        let b = &row[i * bb..(i + 1) * bb];
+        // The same super-block sixteen rows on (the next task's) is asked for while this
+        // one is decoded, as `amx::unpack` does: the hardware prefetchers do not follow
+        // sixteen rows read a super-block at a time.
+        #[cfg(target_arch = "x86_64")]
+        crate::simd::prefetch_lines(b.as_ptr().wrapping_add(TILE_ROWS * row.len()), bb);
+        if dtype == DType::Q6K {
+            let sc: [i16; 16] = std::array::from_fn(|g| (b[192 + g] as i8) as i16);
+            for g in 0..16 {
+                u.sc[g * TILE_ROWS + r] = sc[g] as i32;
+            }
+            for m in 0..8 {
+                u.pairs[m * TILE_ROWS + r] = pair(sc[2 * m], sc[2 * m + 1]);
+            }
+            u.d[r] = half::f16::from_le_bytes([b[208], b[209]]).to_f32();
+        } else {
+            for j in 0..8 {
+                let (s, _) = crate::quant::scale_min_k4(j, &b[4..16]);
+                u.sc[j * TILE_ROWS + r] = s as i32;
+            }
+            for jj in 0..4 {
+                let m = |j: usize| crate::quant::scale_min_k4(j, &b[4..16]).1 as i16;
+                u.pairs[jj * TILE_ROWS + r] = pair(m(2 * jj), m(2 * jj + 1));
+            }
+            u.d[r] = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
+            u.dmin[r] = half::f16::from_le_bytes([b[2], b[3]]).to_f32();
+        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: only reached through `dot_rows`, after `runs` checked AVX-512 VNNI
+        // (with AVX2); `b` is one whole super-block of `dtype` and row r's 256 bytes of
+        // `u.q` are in bounds (r < 16).
+        unsafe {
+            x86::unpack_values(dtype, b, &mut u.q[r * QK_K..(r + 1) * QK_K])
+        };
+    }
+}
+
+thread_local! {
+    /// Each worker's decoded weight rows, reused from call to call.
+    static SCRATCH: std::cell::RefCell<Vec<Raw>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `put(t, v)` with `v[r] = dot(rows[r], token t)` for up to 16 weight rows of `dtype`
+/// (whole super-blocks; `v` is zero past them) and every token of `packed`
+/// (`amx::packed_tiles(n_tok)` token tiles from `amx::pack_tile`, one `Packed` per
+/// super-block each, tile-major), stopping at `n_tok` tokens. Bit-identical to
+/// `qdot::dot_kquant_portable` of each row and token.
+///
+/// # Panics
+/// If `runs(dtype)` is false, or the sizes disagree.
+pub fn dot_rows(
+    dtype: DType,
+    rows: &[&[u8]],
+    packed: &[Packed],
+    n_tok: usize,
+    mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+) {
+    let unit = dtype.row_bytes(QK_K).expect("a k-quant");
+    let (blocks, _) = check_rows("vnni::dot_rows", runs(dtype), dtype, rows, unit, packed.len(), 1, n_tok);
+    SCRATCH.with_borrow_mut(|w| {
+        if w.len() < blocks {
+            w.resize(blocks, Raw::default());
+        }
+        for (i, u) in w[..blocks].iter_mut().enumerate() {
+            unpack(dtype, rows, i, u);
+        }
+        let w = &w[..blocks];
+        for (tile, p) in packed.chunks_exact(blocks).take(n_tok.div_ceil(TILE_TOKENS)).enumerate() {
+            // m[r][t]: row r, token 16 * tile + t.
+            let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
+            for half in 0..rows.len().div_ceil(8) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `runs` checked AVX-512 F/BW/VL/VNNI; `w` and `p` hold one entry
+                // per super-block; rows 8 * half..8 * half + 8 are within the 16 of `Raw`
+                // (half < 2).
+                unsafe {
+                    x86::rows8(dtype, w, p, 8 * half, (&mut m[8 * half..8 * half + 8]).try_into().expect("8 rows"))
+                };
+            }
+            for t in 0..TILE_TOKENS.min(n_tok - tile * TILE_TOKENS) {
+                put(tile * TILE_TOKENS + t, &std::array::from_fn(|r| m[r][t]));
+            }
+        }
+    });
+}
+
+#[cfg(target_arch = "x86_64")]
+mod x86 {
+    use super::{Raw, TILE_ROWS, TILE_TOKENS};
+    use crate::amx::Packed;
+    use crate::dtype::{DType, QK_K};
+    use crate::qdot::avx2::{q6k_values, q45k_values};
+    use std::arch::x86_64::*;
+
+    /// The 256 values of super-block `b` (decoded by `qdot::avx2`'s `q45k_values` /
+    /// `q6k_values`, in the portable code's value order, Q6_K's without its -32) into
+    /// `out`.
+    ///
+    /// # Safety
+    /// AVX2 must be present; `b` is one super-block of `dtype`, `out` 256 bytes.
+    #[target_feature(enable = "avx2,fma")]
+    pub unsafe fn unpack_values(dtype: DType, b: &[u8], out: &mut [u8]) {
+        assert_eq!(out.len(), QK_K, "unpack_values: one super-block");
+        let mut put = |at: usize, v: __m256i| {
+            // SAFETY: at + 32 <= 256 == out.len() for every call below.
+            unsafe { _mm256_storeu_si256(out[at..at + 32].as_mut_ptr() as *mut __m256i, v) }
+        };
+        if dtype == DType::Q6K {
+            for h in 0..2 {
+                let v = q6k_values(&b[h * 64..h * 64 + 64], &b[128 + h * 32..128 + h * 32 + 32]);
+                for (k, v) in v.into_iter().enumerate() {
+                    put(h * 128 + 32 * k, v);
+                }
+            }
+            return;
+        }
+        let q5 = dtype == DType::Q5K;
+        let (qh, qs) = if q5 { (&b[16..48], &b[48..176]) } else { (&b[0..0], &b[16..144]) };
+        // SAFETY: Q5_K's 32 high-bit bytes (only read for Q5_K).
+        let hbits =
+            if q5 { unsafe { _mm256_loadu_si256(qh.as_ptr() as *const __m256i) } } else { _mm256_setzero_si256() };
+        for c in 0..4 {
+            let (lo, hi) = if q5 { q45k_values::<true>(qs, hbits, c) } else { q45k_values::<false>(qs, hbits, c) };
+            put(64 * c, lo);
+            put(64 * c + 32, hi);
+        }
+    }
+
+    /// Rows `r0..r0 + 8` of the decoded super-blocks `w` against one token tile `p`
+    /// (one `Packed` per super-block): `m[r][t]`, the dot of row r0 + r with token t.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, VL and VNNI must be present; `w` and `p` have the same length,
+    /// `r0 + 8 <= 16`, `dtype` a k-quant.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn rows8(dtype: DType, w: &[Raw], p: &[Packed], r0: usize, m: &mut [[f32; TILE_TOKENS]; 8]) {
+        // SAFETY: forwarded from the caller.
+        let sum = unsafe {
+            match dtype {
+                DType::Q6K => rows8_typed::<true>(w, p, r0),
+                _ => rows8_typed::<false>(w, p, r0),
+            }
+        };
+        for (m, s) in m.iter_mut().zip(sum) {
+            // SAFETY: 16 writable f32.
+            unsafe { _mm512_storeu_ps(m.as_mut_ptr(), s) };
+        }
+    }
+
+    /// `rows8` for Q6_K (`Q6`: 16 sub-blocks of 16, signed 8-bit scales, no mins) or
+    /// Q4_K/Q5_K (8 sub-blocks of 32, 6-bit scales and mins): the f32 sums, a vector of
+    /// 16 tokens per row. Eight rows keep 24 vectors in registers (their sums, their
+    /// super-block's integer totals, their sub-block's products), so each 64-byte load
+    /// of activations feeds eight `vpdpbusd`.
+    ///
+    /// # Safety
+    /// As `rows8`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn rows8_typed<const Q6: bool>(w: &[Raw], p: &[Packed], r0: usize) -> [__m512; 8] {
+        assert!(w.len() == p.len() && r0 + 8 <= TILE_ROWS, "rows8: {} blocks, {} packed, row {r0}", w.len(), p.len());
+        // Groups of four values per sub-block.
+        let steps = if Q6 { 4 } else { 8 };
+        let mut sum = [_mm512_setzero_ps(); 8];
+        for (u, p) in w.iter().zip(p) {
+            let mut sumi = [_mm512_setzero_si512(); 8];
+            for j in 0..QK_K / 4 / steps {
+                let mut acc = [_mm512_setzero_si512(); 8];
+                for k4 in j * steps..(j + 1) * steps {
+                    // SAFETY: 64 bytes at 64 * k4 < 64 * 64 of `qs` (AMX's `qs[k4][t][4]`).
+                    let y = unsafe { _mm512_loadu_si512(p.qs.as_ptr().add(64 * k4) as *const __m512i) };
+                    for (r, a) in acc.iter_mut().enumerate() {
+                        // SAFETY: 4 bytes at (r0 + r) * 256 + 4 * k4, inside `q` (r0 + r < 16,
+                        // k4 < 64).
+                        let q = unsafe { (u.q.as_ptr().add((r0 + r) * QK_K + 4 * k4) as *const i32).read_unaligned() };
+                        *a = _mm512_dpbusd_epi32(*a, _mm512_set1_epi32(q), y);
+                    }
+                }
+                for (r, (s, a)) in sumi.iter_mut().zip(acc).enumerate() {
+                    *s = _mm512_add_epi32(*s, _mm512_mullo_epi32(a, _mm512_set1_epi32(u.sc[j * TILE_ROWS + r0 + r])));
+                }
+            }
+            // SAFETY: 16 readable f32.
+            let yd = unsafe { _mm512_loadu_ps(p.d.as_ptr()) };
+            // Activation i16 pairs: per 32 (`bp`, four) for the mins, per 16 (`b16`,
+            // eight) for Q6_K's -32.
+            let pairs = |at: *const i16| {
+                // SAFETY: `at` is the start of 32 i16 inside `bp` or `b16` (below).
+                unsafe { _mm512_loadu_si512(at as *const __m512i) }
+            };
+            for (r, s) in sum.iter_mut().enumerate() {
+                let rr = r0 + r;
+                let x = if Q6 {
+                    let mut c = _mm512_setzero_si512();
+                    for g in 0..8 {
+                        let b = pairs(p.b16[g * 32..].as_ptr());
+                        c = _mm512_dpwssd_epi32(c, b, _mm512_set1_epi32(u.pairs[g * TILE_ROWS + rr]));
+                    }
+                    // |32 * c| <= 32 * 16 * 128 * 2032: no overflow.
+                    let tot = _mm512_sub_epi32(sumi[r], _mm512_slli_epi32::<5>(c));
+                    // `d * y.d * total as f32`, in that order, as the portable code.
+                    _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(u.d[rr]), yd), _mm512_cvtepi32_ps(tot))
+                } else {
+                    let x = _mm512_mul_ps(_mm512_mul_ps(_mm512_set1_ps(u.d[rr]), yd), _mm512_cvtepi32_ps(sumi[r]));
+                    let mut mins = _mm512_setzero_si512();
+                    for jj in 0..4 {
+                        let b = pairs(p.bp[jj * 32..].as_ptr());
+                        mins = _mm512_dpwssd_epi32(mins, b, _mm512_set1_epi32(u.pairs[jj * TILE_ROWS + rr]));
+                    }
+                    let dm = _mm512_mul_ps(_mm512_set1_ps(u.dmin[rr]), yd);
+                    _mm512_sub_ps(x, _mm512_mul_ps(dm, _mm512_cvtepi32_ps(mins)))
+                };
+                *s = _mm512_add_ps(*s, x);
+            }
+        }
+        sum
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::amx::{pack_tile, packed_tiles};
+    use crate::qdot::{dot_kquant_portable, q8k_block};
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    /// Random k-quant rows with sane f16 scales (small positive, so no NaN/inf).
+    fn rows(rng: &mut StdRng, dtype: DType, n: usize, blocks: usize) -> Vec<Vec<u8>> {
+        let bb = dtype.row_bytes(QK_K).expect("a k-quant");
+        (0..n)
+            .map(|_| {
+                let mut v: Vec<u8> = (0..bb * blocks).map(|_| rng.random()).collect();
+                for b in v.chunks_exact_mut(bb) {
+                    let at: &[usize] = if dtype == DType::Q6K { &[208] } else { &[0, 2] };
+                    for &o in at {
+                        let d = half::f16::from_f32(0.001 + b[o] as f32 / 4096.0);
+                        b[o..o + 2].copy_from_slice(&d.to_le_bytes());
+                    }
+                }
+                v
+            })
+            .collect()
+    }
+
+    #[test]
+    fn vnni_dots_equal_the_portable_kquant_dots_bit_for_bit() {
+        if !runs(DType::Q4K) {
+            eprintln!("skipped: no AVX-512 VNNI here");
+            return;
+        }
+        let mut rng = StdRng::seed_from_u64(11);
+        let blocks = 3;
+        for dtype in [DType::Q4K, DType::Q5K, DType::Q6K] {
+            for (n_rows, n_tok) in [(16, 16usize), (5, 37), (16, 1), (9, 48)] {
+                let w = rows(&mut rng, dtype, n_rows, blocks);
+                let cols = QK_K * blocks;
+                // Activations up to full scale, so that the Q8_K values reach ±127 and
+                // the sums their extremes.
+                let x: Vec<f32> = (0..n_tok * cols).map(|_| rng.random_range(-4.0f32..4.0)).collect();
+                let tiles = packed_tiles(n_tok);
+                let mut packed = vec![Packed::default(); tiles * blocks];
+                for (tile, out) in packed.chunks_exact_mut(blocks).enumerate() {
+                    let tokens = (tile * TILE_TOKENS).min(n_tok)..((tile + 1) * TILE_TOKENS).min(n_tok);
+                    pack_tile(&x[tokens.start * cols..tokens.end * cols], cols, out);
+                }
+                let acts: Vec<Vec<_>> =
+                    x.chunks_exact(cols).map(|x| x.chunks_exact(QK_K).map(q8k_block).collect()).collect();
+                let refs: Vec<&[u8]> = w.iter().map(|r| &r[..]).collect();
+                let mut seen = 0;
+                dot_rows(dtype, &refs, &packed, n_tok, |t, v| {
+                    for (r, v) in v.iter().enumerate() {
+                        if r >= n_rows {
+                            assert_eq!(*v, 0.0, "{dtype:?}: a missing row {r} gave {v}");
+                            continue;
+                        }
+                        let want = dot_kquant_portable(dtype, &w[r], &acts[t]);
+                        assert_eq!(v.to_bits(), want.to_bits(), "{dtype:?} row {r} token {t}: {v} vs {want}");
+                        seen += 1;
+                    }
+                });
+                assert_eq!(seen, n_rows * n_tok, "{dtype:?}: every (token, row) once");
+            }
+        }
+    }
+}
