@@ -11,6 +11,7 @@ pub mod alloc_count;
 pub mod amx;
 pub mod attention;
 pub mod dtype;
+pub mod half_prompt;
 pub mod matmul;
 pub mod mmap;
 pub mod ops;

@@ -17,6 +17,7 @@
 use crate::TensorError;
 use crate::amx::{self, Packed, PackedQ8, TILE_ROWS, TILE_TOKENS};
 use crate::dtype::DType;
+use crate::half_prompt;
 use crate::pool::{Disjoint, Pool};
 use crate::qdot::{
     Isa, Q8Quad, QuantActs, TOKEN_TILE, act_format, dot_q32_rows_with, group_half_acts, half_pairs_in_order,
@@ -88,6 +89,9 @@ struct Acts {
     packed: Vec<Packed>,
     /// Half activations in AMX's layout (`amx::pack_half_tile`), for `matmul_prompt`.
     half_packed: Vec<u16>,
+    /// Half activations as f32 by token tile, value-major (`half_prompt::pack_tile`),
+    /// for `matmul_prompt` on AVX-512 without AMX-BF16.
+    half_tiles: Vec<f32>,
     /// 8-bit activations (for Q8_0, Q4_0, Q4_1 weights) in AMX's layout
     /// (`amx::pack_q8_tile`), for `matmul_prompt`.
     q8_packed: Vec<PackedQ8>,
@@ -350,17 +354,19 @@ impl MatMul {
     }
 
     /// Whether `matmul_prompt` gives other bits than `matmul` for weights of `dtype`
-    /// here (half weights on AMX-BF16; Q8_0, Q4_0, Q4_1 on AMX-INT8), so that a caller
-    /// keeps prompt and decode rows apart for it.
+    /// here (half weights on AMX-BF16 or AVX-512; Q8_0, Q4_0, Q4_1 on AMX-INT8), so that
+    /// a caller keeps prompt and decode rows apart for it.
     pub fn prompt_path_differs(&self, dtype: DType) -> bool {
-        amx::runs_half(dtype) || amx::runs_q8(dtype)
+        amx::runs_half(dtype) || amx::runs_q8(dtype) || half_prompt::runs(dtype)
     }
 
     /// `matmul` for the rows of prompt chunks (several rows of one sequence; a caller
     /// gives decode rows to `matmul`): half weights (F16, BF16) go through AMX-BF16 tile
     /// multiplies where the CPU has them, sixteen rows by 32 tokens, each product exact
     /// and the sums in f32 in the tile unit's order, not the one-token kernel's (so
-    /// the last bits differ from `matmul`'s, the same whatever the number of rows);
+    /// the last bits differ from `matmul`'s, the same whatever the number of rows), or
+    /// on AVX-512 without AMX-BF16 through `half_prompt` (weights converted to f32 once
+    /// per 16 rows, each sum in order of the values; also not `matmul`'s bits);
     /// Q8_0, Q4_0 and Q4_1 weights go through AMX-INT8 tile multiplies, each block's 32
     /// products summed exactly, then scaled into the token's f32 sum (ggml adds eight
     /// partial sums of a block as floats); every other case is `matmul`. llama.cpp, too,
@@ -384,6 +390,19 @@ impl MatMul {
                 w.cols / 32,
                 &amx::pack_q8_tile,
                 &|rows, packed, out| amx::dot_q8_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
+            );
+        }
+        if half_prompt::runs(dtype) {
+            let len = half_prompt::tile_len(w.cols);
+            return self.amx_tiles(
+                w,
+                x,
+                n_tok,
+                out,
+                &mut guard.half_tiles,
+                len,
+                &|x, cols, dst| half_prompt::pack_tile(dtype, x, cols, dst),
+                &|rows, packed, out| half_prompt::dot_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
             );
         }
         let len = amx::half_tile_len(dtype, w.cols);
