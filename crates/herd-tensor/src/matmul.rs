@@ -112,6 +112,9 @@ const TILE_GROUPS: usize = 8;
 /// padding).
 const AMX_MIN_TOKENS: usize = 16;
 
+/// The most weight rows a task of the tile paths takes (`half_prompt::MAX_ROWS`).
+const MAX_TASK_ROWS: usize = half_prompt::MAX_ROWS;
+
 /// The most weights `matmul_many` takes at once (Q, K and V).
 pub const MAX_SHARED: usize = 3;
 
@@ -390,6 +393,7 @@ impl MatMul {
                 w.cols / 32,
                 &amx::pack_q8_tile,
                 &|rows, packed, out| amx::dot_q8_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
+                TILE_ROWS,
             );
         }
         if half_prompt::runs(dtype) {
@@ -403,6 +407,7 @@ impl MatMul {
                 len,
                 &|x, cols, dst| half_prompt::pack_tile(dtype, x, cols, dst),
                 &|rows, packed, out| half_prompt::dot_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
+                (w.rows / (self.threads() * 8)).clamp(TILE_ROWS, half_prompt::MAX_ROWS) / TILE_ROWS * TILE_ROWS,
             );
         }
         let len = amx::half_tile_len(dtype, w.cols);
@@ -415,6 +420,7 @@ impl MatMul {
             len,
             &|x, cols, dst| amx::pack_half_tile(dtype, x, cols, dst),
             &|rows, packed, out| amx::dot_half_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
+            TILE_ROWS,
         );
     }
 
@@ -427,20 +433,22 @@ impl MatMul {
         let dtype = w.dtype;
         let blocks = w.cols / dtype.block_len();
         let on_amx = amx::runs(dtype);
-        self.amx_tiles(w, x, n_tok, out, packed, blocks, &amx::pack_tile, &|rows, packed, out| {
+        let dot = |rows: &[&[u8]], packed: &[Packed], out: &TaskOut| {
             let put = |t: usize, v: &[f32; TILE_ROWS]| out.put(t, v);
             if on_amx {
                 amx::dot_rows(dtype, rows, packed, n_tok, put)
             } else {
                 vnni::dot_rows(dtype, rows, packed, n_tok, put)
             }
-        });
+        };
+        self.amx_tiles(w, x, n_tok, out, packed, blocks, &amx::pack_tile, &dot, TILE_ROWS);
     }
 
-    /// The AMX paths' frame: each tile of sixteen tokens packed by `pack` (its tokens'
+    /// The tile paths' frame: each tile of sixteen tokens packed by `pack` (its tokens'
     /// activations, the columns, its `per_tile` entries of `packed`, which is reused
-    /// across calls; a last tile of a pair may be all padding), then sixteen weight rows
-    /// per task through `dot` (rows, every packed tile, and where their dots go).
+    /// across calls; a last tile of a pair may be all padding), then `task_rows` weight
+    /// rows (16 for the AMX kernels) per task through `dot` (rows, every packed tile,
+    /// and where their dots go).
     #[allow(clippy::too_many_arguments)]
     fn amx_tiles<P: Clone + Default + Send + Sync>(
         &self,
@@ -452,6 +460,7 @@ impl MatMul {
         per_tile: usize,
         pack: &PackTile<'_, P>,
         dot: &DotTiles<'_, P>,
+        task_rows: usize,
     ) {
         let (rows, cols) = (w.rows, w.cols);
         packed.resize(amx::packed_tiles(n_tok) * per_tile, P::default());
@@ -461,10 +470,11 @@ impl MatMul {
         });
         let packed = &packed[..];
         let at = Disjoint(out.as_mut_ptr());
-        self.pool.run(rows.div_ceil(TILE_ROWS), &|c| {
-            let first = c * TILE_ROWS;
-            let n = TILE_ROWS.min(rows - first);
-            let rs: [&[u8]; TILE_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
+        assert!(task_rows <= MAX_TASK_ROWS, "matmul: {task_rows} rows a task");
+        self.pool.run(rows.div_ceil(task_rows), &|c| {
+            let first = c * task_rows;
+            let n = task_rows.min(rows - first);
+            let rs: [&[u8]; MAX_TASK_ROWS] = std::array::from_fn(|k| if k < n { w.row(first + k) } else { &[] });
             dot(&rs[..n], packed, &TaskOut { at, n_tok, rows, first, n });
         });
     }
@@ -481,17 +491,17 @@ struct TaskOut {
 }
 
 impl TaskOut {
-    /// Token t's dots with the task's rows (`v`, zero past `n`).
+    /// Token t's dots with the task's rows (`v`, at least `n` values; zero past them).
     #[inline]
-    fn put(&self, t: usize, v: &[f32; TILE_ROWS]) {
-        assert!(t < self.n_tok, "matmul: an AMX kernel gave token {t} of {}", self.n_tok);
+    fn put(&self, t: usize, v: &[f32]) {
+        assert!(t < self.n_tok, "matmul: a tile kernel gave token {t} of {}", self.n_tok);
         // SAFETY: t < n_tok (asserted) and first + n <= rows, so the n values lie in the
         // output (whose length `matmul`/`matmul_prompt` asserted as n_tok * rows), and
         // only this task writes rows first..first + n.
         let dst = unsafe { self.at.slice(t * self.rows + self.first, self.n) };
         dst.copy_from_slice(&v[..self.n]);
         // The same rows of the token a tile on, which this task writes next: each
-        // token's 16 values sit `rows` apart from the last one's, in lines that are
+        // token's values sit `rows` apart from the last one's, in lines that are
         // seldom in cache, and without this each write waited for its line (a 1B
         // Q4_K_M prompt without AMX spent 12% of its time in these copies, 5% after).
         #[cfg(target_arch = "x86_64")]
@@ -499,11 +509,11 @@ impl TaskOut {
     }
 }
 
-/// An AMX path's packing of one token tile: its tokens' activations, the columns, the
+/// A tile path's packing of one token tile: its tokens' activations, the columns, the
 /// tile's entries.
 type PackTile<'a, P> = dyn Fn(&[f32], usize, &mut [P]) + Sync + 'a;
-/// An AMX path's dots of up to sixteen weight rows with every packed tile, into a
-/// task's rows of the output.
+/// A tile path's dots of a task's weight rows with every packed tile, into those rows
+/// of the output.
 type DotTiles<'a, P> = dyn Fn(&[&[u8]], &[P], &TaskOut) + Sync + 'a;
 
 /// Scalar reference matmul: dequantize all of W, then plain f64-accumulated dots.

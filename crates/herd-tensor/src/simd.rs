@@ -61,19 +61,23 @@ pub(crate) fn prefetch_lines(p: *const u8, len: usize) {
     }
 }
 
-/// Asks for the cache lines holding the bytes `p..p + len` (len <= 64: at most two
-/// lines) to be brought in for writing (`prefetchw`, which takes the line exclusive, so
-/// the store that follows does not wait for a read-for-ownership). `p` may be any
-/// address: it is computed, never dereferenced.
+/// Asks for the cache lines holding the bytes `p..p + len` to be brought in for
+/// writing (`prefetchw`, which takes a line exclusive, so the stores that follow do not
+/// wait for a read-for-ownership). `p` may be any address: it is computed, never
+/// dereferenced.
 #[cfg(target_arch = "x86_64")]
 #[inline(always)]
 pub(crate) fn prefetch_for_write(p: *const u8, len: usize) {
-    let last = p.wrapping_add(len.clamp(1, 64) - 1);
-    // SAFETY: a prefetch reads and writes nothing architecturally and never faults;
-    // CPUs without PRFCHW (before Broadwell) run this encoding as a no-op.
-    unsafe {
-        std::arch::asm!("prefetchw [{0}]", "prefetchw [{1}]", in(reg) p, in(reg) last, options(nostack, readonly, preserves_flags));
+    let line = |a: *const u8| {
+        // SAFETY: a prefetch reads and writes nothing architecturally and never faults;
+        // CPUs without PRFCHW (before Broadwell) run this encoding as a no-op.
+        unsafe { std::arch::asm!("prefetchw [{0}]", in(reg) a, options(nostack, readonly, preserves_flags)) };
+    };
+    for off in (0..len).step_by(64) {
+        line(p.wrapping_add(off));
     }
+    // The last byte's line, where `p` is not aligned.
+    line(p.wrapping_add(len.max(1) - 1));
 }
 
 /// How far ahead of the weight bytes being read a one-token dot asks for the
