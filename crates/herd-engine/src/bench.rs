@@ -148,16 +148,17 @@ pub fn kernel_set() -> String {
     let parts = [
         (amx, "AMX tiles for k-quant, Q8_0, Q4_0 and Q4_1 prompts"),
         (herd_tensor::amx::runs_half(herd_tensor::DType::F16), "AMX-BF16 tiles for half-weight prompts"),
-        (isa == Isa::Avx512Vnni && !amx, "AVX-512 VNNI for quantized dots (k-quant prompts in 16-token tiles)"),
+        (isa == Isa::Avx512Vnni && !amx, "AVX-512 VNNI for quantized dots and 16-token prompt tiles"),
         (isa == Isa::Avx512Vnni && amx, "AVX-512 VNNI for quantized dots"),
-        (half_pairs_in_order(), "AVX-512 for half weights"),
+        (herd_tensor::half_prompt::runs(herd_tensor::DType::F16), "AVX-512 for half weights (prompts in f32 tiles)"),
+        (half_pairs_in_order() && !herd_tensor::half_prompt::runs(herd_tensor::DType::F16), "AVX-512 for half weights"),
     ];
     let wide: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, what)| *what).collect();
     if wide.is_empty() {
         return "AVX2 + FMA + F16C".into();
     }
-    // Without AMX, prompts of Q8_0, Q4_0 and Q4_1 run on the vector kernels, k-quants on
-    // the VNNI tile kernels (`herd_tensor::vnni`).
+    // Without AMX, quantized prompts run on the VNNI tile kernels (`herd_tensor::vnni`),
+    // half-weight ones on `herd_tensor::half_prompt`.
     let (no_amx, none) = if amx { ("HERD_NO_AMX=1: no AMX; ", "") } else { ("", "no AMX; ") };
     format!("{none}{}, AVX2 + FMA + F16C for the rest ({no_amx}HERD_NO_AVX512=1: AVX2 only)", wide.join(", "))
 }

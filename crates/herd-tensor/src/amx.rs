@@ -405,14 +405,17 @@ pub fn dot_half_rows(
 #[derive(Clone, Copy)]
 #[repr(C, align(64))]
 pub struct PackedQ8 {
-    qs: [[i8; 64]; 8],
-    d: [f32; TILE_TOKENS],
-    s: [f32; TILE_TOKENS],
+    pub(crate) qs: [[i8; 64]; 8],
+    pub(crate) d: [f32; TILE_TOKENS],
+    pub(crate) s: [f32; TILE_TOKENS],
+    /// Each token's sum of its 32 values, exact: `crate::vnni` multiplies the weights
+    /// as unsigned bytes and takes their offset back with it.
+    pub(crate) isum: [i32; TILE_TOKENS],
 }
 
 impl Default for PackedQ8 {
     fn default() -> Self {
-        PackedQ8 { qs: [[0; 64]; 8], d: [0.0; TILE_TOKENS], s: [0.0; TILE_TOKENS] }
+        PackedQ8 { qs: [[0; 64]; 8], d: [0.0; TILE_TOKENS], s: [0.0; TILE_TOKENS], isum: [0; TILE_TOKENS] }
     }
 }
 
@@ -439,7 +442,7 @@ pub fn runs_q8(dtype: DType) -> bool {
     matches!(dtype, DType::Q8_0 | DType::Q4_0 | DType::Q4_1) && available()
 }
 
-/// Block `b` of `dtype` (Q8_0, Q4_0 or Q4_1) as row `r` of `u`: its 32 values as signed
+/// Block `b` of `dtype` (Q8_0, Q4_0 or Q4_1; Q5_0 for the tests) as row `r` of `u`: its 32 values as signed
 /// bytes in order (a 4-bit block's low nibbles are values 0-15, its high nibbles 16-31;
 /// Q4_0's less 8), its scale and minimum.
 fn unpack_block(dtype: DType, b: &[u8], r: usize, u: &mut UnpackedQ8) {
@@ -455,16 +458,19 @@ fn unpack_block(dtype: DType, b: &[u8], r: usize, u: &mut UnpackedQ8) {
     match dtype {
         DType::Q8_0 => q.iter_mut().zip(&b[2..34]).for_each(|(q, v)| *q = *v as i8),
         DType::Q4_0 => nibbles(q, &b[2..18], 8),
+        // No AMX kernel takes Q5_0 (`runs_q8`); the tests' reference decodes it here
+        // for `crate::vnni`'s.
+        DType::Q5_0 => *q = crate::qdot::q5_0_values(b),
         DType::Q4_1 => {
             u.m[r] = f16(2);
             nibbles(q, &b[4..20], 0);
         }
-        _ => unreachable!("runs_q8 admits Q8_0, Q4_0 and Q4_1 only"),
+        _ => unreachable!("unpack_block: {dtype:?} is not a 32-value block type"),
     }
 }
 
 /// Quantizes up to 16 tokens' activations (`x`, `cols` each, a multiple of 32) as 8-bit
-/// blocks with their scaled sums (`qdot::q8_block`, as the vector kernels quantize them
+/// blocks with their scaled and integer sums (`qdot::q8_block`, as the vector kernels quantize them
 /// for Q8_0, Q4_0 and Q4_1 weights) into AMX's layout, one `PackedQ8` per block; missing
 /// tokens are zeros.
 pub fn pack_q8_tile(x: &[f32], cols: usize, out: &mut [PackedQ8]) {
@@ -478,6 +484,7 @@ pub fn pack_q8_tile(x: &[f32], cols: usize, out: &mut [PackedQ8]) {
         for (p, blk) in out.iter_mut().zip(x[t * cols..(t + 1) * cols].chunks_exact(32)) {
             let b = crate::qdot::q8_block(blk);
             (p.d[t], p.s[t]) = (b.d, b.s);
+            p.isum[t] = b.qs.iter().map(|q| *q as i32).sum();
             for (k, q) in b.qs.chunks_exact(4).enumerate() {
                 p.qs[k][4 * t..4 * t + 4].copy_from_slice(q);
             }
@@ -1094,7 +1101,7 @@ mod x86 {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::qdot::dot_kquant_portable;
 
@@ -1230,11 +1237,17 @@ mod tests {
                 eprintln!("skipped: no AMX here");
                 return;
             }
-            block_dots_in_kernel_order(dtype);
+            block_dots_in_kernel_order(dtype, &|rows, packed, n_tok, put| dot_q8_rows(dtype, rows, packed, n_tok, put));
         }
     }
 
-    fn block_dots_in_kernel_order(dtype: DType) {
+    /// A tile path's dots of Q8_0/Q4_0/Q4_1 rows (`amx::dot_q8_rows`' arguments).
+    pub(crate) type DotQ8<'a> = dyn Fn(&[&[u8]], &[PackedQ8], usize, &mut dyn FnMut(usize, &[f32; TILE_ROWS])) + 'a;
+
+    /// Holds `dot` to a scalar loop of its order bit for bit (each block's exact sum
+    /// taken into the token's sum by `fma(isum, dw * dx, sum)`, Q4_1's minimum terms in
+    /// their own sum, added last), and to `qdot::vec_dot` within 1e-5.
+    pub(crate) fn block_dots_in_kernel_order(dtype: DType, dot: &DotQ8<'_>) {
         let bb = dtype.block_bytes();
         let min = dtype == DType::Q4_1;
         for (n_rows, n_tok, blocks) in [(16, 16usize, 3usize), (5, 37, 18), (16, 1, 1), (3, 32, 2)] {
@@ -1262,7 +1275,7 @@ mod tests {
             }
             let refs: Vec<&[u8]> = w.iter().map(|r| &r[..]).collect();
             let mut seen = 0;
-            dot_q8_rows(dtype, &refs, &packed, n_tok, |t, v| {
+            dot(&refs, &packed, n_tok, &mut |t, v| {
                 let xt = &x[t * cols..(t + 1) * cols];
                 let mut acts = crate::qdot::QuantActs::default();
                 crate::qdot::quantize_acts(crate::qdot::act_format(dtype), xt, &mut acts);

@@ -357,10 +357,10 @@ impl MatMul {
     }
 
     /// Whether `matmul_prompt` gives other bits than `matmul` for weights of `dtype`
-    /// here (half weights on AMX-BF16 or AVX-512; Q8_0, Q4_0, Q4_1 on AMX-INT8), so that
-    /// a caller keeps prompt and decode rows apart for it.
+    /// here (half weights on AMX-BF16 or AVX-512; Q8_0, Q4_0, Q4_1 on AMX-INT8 or
+    /// AVX-512 VNNI), so that a caller keeps prompt and decode rows apart for it.
     pub fn prompt_path_differs(&self, dtype: DType) -> bool {
-        amx::runs_half(dtype) || amx::runs_q8(dtype) || half_prompt::runs(dtype)
+        amx::runs_half(dtype) || amx::runs_q8(dtype) || half_prompt::runs(dtype) || vnni::runs_q8(dtype)
     }
 
     /// `matmul` for the rows of prompt chunks (several rows of one sequence; a caller
@@ -370,9 +370,10 @@ impl MatMul {
     /// the last bits differ from `matmul`'s, the same whatever the number of rows), or
     /// on AVX-512 without AMX-BF16 through `half_prompt` (weights converted to f32 once
     /// per 16 rows, each sum in order of the values; also not `matmul`'s bits);
-    /// Q8_0, Q4_0 and Q4_1 weights go through AMX-INT8 tile multiplies, each block's 32
-    /// products summed exactly, then scaled into the token's f32 sum (ggml adds eight
-    /// partial sums of a block as floats); every other case is `matmul`. llama.cpp, too,
+    /// Q8_0, Q4_0 and Q4_1 weights go through AMX-INT8 tile multiplies (or without AMX
+    /// the same sums on AVX-512 VNNI, `vnni::dot_q8_rows`), each block's 32 products
+    /// summed exactly, then scaled into the token's f32 sum (ggml adds eight partial
+    /// sums of a block as floats); every other case is `matmul`. llama.cpp, too,
     /// sums a prompt's half-weight products in another order (its tiled sgemm) than a
     /// single token's.
     pub fn matmul_prompt(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32]) {
@@ -383,7 +384,8 @@ impl MatMul {
         assert_eq!(out.len(), n_tok * w.rows, "matmul: out has the wrong length");
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
         let dtype = w.dtype;
-        if amx::runs_q8(dtype) {
+        if amx::runs_q8(dtype) || vnni::runs_q8(dtype) {
+            let on_amx = amx::runs_q8(dtype);
             return self.amx_tiles(
                 w,
                 x,
@@ -392,7 +394,14 @@ impl MatMul {
                 &mut guard.q8_packed,
                 w.cols / 32,
                 &amx::pack_q8_tile,
-                &|rows, packed, out| amx::dot_q8_rows(dtype, rows, packed, n_tok, |t, v| out.put(t, v)),
+                &|rows, packed, out| {
+                    let put = |t: usize, v: &[f32; TILE_ROWS]| out.put(t, v);
+                    if on_amx {
+                        amx::dot_q8_rows(dtype, rows, packed, n_tok, put)
+                    } else {
+                        vnni::dot_q8_rows(dtype, rows, packed, n_tok, put)
+                    }
+                },
                 TILE_ROWS,
             );
         }

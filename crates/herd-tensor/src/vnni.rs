@@ -23,8 +23,15 @@
 //! Q6_K's values are stored unsigned (0..=63, not -32..=31, since `vpdpbusd` takes its
 //! first operand unsigned); the `-32` comes back as 32 times the scaled activation sums
 //! per 16 (`Packed::b16`), subtracted from the integer total.
+//!
+//! Q8_0, Q4_0 and Q4_1 prompts (`dot_q8_rows`) take the same shape of kernel over AMX's
+//! 8-bit layout (`amx::PackedQ8`) and give `amx::dot_q8_rows`' bits: each block's exact
+//! sum scaled into the token's f32 sum, which is not ggml's order, so only prompt rows
+//! take it (`MatMul::prompt_path_differs`); Q5_0 too, which has no AMX kernel. Q8_0's
+//! values are stored plus 128, Q5_0's plus 16 and Q4_0's as their nibbles (0..=15, not
+//! -8..=7): the offset comes back as 128, 16 or 8 times the token's integer sum.
 
-use crate::amx::{Packed, TILE_ROWS, TILE_TOKENS, check_rows};
+use crate::amx::{Packed, PackedQ8, TILE_ROWS, TILE_TOKENS, check_rows};
 use crate::dtype::{DType, QK_K};
 use crate::qdot::Isa;
 
@@ -160,10 +167,116 @@ pub fn dot_rows(
     });
 }
 
+/// Whether `MatMul::matmul_prompt` takes weights of `dtype` (Q8_0, Q4_0, Q4_1, Q5_0)
+/// through `dot_q8_rows` here: AVX-512 VNNI as the best kernel set, and no AMX-INT8
+/// kernel for the type (`amx::dot_q8_rows` gives the same bits faster).
+pub fn runs_q8(dtype: DType) -> bool {
+    let kind = match dtype {
+        DType::Q8_0 | DType::Q4_0 | DType::Q4_1 => !crate::amx::runs_q8(dtype),
+        // No AMX kernel takes Q5_0 (the 135M model's Q4_K_M mix, whose 576-wide rows
+        // hold no 256-value super-block, is mostly Q5_0).
+        DType::Q5_0 => true,
+        _ => false,
+    };
+    kind && Isa::best() == Isa::Avx512Vnni
+}
+
+/// One block of 32 values of 16 weight rows: the values as unsigned bytes, row after
+/// row (Q8_0's plus 128, Q5_0's plus 16, Q4_0's and Q4_1's nibbles as stored), the
+/// rows' scales and (Q4_1) minimums.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct RawQ8 {
+    q: [u8; 32 * TILE_ROWS],
+    d: [f32; TILE_ROWS],
+    m: [f32; TILE_ROWS],
+}
+
+impl Default for RawQ8 {
+    fn default() -> Self {
+        RawQ8 { q: [0; 32 * TILE_ROWS], d: [0.0; TILE_ROWS], m: [0.0; TILE_ROWS] }
+    }
+}
+
+/// Block `b` of `dtype` as row `r` of `u`: values 0-15 of a 4-bit block are its low
+/// nibbles, 16-31 its high ones.
+fn unpack_q8(dtype: DType, b: &[u8], r: usize, u: &mut RawQ8) {
+    let f16 = |o: usize| half::f16::from_le_bytes([b[o], b[o + 1]]).to_f32();
+    u.d[r] = f16(0);
+    let q = &mut u.q[32 * r..32 * r + 32];
+    let nibbles = |q: &mut [u8], bytes: &[u8]| {
+        let (lo, hi) = q.split_at_mut(16);
+        for ((l, h), v) in lo.iter_mut().zip(hi).zip(bytes) {
+            (*l, *h) = (v & 0x0F, v >> 4);
+        }
+    };
+    match dtype {
+        DType::Q8_0 => q.iter_mut().zip(&b[2..34]).for_each(|(q, v)| *q = (*v as i8 as i16 + 128) as u8),
+        DType::Q4_0 => nibbles(q, &b[2..18]),
+        DType::Q5_0 => {
+            let v = crate::qdot::q5_0_values(b);
+            q.iter_mut().zip(v).for_each(|(q, v)| *q = (v + 16) as u8);
+        }
+        DType::Q4_1 => {
+            u.m[r] = f16(2);
+            nibbles(q, &b[4..20]);
+        }
+        _ => unreachable!("runs_q8 admits Q8_0, Q4_0, Q4_1 and Q5_0 only"),
+    }
+}
+
+thread_local! {
+    /// Each worker's decoded 8-bit-path weight rows, reused from call to call.
+    static Q8_SCRATCH: std::cell::RefCell<Vec<RawQ8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// `amx::dot_q8_rows` on AVX-512 VNNI, with the same bits: `put(t, v)` with `v[r] =
+/// dot(rows[r], token t)` for up to 16 weight rows of `dtype` (Q8_0, Q4_0, Q4_1; `v`
+/// is zero past them) and every token of `packed` (`amx::packed_tiles(n_tok)` tiles
+/// of one `PackedQ8` per block, from `amx::pack_q8_tile`), stopping at `n_tok` tokens.
+///
+/// # Panics
+/// If `runs_q8(dtype)` is false, or the sizes disagree.
+pub fn dot_q8_rows(
+    dtype: DType,
+    rows: &[&[u8]],
+    packed: &[PackedQ8],
+    n_tok: usize,
+    mut put: impl FnMut(usize, &[f32; TILE_ROWS]),
+) {
+    let bb = dtype.block_bytes();
+    let (blocks, _) = check_rows("vnni::dot_q8_rows", runs_q8(dtype), dtype, rows, bb, packed.len(), 1, n_tok);
+    Q8_SCRATCH.with_borrow_mut(|w| {
+        w.clear();
+        w.resize(blocks, RawQ8::default());
+        for (r, row) in rows.iter().enumerate() {
+            for (u, b) in w.iter_mut().zip(row.chunks_exact(bb)) {
+                unpack_q8(dtype, b, r, u);
+            }
+        }
+        let w = &w[..];
+        for (tile, p) in packed.chunks_exact(blocks).take(n_tok.div_ceil(TILE_TOKENS)).enumerate() {
+            // m[r][t]: row r, token 16 * tile + t.
+            let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
+            for half in 0..rows.len().div_ceil(8) {
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: `runs_q8` checked AVX-512 F/BW/VL/VNNI; `w` and `p` hold one entry
+                // per block; rows 8 * half..8 * half + 8 are within the 16 of `RawQ8`.
+                unsafe {
+                    x86::q8_rows8(dtype, w, p, 8 * half, (&mut m[8 * half..8 * half + 8]).try_into().expect("8 rows"))
+                };
+            }
+            for t in 0..TILE_TOKENS.min(n_tok - tile * TILE_TOKENS) {
+                put(tile * TILE_TOKENS + t, &std::array::from_fn(|r| m[r][t]));
+            }
+        }
+    });
+}
+
 #[cfg(target_arch = "x86_64")]
 mod x86 {
-    use super::{Raw, TILE_ROWS, TILE_TOKENS};
-    use crate::amx::Packed;
+    use super::{Raw, RawQ8, TILE_ROWS, TILE_TOKENS};
+    use crate::amx::{Packed, PackedQ8};
     use crate::dtype::{DType, QK_K};
     use crate::qdot::avx2::{q6k_values, q45k_values};
     use std::arch::x86_64::*;
@@ -291,6 +404,85 @@ mod x86 {
         }
         sum
     }
+
+    /// Rows `r0..r0 + 8` of the decoded blocks `w` (Q8_0, Q4_0 or Q4_1) against one
+    /// token tile `p`: `m[r][t]`, the dot of row r0 + r with token t.
+    ///
+    /// # Safety
+    /// AVX-512 F, BW, VL and VNNI must be present; `w` and `p` have the same length,
+    /// `r0 + 8 <= 16`, `dtype` one of the three.
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    pub unsafe fn q8_rows8(dtype: DType, w: &[RawQ8], p: &[PackedQ8], r0: usize, m: &mut [[f32; TILE_TOKENS]; 8]) {
+        // SAFETY: forwarded from the caller.
+        let sum = unsafe {
+            match dtype {
+                DType::Q8_0 => q8_rows8_typed::<7, false>(w, p, r0),
+                DType::Q4_0 => q8_rows8_typed::<3, false>(w, p, r0),
+                DType::Q5_0 => q8_rows8_typed::<4, false>(w, p, r0),
+                _ => q8_rows8_typed::<0, true>(w, p, r0),
+            }
+        };
+        for (m, s) in m.iter_mut().zip(sum) {
+            // SAFETY: 16 writable f32.
+            unsafe { _mm512_storeu_ps(m.as_mut_ptr(), s) };
+        }
+    }
+
+    /// `q8_rows8` with the stored values' offset `2^SHIFT` (Q8_0 128, Q5_0 16, Q4_0 8,
+    /// Q4_1 none)
+    /// and Q4_1's minimum terms (`MIN`): per block, its eight runs of four values of 16
+    /// tokens each feed eight rows' `vpdpbusd`; then `fma(isum, dw * dx, sum)`, and
+    /// `fma(m, s, msum)` added last, as `amx::dot_q8_rows` does.
+    ///
+    /// # Safety
+    /// As `q8_rows8`.
+    #[inline]
+    #[target_feature(enable = "avx512f,avx512bw,avx512vl,avx512vnni")]
+    unsafe fn q8_rows8_typed<const SHIFT: u32, const MIN: bool>(w: &[RawQ8], p: &[PackedQ8], r0: usize) -> [__m512; 8] {
+        assert!(
+            w.len() == p.len() && r0 + 8 <= TILE_ROWS,
+            "q8_rows8: {} blocks, {} packed, row {r0}",
+            w.len(),
+            p.len()
+        );
+        let mut sum = [_mm512_setzero_ps(); 8];
+        let mut msum = [_mm512_setzero_ps(); 8];
+        for (u, p) in w.iter().zip(p) {
+            let mut acc = [_mm512_setzero_si512(); 8];
+            for (k, y) in p.qs.iter().enumerate() {
+                // SAFETY: 64 readable bytes.
+                let y = unsafe { _mm512_loadu_si512(y.as_ptr() as *const __m512i) };
+                for (r, a) in acc.iter_mut().enumerate() {
+                    // SAFETY: 4 bytes at (r0 + r) * 32 + 4k, inside `q` (r0 + r < 16, k < 8).
+                    let q = unsafe { (u.q.as_ptr().add((r0 + r) * 32 + 4 * k) as *const i32).read_unaligned() };
+                    *a = _mm512_dpbusd_epi32(*a, _mm512_set1_epi32(q), y);
+                }
+            }
+            // SAFETY (both): 16 readable f32 / i32.
+            let xd = unsafe { _mm512_loadu_ps(p.d.as_ptr()) };
+            // The offset's share: 2^SHIFT times the token's sum (|.| <= 128 * 32 * 127).
+            let off = _mm512_slli_epi32::<SHIFT>(unsafe { _mm512_loadu_si512(p.isum.as_ptr() as *const __m512i) });
+            for (r, (s, a)) in sum.iter_mut().zip(acc).enumerate() {
+                let isum = if SHIFT > 0 { _mm512_sub_epi32(a, off) } else { a };
+                // `dw * dx` rounded once, as ggml's scale of a block pair.
+                let d = _mm512_mul_ps(_mm512_set1_ps(u.d[r0 + r]), xd);
+                *s = _mm512_fmadd_ps(_mm512_cvtepi32_ps(isum), d, *s);
+            }
+            if MIN {
+                // SAFETY: 16 readable f32.
+                let xs = unsafe { _mm512_loadu_ps(p.s.as_ptr()) };
+                for (r, m) in msum.iter_mut().enumerate() {
+                    *m = _mm512_fmadd_ps(_mm512_set1_ps(u.m[r0 + r]), xs, *m);
+                }
+            }
+        }
+        if MIN {
+            for (s, m) in sum.iter_mut().zip(&msum) {
+                *s = _mm512_add_ps(*s, *m);
+            }
+        }
+        sum
+    }
 }
 
 #[cfg(test)]
@@ -357,6 +549,19 @@ mod tests {
                 });
                 assert_eq!(seen, n_rows * n_tok, "{dtype:?}: every (token, row) once");
             }
+        }
+    }
+
+    #[test]
+    fn vnni_q8_dots_equal_the_amx_order_bit_for_bit() {
+        for dtype in [DType::Q8_0, DType::Q4_0, DType::Q4_1, DType::Q5_0] {
+            if !runs_q8(dtype) {
+                eprintln!("skipped: no AVX-512 VNNI here, or AMX-INT8 takes these");
+                return;
+            }
+            crate::amx::tests::block_dots_in_kernel_order(dtype, &|rows, packed, n_tok, put| {
+                dot_q8_rows(dtype, rows, packed, n_tok, put)
+            });
         }
     }
 }
