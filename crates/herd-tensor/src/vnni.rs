@@ -148,23 +148,39 @@ pub fn dot_rows(
             unpack(dtype, rows, i, u);
         }
         let w = &w[..blocks];
-        for (tile, p) in packed.chunks_exact(blocks).take(n_tok.div_ceil(TILE_TOKENS)).enumerate() {
-            // m[r][t]: row r, token 16 * tile + t.
-            let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
-            for half in 0..rows.len().div_ceil(8) {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `runs` checked AVX-512 F/BW/VL/VNNI; `w` and `p` hold one entry
-                // per super-block; rows 8 * half..8 * half + 8 are within the 16 of `Raw`
-                // (half < 2).
-                unsafe {
-                    x86::rows8(dtype, w, p, 8 * half, (&mut m[8 * half..8 * half + 8]).try_into().expect("8 rows"))
-                };
-            }
-            for t in 0..TILE_TOKENS.min(n_tok - tile * TILE_TOKENS) {
-                put(tile * TILE_TOKENS + t, &std::array::from_fn(|r| m[r][t]));
-            }
-        }
+        by_tiles(packed, blocks, rows.len(), n_tok, &mut put, |p, r0, m| {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `runs` checked AVX-512 F/BW/VL/VNNI; `w` and `p` hold one entry per
+            // super-block; rows r0..r0 + 8 are within the 16 of `Raw`.
+            unsafe {
+                x86::rows8(dtype, w, p, r0, m)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (w, p, r0, m);
+        });
     });
+}
+
+/// For each token tile of `packed` (`blocks` entries a tile) that holds tokens below
+/// `n_tok`: `eight(its entries, r0, m)` for rows `r0..r0 + 8` of the `n_rows`, eight
+/// at a time (`m[r][t]`: row r0 + r, token t of the tile), then `put` for each token.
+fn by_tiles<P>(
+    packed: &[P],
+    blocks: usize,
+    n_rows: usize,
+    n_tok: usize,
+    put: &mut impl FnMut(usize, &[f32; TILE_ROWS]),
+    eight: impl Fn(&[P], usize, &mut [[f32; TILE_TOKENS]; 8]),
+) {
+    for (tile, p) in packed.chunks_exact(blocks).take(n_tok.div_ceil(TILE_TOKENS)).enumerate() {
+        let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
+        for (half, m) in m.chunks_exact_mut(8).enumerate().take(n_rows.div_ceil(8)) {
+            eight(p, 8 * half, m.try_into().expect("8 rows"));
+        }
+        for t in 0..TILE_TOKENS.min(n_tok - tile * TILE_TOKENS) {
+            put(tile * TILE_TOKENS + t, &std::array::from_fn(|r| m[r][t]));
+        }
+    }
 }
 
 /// Whether `MatMul::matmul_prompt` takes weights of `dtype` (Q8_0, Q4_0, Q4_1, Q5_0)
@@ -255,21 +271,16 @@ pub fn dot_q8_rows(
             }
         }
         let w = &w[..];
-        for (tile, p) in packed.chunks_exact(blocks).take(n_tok.div_ceil(TILE_TOKENS)).enumerate() {
-            // m[r][t]: row r, token 16 * tile + t.
-            let mut m = [[0f32; TILE_TOKENS]; TILE_ROWS];
-            for half in 0..rows.len().div_ceil(8) {
-                #[cfg(target_arch = "x86_64")]
-                // SAFETY: `runs_q8` checked AVX-512 F/BW/VL/VNNI; `w` and `p` hold one entry
-                // per block; rows 8 * half..8 * half + 8 are within the 16 of `RawQ8`.
-                unsafe {
-                    x86::q8_rows8(dtype, w, p, 8 * half, (&mut m[8 * half..8 * half + 8]).try_into().expect("8 rows"))
-                };
-            }
-            for t in 0..TILE_TOKENS.min(n_tok - tile * TILE_TOKENS) {
-                put(tile * TILE_TOKENS + t, &std::array::from_fn(|r| m[r][t]));
-            }
-        }
+        by_tiles(packed, blocks, rows.len(), n_tok, &mut put, |p, r0, m| {
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: `runs_q8` checked AVX-512 F/BW/VL/VNNI; `w` and `p` hold one entry
+            // per block; rows r0..r0 + 8 are within the 16 of `RawQ8`.
+            unsafe {
+                x86::q8_rows8(dtype, w, p, r0, m)
+            };
+            #[cfg(not(target_arch = "x86_64"))]
+            let _ = (w, p, r0, m);
+        });
     });
 }
 
