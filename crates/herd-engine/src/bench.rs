@@ -123,6 +123,12 @@ pub fn run(files: &ModelFiles, test: BenchTest, reps: usize, model_type: &str) -
 /// The CPU's model name from `/proc/cpuinfo` (x86's `model name`; AArch64 kernels
 /// name none, so its implementer and part), or "unknown".
 pub fn cpu_info() -> String {
+    // Read once: every result of a run carries it.
+    static NAME: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    NAME.get_or_init(read_cpu_name).clone()
+}
+
+fn read_cpu_name() -> String {
     let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
     let field = |name: &str| {
         info.lines()
@@ -145,13 +151,22 @@ pub fn kernel_set() -> String {
         _ => {}
     }
     let amx = herd_tensor::amx::available();
+    let f32_tiles = herd_tensor::half_prompt::runs(herd_tensor::DType::F16);
     let parts = [
         (amx, "AMX tiles for k-quant, Q8_0, Q4_0 and Q4_1 prompts"),
         (herd_tensor::amx::runs_half(herd_tensor::DType::F16), "AMX-BF16 tiles for half-weight prompts"),
-        (isa == Isa::Avx512Vnni && !amx, "AVX-512 VNNI for quantized dots and 16-token prompt tiles"),
-        (isa == Isa::Avx512Vnni && amx, "AVX-512 VNNI for quantized dots"),
-        (herd_tensor::half_prompt::runs(herd_tensor::DType::F16), "AVX-512 for half weights (prompts in f32 tiles)"),
-        (half_pairs_in_order() && !herd_tensor::half_prompt::runs(herd_tensor::DType::F16), "AVX-512 for half weights"),
+        (
+            isa == Isa::Avx512Vnni,
+            if amx {
+                "AVX-512 VNNI for quantized dots"
+            } else {
+                "AVX-512 VNNI for quantized dots and 16-token prompt tiles"
+            },
+        ),
+        (
+            half_pairs_in_order(),
+            if f32_tiles { "AVX-512 for half weights (prompts in f32 tiles)" } else { "AVX-512 for half weights" },
+        ),
     ];
     let wide: Vec<&str> = parts.iter().filter(|(on, _)| *on).map(|(_, what)| *what).collect();
     if wide.is_empty() {

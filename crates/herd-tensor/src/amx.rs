@@ -186,30 +186,49 @@ fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Unpacked) {
         // follow (1B Q4_K_M, 2 threads: a 16-stream decode step +16%, pp32 +16%).
         #[cfg(target_arch = "x86_64")]
         crate::simd::prefetch_lines(b.as_ptr().wrapping_add(TILE_ROWS * row.len()), bb);
-        // Each sub-block's scale (16 values apiece for Q6_K, 32 for Q4_K/Q5_K).
-        let mut sc = [0i16; 16];
-        if dtype == DType::Q6K {
-            sc.iter_mut().zip(&b[192..208]).for_each(|(s, v)| *s = (*v as i8) as i16);
-            u.d[r] = half::f16::from_le_bytes([b[208], b[209]]).to_f32();
-        } else {
-            let mut mn = [0u32; 4];
-            for j in 0..8 {
-                let (s, m) = scale_min_k4(j, &b[4..16]);
-                sc[j] = s as i16;
-                mn[j / 2] |= (m as u32) << (16 * (j % 2));
-            }
-            for (jj, m) in mn.into_iter().enumerate() {
-                u.mn[jj * TILE_ROWS + r] = m as i32;
-            }
-            u.d[r] = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-            u.dmin[r] = half::f16::from_le_bytes([b[2], b[3]]).to_f32();
+        let k = KScalars::of(dtype, b);
+        for (jj, m) in k.mins.into_iter().enumerate() {
+            u.mn[jj * TILE_ROWS + r] = m;
         }
+        (u.d[r], u.dmin[r]) = (k.d, k.dmin);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: only reached through `dot_rows`, after `runs` checked AVX-512 BW;
         // `b` is one whole super-block of `dtype`, r < 16.
         unsafe {
-            x86::unpack_values(dtype, b, &sc, r, u)
+            x86::unpack_values(dtype, b, &k.sc, r, u)
         };
+    }
+}
+
+/// The scalars of one k-quant super-block, as the tile paths (`amx`, `crate::vnni`)
+/// decode them.
+pub(crate) struct KScalars {
+    /// Each sub-block's scale (16 of 16 values for Q6_K, signed; 8 of 32 for Q4_K/Q5_K).
+    pub sc: [i16; 16],
+    /// Q4_K/Q5_K: the mins of sub-blocks 2jj and 2jj+1 as one i32 lane of two i16, as
+    /// `vpdpwssd` pairs them with the activation sums (zero for Q6_K).
+    pub mins: [i32; 4],
+    pub d: f32,
+    /// Q4_K/Q5_K's scale of the mins (zero for Q6_K).
+    pub dmin: f32,
+}
+
+impl KScalars {
+    pub fn of(dtype: DType, b: &[u8]) -> KScalars {
+        let f16 = |o: usize| half::f16::from_le_bytes([b[o], b[o + 1]]).to_f32();
+        let mut k = KScalars { sc: [0; 16], mins: [0; 4], d: 0.0, dmin: 0.0 };
+        if dtype == DType::Q6K {
+            k.sc.iter_mut().zip(&b[192..208]).for_each(|(s, v)| *s = (*v as i8) as i16);
+            k.d = f16(208);
+        } else {
+            for j in 0..8 {
+                let (s, m) = scale_min_k4(j, &b[4..16]);
+                k.sc[j] = s as i16;
+                k.mins[j / 2] |= ((m as u32) << (16 * (j % 2))) as i32;
+            }
+            (k.d, k.dmin) = (f16(0), f16(2));
+        }
+        k
     }
 }
 

@@ -110,7 +110,7 @@ const TILE_GROUPS: usize = 8;
 /// Batches of at least this many tokens take the AMX kernels, or the k-quant tile
 /// kernels of `vnni`, where they run (below it a sixteen-token tile would be mostly
 /// padding).
-const AMX_MIN_TOKENS: usize = 16;
+const TILE_MIN_TOKENS: usize = 16;
 
 /// The most weight rows a task of the tile paths takes (`half_prompt::MAX_ROWS`).
 const MAX_TASK_ROWS: usize = half_prompt::MAX_ROWS;
@@ -169,9 +169,9 @@ impl MatMul {
         }
         let mut guard = self.acts.lock().unwrap_or_else(|p| p.into_inner());
         let Acts { rows: acts, quads, halves, grouped, packed, .. } = &mut *guard;
-        if n_tok >= AMX_MIN_TOKENS && (amx::runs(w.dtype) || vnni::runs(w.dtype)) {
+        if n_tok >= TILE_MIN_TOKENS && (amx::runs(w.dtype) || vnni::runs(w.dtype)) {
             for (wj, out) in jobs.iter_mut() {
-                self.matmul_amx(*wj, x, n_tok, out, packed);
+                self.matmul_kquant_tiles(*wj, x, n_tok, out, packed);
             }
             return;
         }
@@ -438,7 +438,14 @@ impl MatMul {
     /// sixteen tokens quantized straight into AMX's layout (`packed`, reused across
     /// calls; a last tile of a pair may be all padding), then sixteen weight rows per
     /// task against every tile. Both give `matmul`'s bits.
-    fn matmul_amx(&self, w: WeightRef<'_>, x: &[f32], n_tok: usize, out: &mut [f32], packed: &mut Vec<Packed>) {
+    fn matmul_kquant_tiles(
+        &self,
+        w: WeightRef<'_>,
+        x: &[f32],
+        n_tok: usize,
+        out: &mut [f32],
+        packed: &mut Vec<Packed>,
+    ) {
         let dtype = w.dtype;
         let blocks = w.cols / dtype.block_len();
         let on_amx = amx::runs(dtype);

@@ -87,27 +87,20 @@ fn unpack(dtype: DType, rows: &[&[u8]], i: usize, u: &mut Raw) {
         // sixteen rows read a super-block at a time.
         #[cfg(target_arch = "x86_64")]
         crate::simd::prefetch_lines(b.as_ptr().wrapping_add(TILE_ROWS * row.len()), bb);
-        if dtype == DType::Q6K {
-            let sc: [i16; 16] = std::array::from_fn(|g| (b[192 + g] as i8) as i16);
-            for g in 0..16 {
-                u.sc[g * TILE_ROWS + r] = sc[g] as i32;
-            }
-            for m in 0..8 {
-                u.pairs[m * TILE_ROWS + r] = pair(sc[2 * m], sc[2 * m + 1]);
-            }
-            u.d[r] = half::f16::from_le_bytes([b[208], b[209]]).to_f32();
-        } else {
-            for j in 0..8 {
-                let (s, _) = crate::quant::scale_min_k4(j, &b[4..16]);
-                u.sc[j * TILE_ROWS + r] = s as i32;
-            }
-            for jj in 0..4 {
-                let m = |j: usize| crate::quant::scale_min_k4(j, &b[4..16]).1 as i16;
-                u.pairs[jj * TILE_ROWS + r] = pair(m(2 * jj), m(2 * jj + 1));
-            }
-            u.d[r] = half::f16::from_le_bytes([b[0], b[1]]).to_f32();
-            u.dmin[r] = half::f16::from_le_bytes([b[2], b[3]]).to_f32();
+        let k = crate::amx::KScalars::of(dtype, b);
+        for (j, s) in k.sc.iter().enumerate() {
+            u.sc[j * TILE_ROWS + r] = *s as i32;
         }
+        // Q6_K pairs its scales with the activation sums per 16, the others their mins
+        // with the sums per 32.
+        for (jj, p) in u.pairs.chunks_exact_mut(TILE_ROWS).enumerate() {
+            p[r] = if dtype == DType::Q6K {
+                pair(k.sc[2 * jj], k.sc[2 * jj + 1])
+            } else {
+                k.mins.get(jj).copied().unwrap_or(0)
+            };
+        }
+        (u.d[r], u.dmin[r]) = (k.d, k.dmin);
         #[cfg(target_arch = "x86_64")]
         // SAFETY: only reached through `dot_rows`, after `runs` checked AVX-512 VNNI
         // (with AVX2); `b` is one whole super-block of `dtype` and row r's 256 bytes of
